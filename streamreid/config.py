@@ -1,0 +1,255 @@
+"""Typed configuration.
+
+The defaults live here, in frozen dataclasses; ``configs/default.yaml`` documents
+every knob with the same values (a test keeps the two in step). A user YAML only
+needs the keys it changes; unknown keys are an error that names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from streamreid.errors import StreamReidError
+
+
+class ConfigError(StreamReidError, ValueError):
+    """A configuration file or override is invalid."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """How frames are read."""
+
+    stride: int = 1
+    threads: bool = True
+    open_timeout: float = 10.0
+    read_timeout: float = 10.0
+    reconnect_attempts: int = 5
+    reconnect_backoff: float = 0.5
+    reconnect_backoff_max: float = 8.0
+    max_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Person detector (ultralytics YOLO)."""
+
+    model: str | None = None
+    confidence: float = 0.25
+    iou: float = 0.7
+    imgsz: int = 640
+    device: str = "auto"
+    batch_size: int = 4
+    detect_stride: int = 1
+    person_classes: tuple[str, ...] = ("person", "normal", "fall", "pedestrian", "people")
+    half: bool = False
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """ByteTrack (roboflow ``trackers``) and the tracklet life cycle."""
+
+    lost_track_seconds: float = 1.0
+    track_activation_threshold: float = 0.5
+    high_conf_det_threshold: float = 0.5
+    minimum_iou_threshold: float = 0.1
+    minimum_consecutive_frames: int = 2
+    min_tracklet_detections: int = 3
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Weights of the crop quality components (exponents of a weighted geometric mean)."""
+
+    confidence: float = 1.0
+    size: float = 1.0
+    aspect: float = 0.5
+    truncation: float = 1.0
+    occlusion: float = 1.0
+    sharpness: float = 0.5
+    min_height_fraction: float = 0.25
+    sharpness_reference: float = 300.0
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    """Per-tracklet crop reservoirs."""
+
+    enabled: bool = True
+    height: int = 256
+    width: int = 128
+    best_k: int = 16
+    animation_frames: int = 60
+    min_spacing_frames: int = 5
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+
+@dataclass(frozen=True)
+class GroupingConfig:
+    """The five checks between an earlier tracklet's end and a later one's start."""
+
+    max_temporal_gap: int = 30
+    max_spatial_distance: float = 200.0
+    area_ratio_range: tuple[float, float] = (0.7, 1.3)
+    min_motion_alignment: float = 0.6
+    moving_speed: float = 1e-3
+    max_jitter_difference: float = 40.0
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    """Weights of the four ranking components."""
+
+    duration: float = 0.4
+    coverage: float = 0.3
+    center: float = 0.2
+    smoothness: float = 0.1
+
+
+@dataclass(frozen=True)
+class ReidConfig:
+    """Re-identification embeddings, similarity and merge recommendations."""
+
+    enabled: bool = True
+    model: str = "osnet_x0_25"
+    weights: str | None = None
+    embedder: str = "auto"
+    device: str = "auto"
+    batch_size: int = 64
+    crops_per_person: int = 16
+    method: str = "mean_embedding"
+    top_k: int = 5
+    threshold: float = 0.70
+    near_threshold: float = 0.60
+    null_percentile: float = 99.0
+    auto_merge: bool = False
+    merge_linkage: str = "average"
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """HTML report and animated WebPs."""
+
+    enabled: bool = True
+    webp_fps: float = 10.0
+    webp_quality: int = 80
+    webp_height: int = 256
+    webp_width: int = 128
+    max_persons: int = 50
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs."""
+
+    source: SourceConfig = field(default_factory=SourceConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    crops: CropConfig = field(default_factory=CropConfig)
+    grouping: GroupingConfig = field(default_factory=GroupingConfig)
+    ranking: RankingConfig = field(default_factory=RankingConfig)
+    reid: ReidConfig = field(default_factory=ReidConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (tuples become lists), as written to run metadata."""
+        return _plain(dataclasses.asdict(self))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Config:
+        """Return a copy with dotted-key overrides applied, e.g. ``{"detector.imgsz": 416}``.
+
+        ``None`` values are skipped, so unset CLI flags leave the config alone.
+        """
+        nested: dict[str, Any] = {}
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            node = nested
+            *parents, leaf = dotted.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        return _merge(self, nested, path="")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    text = str(hint)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"config key '{path}' must not be null")
+    if text.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{path}' must be a list, got {value!r}")
+        inner = float if "float" in text else str
+        return tuple(inner(v) for v in value)
+    for kind in (bool, int, float, str):
+        if text.startswith(kind.__name__) or text == kind.__name__:
+            if kind is bool and not isinstance(value, bool):
+                raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
+            if kind in (int, float) and isinstance(value, bool):
+                raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
+            try:
+                return kind(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"config key '{path}' must be {kind.__name__}, got {value!r}") from None
+    return value
+
+
+def _merge(obj: Any, updates: dict[str, Any], path: str) -> Any:
+    if not isinstance(updates, dict):
+        raise ConfigError(f"config section '{path}' must be a mapping")
+    hints = get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in updates.items():
+        where = f"{path}.{key}" if path else key
+        if key not in names:
+            raise ConfigError(f"unknown config key '{where}' (known: {', '.join(sorted(names))})")
+        current = getattr(obj, key)
+        if is_dataclass(current):
+            changes[key] = _merge(current, value or {}, where)
+        else:
+            changes[key] = _coerce(value, hints[key], where)
+    return replace(obj, **changes)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load a YAML file over the defaults, then apply dotted overrides.
+
+    Args:
+        path: YAML file; ``None`` means the built-in defaults.
+        overrides: Dotted keys (``"reid.threshold"``) to values; ``None`` values are ignored.
+
+    Returns:
+        The resulting configuration.
+
+    Raises:
+        ConfigError: The file is missing, is not YAML, or names an unknown key.
+    """
+    config = Config()
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file not found: {file}")
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {file} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        config = _merge(config, data, path="")
+    if overrides:
+        config = config.with_overrides(overrides)
+    return config
