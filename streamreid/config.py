@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -141,6 +141,7 @@ class ReportConfig:
     webp_height: int = 256
     webp_width: int = 128
     max_persons: int = 50
+    webp_max_frames: int = 120
 
 
 @dataclass(frozen=True)
@@ -186,26 +187,36 @@ def _plain(value: Any) -> Any:
 
 
 def _coerce(value: Any, hint: Any, path: str) -> Any:
-    text = str(hint)
+    """Check and convert one YAML/CLI value against its field's type hint."""
+    args = get_args(hint)
+    optional = type(None) in args
     if value is None:
-        if "None" in text:
+        if optional:
             return None
         raise ConfigError(f"config key '{path}' must not be null")
-    if text.startswith("tuple"):
+    if optional:
+        hint = next(arg for arg in args if arg is not type(None))
+    if get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{path}' must be a list, got {value!r}")
-        inner = float if "float" in text else str
-        return tuple(inner(v) for v in value)
-    for kind in (bool, int, float, str):
-        if text.startswith(kind.__name__) or text == kind.__name__:
-            if kind is bool and not isinstance(value, bool):
-                raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
-            if kind in (int, float) and isinstance(value, bool):
-                raise ConfigError(f"config key '{path}' must be a number, got {value!r}")
-            try:
-                return kind(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"config key '{path}' must be {kind.__name__}, got {value!r}") from None
+        inner = get_args(hint)[0]
+        try:
+            return tuple(inner(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{path}' must be a list of {inner.__name__}, got {value!r}") from None
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{path}' must be true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or (hint is int and isinstance(value, float) and not value.is_integer()):
+            raise ConfigError(f"config key '{path}' must be {hint.__name__}, got {value!r}")
+        try:
+            return hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{path}' must be {hint.__name__}, got {value!r}") from None
+    if hint is str:
+        return str(value)
     return value
 
 

@@ -1,0 +1,674 @@
+"""The one module that wires the stages together and owns side effects.
+
+``process`` runs the single pass: decode each frame once → detect people → track
+→ update tracklet statistics and crop reservoirs → write tracked detections and
+finished tracklets to the run directory as they happen. When the stream ends (or
+the user presses Ctrl-C) ``analyse`` runs the end-of-stream stages over what was
+stored: grouping into persons, ranking, re-identification, similarity, merge
+recommendations, WebPs and the HTML report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import supervision as sv
+
+from streamreid import rundir
+from streamreid.config import Config
+from streamreid.errors import StreamReidError
+from streamreid.mot import MotSink
+from streamreid.sources import open_source
+from streamreid.stats import TrackletStatsAccumulator
+from streamreid.track import PersonTracker
+from streamreid.types import Frame, Person, TrackletStats, VideoInfo
+from streamreid.weights import ResolvedWeights
+
+log = logging.getLogger("streamreid")
+
+_VERSIONED_PACKAGES = (
+    "streamreid", "av", "numpy", "torch", "torchvision", "ultralytics", "supervision", "trackers",
+    "torchreid", "zarr", "numba", "imageio", "pillow", "scipy",
+)  # fmt: skip
+
+
+class Detector(Protocol):
+    """What the pipeline needs from a detector (the YOLO one, or a scripted one in tests)."""
+
+    weights: ResolvedWeights
+    device: str
+
+    def iter_detections(
+        self, frames: Iterable[Frame], *, detect_stride: int = 1
+    ) -> Iterator[tuple[Frame, sv.Detections | None]]:
+        """Yield every frame in order with its detections, or ``None`` where the stride skipped it."""
+        ...
+
+
+@dataclass
+class StageClock:
+    """Wall-clock seconds per stage, accumulated over the run."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Add ``seconds`` to ``stage``."""
+        self.seconds[stage] += seconds
+
+    def timed(self, stage: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``function`` and charge its duration to ``stage``."""
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+    def to_dict(self) -> dict[str, float]:
+        """Rounded plain dict, in insertion order."""
+        return {stage: round(value, 4) for stage, value in self.seconds.items()}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced, for the CLI summary and for tests."""
+
+    run_dir: Path
+    status: str
+    video: VideoInfo
+    frames_decoded: int
+    frames_processed: int
+    detections: int
+    tracklets: int
+    persons: int
+    report: Path | None
+    timings: dict[str, float]
+    detector: ResolvedWeights
+    embedder: str | None
+    notes: tuple[str, ...] = ()
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a run depends on."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _timed_frames(frames: Iterable[Frame], clock: StageClock) -> Iterator[Frame]:
+    iterator = iter(frames)
+    while True:
+        start = time.perf_counter()
+        try:
+            frame = next(iterator)
+        except StopIteration:
+            clock.add("decode", time.perf_counter() - start)
+            return
+        clock.add("decode", time.perf_counter() - start)
+        yield frame
+
+
+def build_detector(config: Config) -> Detector:
+    """The YOLO person detector described by ``config.detector``."""
+    from streamreid.detect import PersonDetector
+
+    options = config.detector
+    return PersonDetector(
+        model=options.model,
+        confidence=options.confidence,
+        iou=options.iou,
+        imgsz=options.imgsz,
+        device=options.device,
+        batch_size=options.batch_size,
+        person_classes=options.person_classes,
+        half=options.half,
+    )
+
+
+class _TrackletCloser:
+    """Moves finished tracklets out of RAM: stats to the log, crops to the store."""
+
+    def __init__(self, *, stats: TrackletStatsAccumulator, crops: Any, store: Any, stats_log: Any,
+                 min_detections: int) -> None:  # fmt: skip
+        self.stats = stats
+        self.crops = crops
+        self.store = store
+        self.stats_log = stats_log
+        self.min_detections = min_detections
+        self.finished: list[TrackletStats] = []
+
+    def close(self, tracker_ids: Iterable[int]) -> None:
+        wrote = False
+        for tracker_id in tracker_ids:
+            final = self.stats.finish(tracker_id)
+            samples, buffers = self.crops.pop(tracker_id) if self.crops is not None else ([], [])
+            if final is None:
+                continue
+            self.finished.append(final)
+            self.stats_log.write(json.dumps(final.to_dict()) + "\n")
+            if samples and final.detection_count >= self.min_detections:
+                self.store.write_tracklet(tracker_id, samples, buffers)
+            wrote = True
+        if wrote:
+            self.stats_log.flush()
+            self.store.flush()
+
+
+def process(
+    source: str | int | Path,
+    *,
+    out_dir: str | Path,
+    config: Config,
+    detector: Detector | None = None,
+    embedder: Any = None,
+    progress: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run streamreid on one source and write everything to ``out_dir``.
+
+    Args:
+        source: File path, ``-`` for stdin, a stream URL, or a webcam index/device.
+        out_dir: Run directory to create (existing files in it are replaced).
+        config: The configuration.
+        detector: A detector to use instead of building YOLO from the config (tests).
+        embedder: An embedder to use instead of building one from the config (tests).
+        progress: Show a progress bar on stderr.
+        on_progress: Called with the number of processed frames after each frame.
+
+    Returns:
+        What the run produced. An interrupted run (Ctrl-C) still returns, with
+        ``status == "interrupted"`` and every stage run over the frames seen so far.
+
+    Raises:
+        StreamReidError: The source, the config or the weights are unusable (before
+            anything is written), with a one-line message.
+    """
+    from streamreid.reservoir import CropCollector
+    from streamreid.store import CropStore
+
+    clock = StageClock()
+    source_options = config.source
+    start = time.perf_counter()
+    stream = clock.timed(
+        "open",
+        open_source,
+        source,
+        stride=source_options.stride,
+        threads=source_options.threads,
+        open_timeout=source_options.open_timeout,
+        read_timeout=source_options.read_timeout,
+        reconnect_attempts=source_options.reconnect_attempts,
+        reconnect_backoff=source_options.reconnect_backoff,
+        reconnect_backoff_max=source_options.reconnect_backoff_max,
+        max_frames=source_options.max_frames,
+    )
+    with stream:
+        info = stream.info
+        if detector is None:
+            detector = clock.timed("load_detector", build_detector, config)
+        run_dir = Path(out_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        meta: dict[str, Any] = {
+            "status": "running",
+            "source": str(source),
+            "video": info.to_dict(),
+            "detector": {
+                "weights": detector.weights.to_dict(),
+                "device": getattr(detector, "device", None),
+                "imgsz": config.detector.imgsz,
+                "confidence": config.detector.confidence,
+                "detect_stride": config.detector.detect_stride,
+            },
+            "config": config.to_dict(),
+            "versions": package_versions(),
+            "started_at": _now(),
+        }
+        rundir.write_json(run_dir / rundir.RUN_JSON, meta)
+
+        tracker = PersonTracker(fps=info.fps, config=config.tracker)
+        stats = TrackletStatsAccumulator(frame_step=source_options.stride * config.detector.detect_stride)
+        crops = CropCollector(config=config.crops) if config.crops.enabled else None
+        status = "complete"
+        frames_processed = 0
+        detections_total = 0
+        last_time = 0.0
+        with (
+            CropStore(run_dir / rundir.STORE, crop_height=config.crops.height, crop_width=config.crops.width) as store,
+            MotSink(run_dir / rundir.MOT) as mot,
+            open(run_dir / rundir.TRACKLET_STATS_LOG, "w", encoding="utf-8") as stats_log,
+            _progress_bar(enabled=progress, total=_expected_frames(info, config)) as bar,
+        ):
+            closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log,
+                                     min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
+            items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
+            try:
+                while True:
+                    decode_before = clock.seconds["decode"]
+                    step_start = time.perf_counter()
+                    item = next(items, None)
+                    clock.add("detect", time.perf_counter() - step_start - (clock.seconds["decode"] - decode_before))
+                    if item is None:
+                        break
+                    frame, detections = item
+                    frames_processed += 1
+                    last_time = frame.time
+                    bar.advance(frame.time)
+                    if on_progress is not None:
+                        on_progress(frames_processed)
+                    if detections is None:
+                        continue
+                    tracked, ended = clock.timed("track", tracker.update, detections, time=frame.time)
+                    detections_total += len(tracked)
+                    clock.timed("stats", stats.update, frame.index, frame.time, tracked)
+                    if crops is not None:
+                        clock.timed("crops", crops.update, frame, tracked)
+                    if len(tracked):
+                        clock.timed("store", _write_detections, store, mot, frame, tracked)
+                    if ended:
+                        clock.timed("store", closer.close, ended)
+            except KeyboardInterrupt:
+                status = "interrupted"
+                log.warning("interrupted: finishing the report with the %d frames seen so far", frames_processed)
+            finally:
+                if hasattr(items, "close"):
+                    items.close()
+            clock.timed("store", closer.close, tracker.finish())
+            clock.timed("store", closer.close, stats.live_ids)
+        frames_decoded = stream.decoded_frames
+        skipped = getattr(stream, "skipped_frames", 0)
+        reconnects = getattr(stream, "reconnects", 0)
+
+    finished = sorted(closer.finished, key=lambda s: (s.start_frame, s.tracker_id))
+    rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in finished]})
+    meta.update(
+        status=status,
+        counts={
+            "frames_decoded": frames_decoded,
+            "frames_processed": frames_processed,
+            "frames_skipped_corrupt": skipped,
+            "reconnects": reconnects,
+            "detections": detections_total,
+            "tracklets": len(finished),
+            "seconds_of_video": round(last_time, 3),
+        },
+    )
+    rundir.write_json(run_dir / rundir.RUN_JSON, meta)
+    stream_seconds = time.perf_counter() - start
+
+    analysis = analyse(run_dir, config=config, stats=finished, info=info, clock=clock, embedder=embedder,
+                       frames_processed=frames_processed)  # fmt: skip
+    timings = clock.to_dict()
+    timings["stream_total"] = round(stream_seconds, 4)
+    timings["total"] = round(time.perf_counter() - start, 4)
+    meta.update(
+        timings=timings,
+        finished_at=_now(),
+        embedder=analysis.get("embedder"),
+        counts={**meta["counts"], "persons": analysis["persons"]},
+        notes=analysis["notes"],
+    )
+    rundir.write_json(run_dir / rundir.RUN_JSON, meta)
+    report = analysis.get("report")
+    if report is not None:
+        # the report was rendered before the final timings existed: render it again, it is cheap
+        report = _write_report(run_dir, config) or report
+    return RunResult(
+        run_dir=run_dir,
+        status=status,
+        video=info,
+        frames_decoded=frames_decoded,
+        frames_processed=frames_processed,
+        detections=detections_total,
+        tracklets=len(finished),
+        persons=analysis["persons"],
+        report=report,
+        timings=timings,
+        detector=detector.weights,
+        embedder=(analysis.get("embedder") or {}).get("name"),
+        notes=tuple(analysis["notes"]),
+    )
+
+
+def _write_detections(store: Any, mot: MotSink, frame: Frame, tracked: sv.Detections) -> None:
+    count = len(tracked)
+    confidence = tracked.confidence if tracked.confidence is not None else np.ones(count, dtype=np.float32)
+    store.append_detections(
+        frame_index=np.full(count, frame.index, dtype=np.int64),
+        time=np.full(count, frame.time, dtype=np.float64),
+        tracker_id=tracked.tracker_id.astype(np.int64),
+        xyxy=tracked.xyxy.astype(np.float32),
+        confidence=confidence.astype(np.float32),
+    )
+    mot.write(frame.index, tracked)
+
+
+def _expected_frames(info: VideoInfo, config: Config) -> int | None:
+    if info.frame_count is None:
+        return None
+    total = info.frame_count
+    if config.source.max_frames is not None:
+        total = min(total, config.source.max_frames)
+    return -(-total // config.source.stride)
+
+
+class _progress_bar:  # noqa: N801 - used like a function in a with-statement
+    """A rich progress bar with frames per second, or nothing when disabled."""
+
+    def __init__(self, *, enabled: bool, total: int | None) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> _progress_bar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]processing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:>6.1f} fps"),
+                TextColumn("video {task.fields[video]:>8.1f}s"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("frames", total=self.total, fps=0.0, video=0.0)
+            self._started = time.perf_counter()
+            self._count = 0
+        return self
+
+    def advance(self, video_time: float) -> None:
+        if self._progress is None:
+            return
+        self._count += 1
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        self._progress.update(self._task, advance=1, fps=self._count / elapsed, video=video_time)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+# --------------------------------------------------------------------------- end of stream
+
+
+def load_tracklet_stats(run_dir: Path) -> list[TrackletStats]:
+    """Final tracklet statistics of a run: the JSON, else the line log a killed run leaves."""
+    path = run_dir / rundir.TRACKLET_STATS
+    if path.is_file():
+        return [TrackletStats.from_dict(item) for item in rundir.read_json(path)["tracklets"]]
+    log_path = run_dir / rundir.TRACKLET_STATS_LOG
+    stats = []
+    if log_path.is_file():
+        for line in log_path.read_text(encoding="utf-8").splitlines():
+            try:
+                stats.append(TrackletStats.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, KeyError):
+                break  # a line cut by a kill ends the usable log
+    return sorted(stats, key=lambda s: (s.start_frame, s.tracker_id))
+
+
+def person_tracks(persons: list[Person], detections: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Every detection of each person (frame numbers, boxes, confidences, tracker ids), in frame order."""
+    tracker_ids = detections["tracker_id"]
+    order = np.argsort(detections["frame_index"], kind="stable")
+    tracks = []
+    for person in persons:
+        rows = order[np.isin(tracker_ids[order], np.asarray(person.tracklet_ids))]
+        tracks.append(
+            {
+                "frame_numbers": detections["frame_index"][rows].astype(np.int64),
+                "bboxes": detections["xyxy"][rows].astype(np.float32),
+                "confidences": detections["confidence"][rows].astype(np.float32),
+                "tracker_ids": tracker_ids[rows].astype(np.int64),
+            }
+        )
+    return tracks
+
+
+def co_visible_pairs(tracks: list[dict[str, np.ndarray]]) -> set[tuple[int, int]]:
+    """Pairs of persons (by index) seen in the same frame: known to be different people."""
+    if len(tracks) < 2:
+        return set()
+    frames = np.concatenate([t["frame_numbers"] for t in tracks])
+    owners = np.concatenate([np.full(len(t["frame_numbers"]), i) for i, t in enumerate(tracks)])
+    unique_pairs = np.unique(np.stack([frames, owners], axis=1), axis=0)
+    pairs: set[tuple[int, int]] = set()
+    boundaries = np.flatnonzero(np.diff(unique_pairs[:, 0])) + 1
+    for group in np.split(unique_pairs[:, 1], boundaries):
+        if len(group) > 1:
+            members = group.tolist()
+            pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+    return pairs
+
+
+def analyse(
+    run_dir: str | Path,
+    *,
+    config: Config,
+    stats: list[TrackletStats] | None = None,
+    info: VideoInfo | None = None,
+    clock: StageClock | None = None,
+    embedder: Any = None,
+    frames_processed: int | None = None,
+) -> dict[str, Any]:
+    """End-of-stream stages over a run directory: persons, ranking, ReID, report.
+
+    Works on a finished run as well as on the store a killed run left behind.
+
+    Returns:
+        A summary dict: ``persons`` (count), ``embedder`` (dict or None), ``report``
+        (path or None) and ``notes`` (list of warnings for the user).
+    """
+    from streamreid.grouping import build_persons, group_tracklets, grouping_log, reid_candidates
+    from streamreid.ranking import rank_persons, ranking_results
+    from streamreid.store import open_store
+
+    run_dir = Path(run_dir)
+    clock = clock or StageClock()
+    notes: list[str] = []
+    meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+    if info is None:
+        info = VideoInfo(**meta["video"])
+    if stats is None:
+        stats = load_tracklet_stats(run_dir)
+    if frames_processed is None:
+        frames_processed = int(meta.get("counts", {}).get("frames_processed", 0))
+    kept = [s for s in stats if s.detection_count >= config.tracker.min_tracklet_detections]
+
+    start = time.perf_counter()
+    grouping = group_tracklets(kept, config=config.grouping)
+    persons = build_persons(grouping.groups, kept)
+    rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
+    rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
+    clock.add("grouping", time.perf_counter() - start)
+
+    start = time.perf_counter()
+    total_frames = max(frames_processed, 1)
+    scores = rank_persons(persons, kept, total_frames=total_frames, frame_size=(info.width, info.height),
+                          config=config.ranking)  # fmt: skip
+    ranking = ranking_results(scores, config=config.ranking)
+    rundir.write_json(run_dir / rundir.RANKING, ranking)
+    clock.add("ranking", time.perf_counter() - start)
+
+    store = open_store(run_dir / rundir.STORE)
+    tracks = person_tracks(persons, store.detections())
+    rank_of = {score.person_id: score.rank for score in scores}
+    _write_persons(run_dir, persons, tracks, rank_of, info)
+
+    embedder_info = None
+    if config.reid.enabled and len(persons) > 0:
+        start = time.perf_counter()
+        try:
+            embedder_info = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
+        except StreamReidError as exc:
+            notes.append(f"re-identification skipped: {exc}")
+            log.warning("re-identification skipped: %s", exc)
+        clock.add("reid", time.perf_counter() - start)
+
+    report = None
+    if config.report.enabled:
+        start = time.perf_counter()
+        from streamreid.report.webp import write_person_webps
+
+        ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
+        write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
+        clock.add("webp", time.perf_counter() - start)
+        meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+        meta.update(embedder=embedder_info, notes=notes)
+        meta.setdefault("counts", {})["persons"] = len(persons)
+        rundir.write_json(run_dir / rundir.RUN_JSON, meta)
+        report = _write_report(run_dir, config, clock=clock)
+    return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
+
+
+def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None) -> Path | None:
+    from streamreid.report.html import write_report
+
+    start = time.perf_counter()
+    path = write_report(run_dir, config=config.report)
+    if clock is not None:
+        clock.add("report", time.perf_counter() - start)
+    return path
+
+
+def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]],
+                   rank_of: dict[int, int], info: VideoInfo) -> None:  # fmt: skip
+    payload = []
+    for person, track in zip(persons, tracks, strict=True):
+        item = person.to_dict()
+        item["rank"] = rank_of.get(person.person_id)
+        item["frames_seen"] = int(len(track["frame_numbers"]))
+        payload.append(item)
+    rundir.write_json(run_dir / rundir.CANONICAL_PERSONS, {"persons": payload, "video": info.to_dict()})
+    arrays: dict[str, np.ndarray] = {
+        "person_ids": np.array([p.person_id for p in persons], dtype=np.int64),
+        "num_tracklets_merged": np.array([p.num_tracklets_merged for p in persons], dtype=np.int64),
+    }
+    for person, track in zip(persons, tracks, strict=True):
+        pid = person.person_id
+        arrays[f"frame_numbers_{pid}"] = track["frame_numbers"]
+        arrays[f"bboxes_{pid}"] = track["bboxes"]
+        arrays[f"confidences_{pid}"] = track["confidences"]
+        arrays[f"original_tracklet_ids_{pid}"] = np.array(person.tracklet_ids, dtype=np.int64)
+    np.savez_compressed(run_dir / rundir.CANONICAL_PERSONS_NPZ, **arrays)
+
+
+def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
+          config: Config, embedder: Any, notes: list[str]) -> dict[str, Any]:  # fmt: skip
+    from streamreid.embed import build_embedder
+    from streamreid.merging import constrained_agglomerative
+    from streamreid.similarity import (
+        embeddings_payload,
+        null_threshold,
+        recommend_pairs,
+        similarity_matrix,
+        similarity_payload,
+    )
+
+    options = config.reid
+    if embedder is None:
+        embedder, why = build_embedder(options)
+        log.info("%s", why)
+    if embedder.kind != "osnet":
+        notes.append(
+            "appearance similarity comes from the weights-free fallback embedder (colour/texture histograms), "
+            "not OSNet: treat its recommendations as hints"
+        )
+    features: list[np.ndarray] = []
+    rows = {"features": [], "person_id": [], "tracker_id": [], "frame_index": []}
+    for person in persons:
+        images, crop_meta = store.crops_for(person.tracklet_ids, buffer="best", limit=options.crops_per_person,
+                                            order="score")  # fmt: skip
+        vectors = embedder.embed(images) if len(images) else np.zeros((0, embedder.dim), dtype=np.float32)
+        features.append(vectors)
+        rows["features"].append(vectors)
+        rows["person_id"].append(np.full(len(vectors), person.person_id, dtype=np.int64))
+        rows["tracker_id"].append(np.asarray(crop_meta.get("tracker_id", np.zeros(0)), dtype=np.int64))
+        rows["frame_index"].append(np.asarray(crop_meta.get("frame_index", np.zeros(0)), dtype=np.int64))
+    np.savez_compressed(run_dir / rundir.CROP_FEATURES, **{k: np.concatenate(v) for k, v in rows.items()})
+
+    person_ids = [p.person_id for p in persons]
+    similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
+    different = co_visible_pairs(tracks)
+    calibrated = null_threshold(similarity, different, percentile=options.null_percentile)
+    recommendations = recommend_pairs(
+        similarity,
+        person_ids,
+        threshold=options.threshold,
+        near_threshold=options.near_threshold,
+        calibrated_threshold=calibrated,
+    )
+    embedder_info = {
+        "name": embedder.name,
+        "kind": embedder.kind,
+        "dim": int(embedder.dim),
+        "device": getattr(embedder, "device", "cpu"),
+        "weights": embedder.weights.to_dict() if getattr(embedder, "weights", None) else None,
+    }
+    means = np.stack([_unit_mean(f, embedder.dim) for f in features])
+    np.save(run_dir / rundir.EMBEDDINGS_NPY, means)
+    rundir.write_json(run_dir / rundir.EMBEDDINGS, embeddings_payload(means, person_ids, embedder=embedder_info))
+    np.save(run_dir / rundir.SIMILARITY_NPY, similarity)
+    rundir.write_json(
+        run_dir / rundir.SIMILARITY,
+        similarity_payload(
+            similarity,
+            person_ids,
+            method=options.method,
+            embedder=embedder_info,
+            threshold=options.threshold,
+            near_threshold=options.near_threshold,
+            calibrated_threshold=calibrated,
+            null_pairs=len(different),
+        ),  # fmt: skip
+    )
+    clusters, merges = constrained_agglomerative(
+        similarity,
+        cannot_link=different,
+        threshold=calibrated if calibrated is not None else options.threshold,
+        linkage=options.merge_linkage,
+    )
+    command = f"streamreid select {run_dir} --persons {{ids}} --merge"
+    for item in recommendations:
+        item.setdefault("command", command.format(ids=",".join(str(p) for p in item["persons"])))
+    rundir.write_json(
+        run_dir / rundir.MERGE_RECOMMENDATIONS,
+        {
+            "recommendations": recommendations,
+            "clusters": [[person_ids[i] for i in cluster] for cluster in clusters],
+            "merges": merges,
+            "auto_merged": bool(options.auto_merge),
+        },
+    )
+    return embedder_info
+
+
+def _unit_mean(features: np.ndarray, dim: int) -> np.ndarray:
+    if len(features) == 0:
+        return np.full(dim, np.nan, dtype=np.float32)
+    mean = features.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm > 0 else mean).astype(np.float32)

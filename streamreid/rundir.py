@@ -1,0 +1,94 @@
+"""Names and small I/O helpers for a run directory (layout in docs/CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamreid.errors import StoreError
+
+RUN_JSON = "run.json"
+STORE = "store.zarr"
+MOT = "tracks.mot.txt"
+TRACKLET_STATS = "tracklet_stats.json"
+TRACKLET_STATS_LOG = "tracklet_stats.jsonl"
+GROUPING_LOG = "grouping_log.json"
+REID_CANDIDATES = "reid_candidates.json"
+CANONICAL_PERSONS = "canonical_persons.json"
+CANONICAL_PERSONS_NPZ = "canonical_persons.npz"
+RANKING = "ranking_results.json"
+EMBEDDINGS = "embeddings.json"
+EMBEDDINGS_NPY = "embeddings.npy"
+CROP_FEATURES = "crop_features.npz"
+SIMILARITY = "similarity_matrix.json"
+SIMILARITY_NPY = "similarity_matrix.npy"
+MERGE_RECOMMENDATIONS = "merge_recommendations.json"
+WEBP_DIR = "webp"
+REPORT = "report.html"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write JSON atomically (temp file + rename), so readers never see half a file.
+
+    NaN and infinities are written as ``null``.
+    """
+    path = Path(path)
+    text = json.dumps(_nan_to_none(data), indent=1, default=_default, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, np.floating) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_nan_to_none(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return [_nan_to_none(v) for v in value.tolist()]
+    return value
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file of a run, with a one-line error when it is missing or broken."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{path} not found: is {path.parent} a streamreid run directory?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path} is not valid JSON ({exc})") from None
+
+
+def require_run_dir(path: str | Path) -> Path:
+    """Check that ``path`` is a run directory (has run.json), returning it as a Path."""
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise StoreError(f"run directory not found: {run_dir}")
+    if not (run_dir / RUN_JSON).is_file():
+        raise StoreError(f"{run_dir} is not a streamreid run directory (no {RUN_JSON})")
+    return run_dir

@@ -1,0 +1,69 @@
+"""ByteTrack over ``sv.Detections``, reporting which tracks ended.
+
+Wraps roboflow's ``trackers.ByteTrackTracker`` (the successor of supervision's
+removed ``sv.ByteTrack``). Each update passes the frame's timestamp, so the
+Kalman filter predicts across frames that were not detected (a detection
+stride, a dropped frame, a variable frame rate) by the real elapsed time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import supervision as sv
+from trackers import ByteTrackTracker
+
+from streamreid.config import TrackerConfig
+
+#: ByteTrack counts its lost-track buffer in frames of a 30 fps video.
+_TRACKERS_REFERENCE_FPS = 30.0
+
+
+class PersonTracker:
+    """Assigns stable ids to people and says when an id is gone for good.
+
+    Args:
+        fps: Frame rate of the source (its nominal rate, before any stride).
+            ``None`` falls back to 30 and relies on timestamps.
+        config: Thresholds from the ``tracker`` section of the config.
+    """
+
+    def __init__(self, *, fps: float | None, config: TrackerConfig) -> None:
+        self.fps = float(fps) if fps and fps > 0 else _TRACKERS_REFERENCE_FPS
+        self._tracker = ByteTrackTracker(
+            lost_track_buffer=max(1, round(config.lost_track_seconds * _TRACKERS_REFERENCE_FPS)),
+            frame_rate=self.fps,
+            track_activation_threshold=config.track_activation_threshold,
+            minimum_consecutive_frames=config.minimum_consecutive_frames,
+            minimum_iou_threshold=config.minimum_iou_threshold,
+            high_conf_det_threshold=config.high_conf_det_threshold,
+        )
+        self._live: set[int] = set()
+
+    def update(self, detections: sv.Detections, *, time: float) -> tuple[sv.Detections, list[int]]:
+        """Track one detected frame.
+
+        Args:
+            detections: The frame's person detections.
+            time: The frame's time in seconds (monotonic).
+
+        Returns:
+            The confirmed tracked detections (``tracker_id`` >= 0) and the ids that
+            the tracker dropped at this update, in ascending order.
+        """
+        tracked = self._tracker.update(detections, timestamp=time)
+        if tracked.tracker_id is not None and len(tracked):
+            tracked = tracked[tracked.tracker_id >= 0]
+        else:
+            tracked = sv.Detections.empty()
+            tracked.tracker_id = np.array([], dtype=int)
+        self._live.update(int(t) for t in tracked.tracker_id)
+        alive = {int(t.tracker_id) for t in self._tracker.tracks if t.tracker_id >= 0}
+        ended = sorted(self._live - alive)
+        self._live -= set(ended)
+        return tracked, ended
+
+    def finish(self) -> list[int]:
+        """End of stream: every id still live, in ascending order."""
+        ended = sorted(self._live)
+        self._live.clear()
+        return ended
