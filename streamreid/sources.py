@@ -1,0 +1,637 @@
+"""Video sources: every frame decoded exactly once, by PyAV.
+
+A source is a file path, ``-`` for a stream piped into stdin, a network URL
+(``rtsp://``, ``rtsps://``, ``http(s)://``, ``tcp://``, ``udp://``, ...) or a
+webcam (``/dev/videoN`` or the number N). :func:`open_source` opens it and
+returns a :class:`VideoStream`, which yields :class:`~streamreid.types.Frame`
+records and owns the container until iteration ends, however it ends.
+
+Live network sources get open and read timeouts, so a dead camera never hangs a
+run, and are reconnected with exponential backoff when they drop; frame indices
+and times continue across a reconnect. Frames the decoder reports as corrupt are
+skipped with a warning. Every problem a user can fix is raised as one
+:class:`~streamreid.errors.SourceError` line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
+
+import av
+import av.error
+
+from streamreid.errors import SourceError
+from streamreid.types import Frame, VideoInfo
+
+logger = logging.getLogger("streamreid.sources")
+
+NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "tcp", "udp", "srt", "rtp", "hls"})
+"""URL schemes treated as live network streams."""
+
+REMUX_HINT = "remux it as MPEG-TS, MKV or fragmented MP4, e.g. `ffmpeg -i in.mp4 -c copy -f mpegts -`"
+
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+_FALLBACK_FPS = 25.0
+_END_TOLERANCE_S = 1.0
+_CORRUPT_LOG_FIRST = 5
+_CORRUPT_LOG_EVERY = 100
+
+# Errors worth another connection attempt; anything else (a 404, an unknown protocol,
+# a stream that is not video) fails at once.
+_RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (
+    av.error.ConnectionRefusedError,
+    av.error.ConnectionResetError,
+    av.error.ConnectionAbortedError,
+    av.error.TimeoutError,
+    av.error.ExitError,
+    av.error.EOFError,
+    av.error.BrokenPipeError,
+    av.error.HTTPServerError,
+    av.error.InvalidDataError,
+    av.error.OSError,
+    OSError,
+)
+_FINAL_ERRORS: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    PermissionError,
+    av.error.HTTPClientError,
+    av.error.ProtocolNotFoundError,
+    av.error.DemuxerNotFoundError,
+)
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, _RETRYABLE_ERRORS) and not isinstance(error, _FINAL_ERRORS)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """How to hand a source to ``av.open``.
+
+    Attributes:
+        display: The source for messages and ``VideoInfo.source`` (passwords removed).
+        kind: ``file``, ``stdin``, ``network`` or ``device``.
+        location: Path, URL or device name given to FFmpeg (``None`` for stdin).
+        format: Forced demuxer/device format, or ``None`` to probe.
+        options: Container options.
+    """
+
+    display: str
+    kind: str
+    location: str | None
+    format: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_live(self) -> bool:
+        """Network streams, devices and stdin have no known end and cannot seek."""
+        return self.kind in {"network", "device", "stdin"}
+
+    @property
+    def reconnectable(self) -> bool:
+        """Sources that can be opened again after they drop."""
+        return self.kind in {"network", "device"}
+
+
+def _redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _device_target(number: int, display: str) -> _Target:
+    if sys.platform.startswith("linux"):
+        return _Target(display=display, kind="device", location=f"/dev/video{number}", format="v4l2")
+    if sys.platform == "darwin":
+        # avfoundation rejects its default 29.97 fps on most cameras.
+        return _Target(
+            display=display, kind="device", location=str(number), format="avfoundation", options=(("framerate", "30"),)
+        )
+    raise SourceError(f"webcam numbers work on Linux (v4l2) and macOS (avfoundation), not on {sys.platform}")
+
+
+def _resolve(source: str | int | os.PathLike[str]) -> _Target:
+    """Decide what kind of source ``source`` is and how FFmpeg should open it."""
+    if isinstance(source, bool):
+        raise SourceError(f"not a video source: {source!r}")
+    if isinstance(source, int):
+        if source < 0:
+            raise SourceError(f"webcam number must be 0 or more, got {source}")
+        return _device_target(source, str(source))
+    if isinstance(source, os.PathLike):
+        path = Path(source)
+        return _Target(display=str(path), kind="file", location=str(path))
+    text = str(source).strip()
+    if not text:
+        raise SourceError("empty video source: give a file path, `-` for stdin, a URL or a webcam number")
+    if text == "-":
+        return _Target(display="-", kind="stdin", location=None)
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme == "file":
+            path = Path(urlsplit(text).path)
+            return _Target(display=str(path), kind="file", location=str(path))
+        options: tuple[tuple[str, str], ...] = ()
+        if scheme in {"rtsp", "rtsps"}:
+            options = (("rtsp_transport", "tcp"),)
+        return _Target(display=_redact(text), kind="network", location=text, options=options)
+    if text.startswith("/dev/video") and text[len("/dev/video") :].isdigit():
+        if sys.platform == "darwin":
+            return _device_target(int(text[len("/dev/video") :]), text)
+        return _Target(display=text, kind="device", location=text, format="v4l2")
+    if text.isdigit() and not Path(text).exists():
+        return _device_target(int(text), text)
+    return _Target(display=text, kind="file", location=text)
+
+
+def _reason(error: BaseException) -> str:
+    """A short, lower-case reason from an FFmpeg error, without the repeated file name."""
+    if isinstance(error, av.error.ExitError):
+        return "no answer in time"
+    if isinstance(error, (av.error.ConnectionRefusedError, ConnectionRefusedError)):
+        return "connection refused"
+    message = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    return str(message).strip().rstrip(".").lower()
+
+
+def _file_head(path: Path, size: int = 12) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError:
+        return b""
+
+
+def _looks_like_mp4(head: bytes) -> bool:
+    return len(head) >= 8 and head[4:8] in _MP4_BOXES
+
+
+def _stdin_head(stdin: BinaryIO) -> bytes:
+    peek = getattr(stdin, "peek", None)
+    if peek is None:
+        return b""
+    try:
+        return bytes(peek(12)[:12])
+    except (OSError, ValueError):
+        return b""
+
+
+class _Clock:
+    """Frame times in seconds from the start of the stream, monotonic across reconnects.
+
+    Times come from ``pts * time_base``, shifted so the first frame is at 0 and the
+    first frame after a reconnect follows the last one (by the wall-clock gap, at
+    least one frame interval). Frames without a pts get the previous time plus one
+    frame interval.
+    """
+
+    def __init__(self, fps: float | None) -> None:
+        self.interval = 1.0 / (fps if fps and fps > 0 else _FALLBACK_FPS)
+        self.origin: float | None = None
+        self.last: float | None = None
+        self.connection_start: float | None = None
+        self.connection_last: float | None = None
+        self._resume_gap = 0.0
+
+    def time_of(self, frame: av.VideoFrame) -> float:
+        """Time of ``frame`` in seconds."""
+        following = 0.0 if self.last is None else self.last + max(self.interval, self._resume_gap)
+        if frame.pts is None or frame.time_base is None:
+            current = following
+        else:
+            raw = float(frame.pts * frame.time_base)
+            if self.origin is None:
+                self.origin = raw - following
+                self.connection_start = raw
+            self.connection_last = raw
+            current = raw - self.origin
+            if self.last is not None and current <= self.last:
+                current = self.last + self.interval
+        current = round(current, 6)
+        self._resume_gap = 0.0
+        self.last = current
+        return current
+
+    def connection_span(self) -> float | None:
+        """Seconds of media the current connection delivered, when its frames had timestamps."""
+        if self.connection_start is None or self.connection_last is None:
+            return None
+        return self.connection_last - self.connection_start
+
+    def resume(self, *, gap_seconds: float) -> None:
+        """Start a new connection: its timestamps are re-anchored after the last frame."""
+        self.origin = None
+        self.connection_start = self.connection_last = None
+        self._resume_gap = max(self.interval, gap_seconds)
+
+
+class VideoStream:
+    """An open video source; iterate it once for :class:`~streamreid.types.Frame` records.
+
+    Use it as a context manager; the container is closed when iteration ends,
+    when the ``with`` block is left, or on :meth:`close`.
+
+    Attributes:
+        info: What is known about the source.
+        decoded_frames: Frames decoded so far, including those the stride drops.
+        skipped_frames: Corrupt frames skipped (each logged as a warning).
+        reconnects: Successful reconnections of a live source.
+        end_reason: Why iteration stopped: ``""`` while running, then ``"end"``,
+            ``"max_frames"``, ``"read_error"``, ``"gave_up"`` (reconnects failed) or ``"closed"``.
+    """
+
+    def __init__(
+        self,
+        target: _Target,
+        container: av.container.InputContainer,
+        *,
+        stride: int,
+        threads: bool,
+        open_timeout: float,
+        read_timeout: float,
+        reconnect_attempts: int,
+        reconnect_backoff: float,
+        reconnect_backoff_max: float,
+        max_frames: int | None,
+        stdin_is_mp4: bool = False,
+    ) -> None:
+        self._target = target
+        self._stdin_is_mp4 = stdin_is_mp4
+        self._container: av.container.InputContainer | None = container
+        self._stride = stride
+        self._threads = threads
+        self._open_timeout = open_timeout
+        self._read_timeout = read_timeout
+        self._reconnect_attempts = reconnect_attempts
+        self._reconnect_backoff = reconnect_backoff
+        self._reconnect_backoff_max = reconnect_backoff_max
+        self._max_frames = max_frames
+        self._iterated = False
+        self.info = _video_info(target, container)
+        self.decoded_frames = 0
+        self.skipped_frames = 0
+        self.reconnects = 0
+        self.end_reason = ""
+
+    def __enter__(self) -> VideoStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the container (safe to call more than once)."""
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+            if not self.end_reason:
+                self.end_reason = "closed"
+            if self.skipped_frames:
+                logger.warning("%s: skipped %d corrupt frame(s)", self.info.source, self.skipped_frames)
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._iterated:
+            raise RuntimeError("a VideoStream can be iterated only once; open the source again")
+        self._iterated = True
+        return self._iter_frames()
+
+    def _iter_frames(self) -> Iterator[Frame]:
+        try:
+            yield from self._decode_all()
+        finally:
+            self.close()
+
+    def _decode_all(self) -> Iterator[Frame]:
+        clock = _Clock(self.info.fps)
+        failures = 0  # reconnect attempts since the last good frame
+        last_frame_wall = time.monotonic()
+        while True:
+            container = self._container
+            if container is None:
+                return
+            video = container.streams.video[0]
+            error: BaseException | None = None
+            try:
+                for packet in container.demux(video):
+                    try:
+                        decoded = packet.decode()
+                    except av.error.InvalidDataError as exc:
+                        self._skip_corrupt(f"undecodable packet after frame {self.decoded_frames - 1}: {_reason(exc)}")
+                        continue
+                    for av_frame in decoded:
+                        index = self.decoded_frames
+                        self.decoded_frames += 1
+                        frame_time = clock.time_of(av_frame)
+                        failures = 0
+                        last_frame_wall = time.monotonic()
+                        if av_frame.is_corrupt:
+                            self._skip_corrupt(f"corrupt frame {index}")
+                        elif index % self._stride == 0:
+                            yield Frame(index=index, time=frame_time, image=av_frame.to_ndarray(format="bgr24"))
+                        if self._max_frames is not None and self.decoded_frames >= self._max_frames:
+                            self.end_reason = "max_frames"
+                            return
+            except (av.error.FFmpegError, OSError) as exc:
+                error = exc
+
+            if error is not None and self._stdin_is_mp4 and self.decoded_frames == 0:
+                # A small MP4 opens from a pipe even with its index at the end, then cannot seek back to its data.
+                raise _moov_at_end_error() from None
+            if not self._target.reconnectable or self._reached_known_end(clock, error):
+                if error is not None:
+                    logger.warning(
+                        "%s: stopped reading after frame %d: %s",
+                        self.info.source,
+                        self.decoded_frames - 1,
+                        _reason(error),
+                    )
+                self.end_reason = "end" if error is None else "read_error"
+                return
+
+            why = "stream ended" if error is None else _reason(error)
+            reopened = self._reconnect(why=why, failures=failures)
+            if reopened is None:
+                self.end_reason = "gave_up"
+                return
+            failures = reopened
+            clock.resume(gap_seconds=time.monotonic() - last_frame_wall)
+
+    def _reached_known_end(self, clock: _Clock, error: BaseException | None) -> bool:
+        """A network stream with a known duration (an RTSP server playing a file) that ended at that duration."""
+        if error is not None or self._container is None:
+            return False
+        duration = self._container.duration
+        span = clock.connection_span()
+        if duration is None or span is None:
+            return False
+        return span >= duration / av.time_base - _END_TOLERANCE_S
+
+    def _reconnect(self, *, why: str, failures: int) -> int | None:
+        """Replace the container with a new connection.
+
+        Returns:
+            The number of failed attempts so far (counting since the last good frame),
+            or ``None`` when the attempts are used up.
+        """
+        old, self._container = self._container, None
+        if old is not None:
+            old.close()
+        while failures < self._reconnect_attempts:
+            delay = min(self._reconnect_backoff * 2**failures, self._reconnect_backoff_max)
+            failures += 1
+            logger.warning(
+                "%s: %s; reconnecting in %.1f s (attempt %d of %d)",
+                self.info.source,
+                why,
+                delay,
+                failures,
+                self._reconnect_attempts,
+            )
+            time.sleep(delay)
+            try:
+                self._container = _open_container(
+                    self._target,
+                    threads=self._threads,
+                    open_timeout=self._open_timeout,
+                    read_timeout=self._read_timeout,
+                )
+            except (av.error.FFmpegError, OSError, SourceError) as exc:
+                why = f"reconnect failed ({_reason(exc)})"
+                continue
+            self.reconnects += 1
+            logger.warning("%s: reconnected (reconnect %d)", self.info.source, self.reconnects)
+            return failures
+        logger.error(
+            "%s: gave up after %d reconnect attempt(s) (%s); stopping at frame %d",
+            self.info.source,
+            self._reconnect_attempts,
+            why,
+            self.decoded_frames - 1,
+        )
+        return None
+
+    def _skip_corrupt(self, what: str) -> None:
+        self.skipped_frames += 1
+        count = self.skipped_frames
+        if count <= _CORRUPT_LOG_FIRST or count % _CORRUPT_LOG_EVERY == 0:
+            logger.warning("%s: skipping %s (%d skipped so far)", self.info.source, what, count)
+
+
+def _open_container(
+    target: _Target, *, threads: bool, open_timeout: float, read_timeout: float
+) -> av.container.InputContainer:
+    """``av.open`` the target and prepare its first video stream for decoding.
+
+    Raises:
+        SourceError: The source has no video stream.
+        av.error.FFmpegError: FFmpeg could not open it (translated by the caller).
+    """
+    kwargs: dict[str, Any] = {"mode": "r", "format": target.format, "options": dict(target.options)}
+    if target.kind in {"network", "device"}:
+        kwargs["timeout"] = (open_timeout, read_timeout)
+    file: str | BinaryIO = sys.stdin.buffer if target.kind == "stdin" else str(target.location)
+    container = av.open(file, **kwargs)
+    try:
+        if not container.streams.video:
+            raise SourceError(f"{target.display} has no video stream")
+        video = container.streams.video[0]
+        video.thread_type = "AUTO" if threads else "SLICE"
+    except BaseException:
+        container.close()
+        raise
+    return container
+
+
+def _moov_at_end_error() -> SourceError:
+    return SourceError(
+        "the MP4 on stdin keeps its index (moov atom) at the end of the file, which a pipe cannot reach: "
+        f"{REMUX_HINT}, or pass the file path instead of `-`"
+    )
+
+
+def _open_error(target: _Target, error: BaseException, *, open_timeout: float, head: bytes = b"") -> SourceError:
+    """One clear line for a source that failed to open (``head``: the first bytes of stdin)."""
+    if target.kind == "stdin":
+        if isinstance(error, av.error.InvalidDataError) and _looks_like_mp4(head):
+            return _moov_at_end_error()
+        return SourceError(f"cannot read the stream on stdin: {_reason(error)}")
+    if target.kind == "file":
+        if isinstance(error, av.error.InvalidDataError):
+            if _looks_like_mp4(_file_head(Path(str(target.location)))):
+                return SourceError(
+                    f"cannot open {target.display}: the MP4 file is truncated or damaged (no moov index)"
+                )
+            return SourceError(f"cannot open {target.display}: not a video file FFmpeg can read")
+        return SourceError(f"cannot open {target.display}: {_reason(error)}")
+    if target.kind == "device":
+        where = target.location if target.format == "v4l2" else f"{target.format} device {target.location}"
+        if isinstance(error, (av.error.FileNotFoundError, FileNotFoundError)):
+            return SourceError(f"no camera at {where}")
+        return SourceError(f"cannot open the camera at {where}: {_reason(error)}")
+    if isinstance(error, av.error.ExitError):
+        return SourceError(f"cannot open {target.display}: no answer within {open_timeout:g} s")
+    return SourceError(f"cannot open {target.display}: {_reason(error)}")
+
+
+def _video_info(target: _Target, container: av.container.InputContainer) -> VideoInfo:
+    video = container.streams.video[0]
+    rate = video.average_rate or video.guessed_rate
+    fps = float(rate) if rate else None
+    duration: float | None = None
+    if video.duration is not None and video.time_base is not None:
+        duration = float(video.duration * video.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    frame_count = video.frames if video.frames and not target.is_live else None
+    return VideoInfo(
+        source=target.display,
+        width=int(video.codec_context.width),
+        height=int(video.codec_context.height),
+        fps=fps,
+        frame_count=frame_count,
+        duration=duration,
+        codec=video.codec_context.name or "",
+        is_live=target.is_live,
+    )
+
+
+def _check_options(
+    *,
+    stride: int,
+    open_timeout: float,
+    read_timeout: float,
+    reconnect_attempts: int,
+    reconnect_backoff: float,
+    reconnect_backoff_max: float,
+    max_frames: int | None,
+) -> None:
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if open_timeout <= 0 or read_timeout <= 0:
+        raise ValueError(f"open_timeout and read_timeout must be > 0, got {open_timeout} and {read_timeout}")
+    if reconnect_attempts < 0:
+        raise ValueError(f"reconnect_attempts must be >= 0, got {reconnect_attempts}")
+    if reconnect_backoff < 0 or reconnect_backoff_max < 0:
+        raise ValueError("reconnect_backoff and reconnect_backoff_max must be >= 0")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+
+
+def open_source(
+    source: str | int | os.PathLike[str],
+    *,
+    stride: int = 1,
+    threads: bool = True,
+    open_timeout: float = 10.0,
+    read_timeout: float = 10.0,
+    reconnect_attempts: int = 5,
+    reconnect_backoff: float = 0.5,
+    reconnect_backoff_max: float = 8.0,
+    max_frames: int | None = None,
+) -> VideoStream:
+    """Open a video source for a single decoding pass.
+
+    Args:
+        source: A file path; ``-`` for stdin (MPEG-TS, MKV or fragmented MP4 when
+            piped); a URL (``rtsp://``, ``rtsps://``, ``http(s)://``, ``tcp://``,
+            ``udp://``, ...); a webcam as ``/dev/videoN`` or its number N.
+        stride: Keep every n-th decoded frame (frame indices still count every frame).
+        threads: Let FFmpeg decode with frame and slice threads.
+        open_timeout: Seconds a network source or device may take to open.
+        read_timeout: Seconds without data before a live source counts as dropped.
+        reconnect_attempts: Connection attempts for a network source or device, both
+            at the first open and after it drops (0 = no retries).
+        reconnect_backoff: First wait before another attempt, doubled each time.
+        reconnect_backoff_max: Longest wait between attempts.
+        max_frames: Stop after this many decoded frames.
+
+    Returns:
+        An open :class:`VideoStream` (use it in a ``with`` block).
+
+    Raises:
+        SourceError: The source is missing, unreadable, has no video stream, or did
+            not answer after ``reconnect_attempts`` retries.
+        ValueError: An option is out of range.
+    """
+    _check_options(
+        stride=stride,
+        open_timeout=open_timeout,
+        read_timeout=read_timeout,
+        reconnect_attempts=reconnect_attempts,
+        reconnect_backoff=reconnect_backoff,
+        reconnect_backoff_max=reconnect_backoff_max,
+        max_frames=max_frames,
+    )
+    target = _resolve(source)
+    if target.kind == "file":
+        path = Path(str(target.location))
+        if not path.exists():
+            raise SourceError(f"video file not found: {target.display}")
+        if path.is_dir():
+            raise SourceError(f"{target.display} is a directory, not a video file")
+    if target.kind == "stdin" and sys.stdin is None:
+        raise SourceError("`-` reads the video from stdin, but this process has no stdin")
+    if target.kind == "stdin" and sys.stdin.isatty():
+        raise SourceError("nothing is piped into stdin: use e.g. `ffmpeg -i in.mp4 -c copy -f mpegts - | ... -`")
+
+    head = _stdin_head(sys.stdin.buffer) if target.kind == "stdin" else b""
+    attempts = 1 + (reconnect_attempts if target.reconnectable else 0)
+    for attempt in range(attempts):
+        started = time.monotonic()
+        try:
+            container = _open_container(target, threads=threads, open_timeout=open_timeout, read_timeout=read_timeout)
+            break
+        except SourceError:
+            raise
+        except (av.error.FFmpegError, OSError) as exc:
+            # FFmpeg reports an interrupted RTSP handshake as invalid data; the clock tells the truth.
+            timed_out = target.reconnectable and time.monotonic() - started >= 0.95 * open_timeout
+            retry = attempt + 1 < attempts and (timed_out or _worth_retrying(exc))
+            if not retry:
+                if timed_out:
+                    error = SourceError(f"cannot open {target.display}: no answer within {open_timeout:g} s")
+                else:
+                    error = _open_error(target, exc, open_timeout=open_timeout, head=head)
+                if target.reconnectable and attempt > 0:
+                    error = SourceError(f"{error} (after {attempt + 1} attempts)")
+                raise error from None
+            delay = min(reconnect_backoff * 2**attempt, reconnect_backoff_max)
+            logger.warning(
+                "%s: cannot open (%s); retrying in %.1f s (attempt %d of %d)",
+                target.display,
+                f"no answer within {open_timeout:g} s" if timed_out else _reason(exc),
+                delay,
+                attempt + 1,
+                attempts - 1,
+            )
+            time.sleep(delay)
+    return VideoStream(
+        target,
+        container,
+        stride=stride,
+        threads=threads,
+        open_timeout=open_timeout,
+        read_timeout=read_timeout,
+        reconnect_attempts=reconnect_attempts,
+        reconnect_backoff=reconnect_backoff,
+        reconnect_backoff_max=reconnect_backoff_max,
+        max_frames=max_frames,
+        stdin_is_mp4=_looks_like_mp4(head),
+    )
+
+
+def iter_frames(source: str | int | os.PathLike[str], **options: Any) -> Iterator[Frame]:
+    """Yield the frames of ``source``; ``options`` are those of :func:`open_source`."""
+    with open_source(source, **options) as stream:
+        yield from stream
