@@ -99,6 +99,9 @@ class GroupingConfig:
     min_motion_alignment: float = 0.6
     moving_speed: float = 1e-3
     max_jitter_difference: float = 40.0
+    min_travel_to_jitter: float = 10.0
+    spatial_mode: str = "predicted"
+    jitter_measure: str = "detrended"
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class RankingConfig:
     coverage: float = 0.3
     center: float = 0.2
     smoothness: float = 0.1
+    jitter_measure: str = "detrended"
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class ReidConfig:
     enabled: bool = True
     model: str = "osnet_x0_25"
     weights: str | None = None
+    download: bool = True
+    trust_checkpoint: bool = False
     embedder: str = "auto"
     device: str = "auto"
     batch_size: int = 64
