@@ -292,14 +292,25 @@ def process(
                     items.close()
             clock.timed("store", closer.close, tracker.finish())
             clock.timed("store", closer.close, stats.live_ids)
+            end_reason = getattr(stream, "end_reason", "end")
+            if status == "complete" and end_reason in ("gave_up", "read_error"):
+                status = "interrupted" if end_reason == "gave_up" else "complete"
+            store.close(complete=status == "complete")
         frames_decoded = stream.decoded_frames
         skipped = getattr(stream, "skipped_frames", 0)
         reconnects = getattr(stream, "reconnects", 0)
 
     finished = sorted(closer.finished, key=lambda s: (s.start_frame, s.tracker_id))
     rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in finished]})
+    notes = []
+    if end_reason == "gave_up":
+        notes.append(f"the live source stopped answering after {frames_decoded} frames and did not come back")
+    elif end_reason == "read_error":
+        notes.append(f"the video could not be read past frame {frames_decoded} (damaged or truncated file)")
     meta.update(
         status=status,
+        end_reason=end_reason,
+        stream_notes=notes,
         counts={
             "frames_decoded": frames_decoded,
             "frames_processed": frames_processed,
@@ -488,8 +499,8 @@ def analyse(
 
     run_dir = Path(run_dir)
     clock = clock or StageClock()
-    notes: list[str] = []
     meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+    notes: list[str] = list(meta.get("stream_notes", []))
     if info is None:
         info = VideoInfo(**meta["video"])
     if stats is None:
@@ -578,10 +589,11 @@ def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, 
 
 def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
           config: Config, embedder: Any, notes: list[str]) -> dict[str, Any]:  # fmt: skip
-    from streamreid.embed import build_embedder
-    from streamreid.merging import constrained_agglomerative
+    from streamreid.embed import build_embedder, embed_groups
+    from streamreid.merging import constrained_agglomerative, merge_recommendations_payload
     from streamreid.similarity import (
         embeddings_payload,
+        mean_vectors,
         null_threshold,
         recommend_pairs,
         similarity_matrix,
@@ -592,23 +604,33 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     if embedder is None:
         embedder, why = build_embedder(options)
         log.info("%s", why)
+    embedder_info = {
+        "name": embedder.name,
+        "kind": embedder.kind,
+        "dim": int(embedder.dim),
+        "device": getattr(embedder, "device", "cpu"),
+        "weights": embedder.weights.to_dict() if getattr(embedder, "weights", None) else None,
+    }
     if embedder.kind != "osnet":
         notes.append(
             "appearance similarity comes from the weights-free fallback embedder (colour/texture histograms), "
             "not OSNet: treat its recommendations as hints"
         )
-    features: list[np.ndarray] = []
-    rows = {"features": [], "person_id": [], "tracker_id": [], "frame_index": []}
+    images, metas = [], []
     for person in persons:
-        images, crop_meta = store.crops_for(person.tracklet_ids, buffer="best", limit=options.crops_per_person,
-                                            order="score")  # fmt: skip
-        vectors = embedder.embed(images) if len(images) else np.zeros((0, embedder.dim), dtype=np.float32)
-        features.append(vectors)
-        rows["features"].append(vectors)
-        rows["person_id"].append(np.full(len(vectors), person.person_id, dtype=np.int64))
-        rows["tracker_id"].append(np.asarray(crop_meta.get("tracker_id", np.zeros(0)), dtype=np.int64))
-        rows["frame_index"].append(np.asarray(crop_meta.get("frame_index", np.zeros(0)), dtype=np.int64))
-    np.savez_compressed(run_dir / rundir.CROP_FEATURES, **{k: np.concatenate(v) for k, v in rows.items()})
+        crops, crop_meta = store.crops_for(
+            person.tracklet_ids, buffer="best", limit=options.crops_per_person, order="score"
+        )
+        images.append(crops)
+        metas.append(crop_meta)
+    features = embed_groups(embedder, images)
+    np.savez_compressed(
+        run_dir / rundir.CROP_FEATURES,
+        features=np.concatenate(features).astype(np.float32),
+        person_id=np.concatenate([np.full(len(f), p.person_id, dtype=np.int64) for f, p in zip(features, persons, strict=False)]),
+        tracker_id=np.concatenate([np.asarray(m["tracker_id"], dtype=np.int64) for m in metas]),
+        frame_index=np.concatenate([np.asarray(m["frame_index"], dtype=np.int64) for m in metas]),
+    )
 
     person_ids = [p.person_id for p in persons]
     similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
@@ -620,15 +642,10 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
         threshold=options.threshold,
         near_threshold=options.near_threshold,
         calibrated_threshold=calibrated,
+        different_pairs=different,
+        run_dir=str(run_dir),
     )
-    embedder_info = {
-        "name": embedder.name,
-        "kind": embedder.kind,
-        "dim": int(embedder.dim),
-        "device": getattr(embedder, "device", "cpu"),
-        "weights": embedder.weights.to_dict() if getattr(embedder, "weights", None) else None,
-    }
-    means = np.stack([_unit_mean(f, embedder.dim) for f in features])
+    means = mean_vectors(features, normalise=True).astype(np.float32)
     np.save(run_dir / rundir.EMBEDDINGS_NPY, means)
     rundir.write_json(run_dir / rundir.EMBEDDINGS, embeddings_payload(means, person_ids, embedder=embedder_info))
     np.save(run_dir / rundir.SIMILARITY_NPY, similarity)
@@ -642,33 +659,18 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
             threshold=options.threshold,
             near_threshold=options.near_threshold,
             calibrated_threshold=calibrated,
-            null_pairs=len(different),
-        ),  # fmt: skip
+            different_pairs=different,
+        ),
     )
+    # merge only what both the fixed and the per-video calibrated thresholds accept
+    merge_threshold = max(options.threshold, calibrated) if calibrated is not None else options.threshold
     clusters, merges = constrained_agglomerative(
-        similarity,
-        cannot_link=different,
-        threshold=calibrated if calibrated is not None else options.threshold,
-        linkage=options.merge_linkage,
+        similarity, cannot_link=different, threshold=merge_threshold, linkage=options.merge_linkage
     )
-    command = f"streamreid select {run_dir} --persons {{ids}} --merge"
-    for item in recommendations:
-        item.setdefault("command", command.format(ids=",".join(str(p) for p in item["persons"])))
     rundir.write_json(
         run_dir / rundir.MERGE_RECOMMENDATIONS,
-        {
-            "recommendations": recommendations,
-            "clusters": [[person_ids[i] for i in cluster] for cluster in clusters],
-            "merges": merges,
-            "auto_merged": bool(options.auto_merge),
-        },
+        merge_recommendations_payload(
+            recommendations, clusters, person_ids, merges=merges, auto_merged=bool(options.auto_merge)
+        ),
     )
     return embedder_info
-
-
-def _unit_mean(features: np.ndarray, dim: int) -> np.ndarray:
-    if len(features) == 0:
-        return np.full(dim, np.nan, dtype=np.float32)
-    mean = features.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    return (mean / norm if norm > 0 else mean).astype(np.float32)
