@@ -627,7 +627,9 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     np.savez_compressed(
         run_dir / rundir.CROP_FEATURES,
         features=np.concatenate(features).astype(np.float32),
-        person_id=np.concatenate([np.full(len(f), p.person_id, dtype=np.int64) for f, p in zip(features, persons, strict=False)]),
+        person_id=np.concatenate(
+            [np.full(len(f), p.person_id, dtype=np.int64) for f, p in zip(features, persons, strict=False)]
+        ),
         tracker_id=np.concatenate([np.asarray(m["tracker_id"], dtype=np.int64) for m in metas]),
         frame_index=np.concatenate([np.asarray(m["frame_index"], dtype=np.int64) for m in metas]),
     )
