@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--device", help="auto, cpu, cuda, cuda:0 (detector and ReID)")
     process.add_argument("--max-frames", type=int, help="stop after this many decoded frames")
     process.add_argument("--imgsz", type=int, help="detector input size in pixels (default 640)")
-    process.add_argument("--conf", type=float, help="minimum detection confidence (default 0.25)")
+    process.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     process.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     process.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
     process.add_argument("--embedder", choices=("auto", "osnet", "fallback"), help="ReID embedder (default auto)")
@@ -104,8 +104,13 @@ def _configure_logging(args: argparse.Namespace) -> None:
     from rich.logging import RichHandler
 
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    if sys.stderr.isatty():
+        handler: logging.Handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:  # pipes and CI logs: one plain line per message, never wrapped
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("streamreid").setLevel(level)
 
 

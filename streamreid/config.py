@@ -40,7 +40,7 @@ class DetectorConfig:
     """Person detector (ultralytics YOLO)."""
 
     model: str | None = None
-    confidence: float = 0.25
+    confidence: float = 0.1
     iou: float = 0.7
     imgsz: int = 640
     device: str = "auto"
@@ -55,8 +55,8 @@ class TrackerConfig:
     """ByteTrack (roboflow ``trackers``) and the tracklet life cycle."""
 
     lost_track_seconds: float = 1.0
-    track_activation_threshold: float = 0.5
-    high_conf_det_threshold: float = 0.5
+    track_activation_threshold: float = 0.25
+    high_conf_det_threshold: float = 0.25
     minimum_iou_threshold: float = 0.1
     minimum_consecutive_frames: int = 2
     min_tracklet_detections: int = 3
