@@ -509,35 +509,54 @@ def analyse(
         frames_processed = int(meta.get("counts", {}).get("frames_processed", 0))
     kept = [s for s in stats if s.detection_count >= config.tracker.min_tracklet_detections]
 
-    start = time.perf_counter()
-    grouping = group_tracklets(kept, config=config.grouping)
-    persons = build_persons(grouping.groups, kept)
-    rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
-    rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
-    clock.add("grouping", time.perf_counter() - start)
-
-    start = time.perf_counter()
-    total_frames = max(frames_processed, 1)
-    scores = rank_persons(persons, kept, total_frames=total_frames, frame_size=(info.width, info.height),
-                          config=config.ranking)  # fmt: skip
-    ranking = ranking_results(scores, config=config.ranking)
-    rundir.write_json(run_dir / rundir.RANKING, ranking)
-    clock.add("ranking", time.perf_counter() - start)
-
     store = open_store(run_dir / rundir.STORE)
-    tracks = person_tracks(persons, store.detections())
-    rank_of = {score.person_id: score.rank for score in scores}
-    _write_persons(run_dir, persons, tracks, rank_of, info)
+    detections = store.detections()
 
+    def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
+        start = time.perf_counter()
+        grouping = group_tracklets(kept, config=config.grouping, must_link=must_link)
+        persons = build_persons(grouping.groups, kept)
+        rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
+        rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
+        clock.add("grouping", time.perf_counter() - start)
+        start = time.perf_counter()
+        scores = rank_persons(persons, kept, total_frames=max(frames_processed, 1),
+                              frame_size=(info.width, info.height), config=config.ranking)  # fmt: skip
+        rundir.write_json(run_dir / rundir.RANKING, ranking_results(scores, config=config.ranking))
+        clock.add("ranking", time.perf_counter() - start)
+        tracks = person_tracks(persons, detections)
+        _write_persons(run_dir, persons, tracks, {s.person_id: s.rank for s in scores}, info)
+        return persons, scores, tracks
+
+    persons, scores, tracks = persons_stage([])
     embedder_info = None
     if config.reid.enabled and len(persons) > 0:
         start = time.perf_counter()
         try:
-            embedder_info = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
+            if embedder is None:
+                from streamreid.embed import build_embedder
+
+                embedder, why = build_embedder(config.reid)
+                log.info("%s", why)
+            clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
+            embedder_info = _embedder_info(embedder)
+            merged = [cluster for cluster in clusters if len(cluster) > 1]
+            if config.reid.auto_merge and merged:
+                # opt-in: the appearance clusters become must-links of the five-check grouping, then redo
+                must_link = [
+                    (persons[a].tracklet_ids[0], persons[b].tracklet_ids[0])
+                    for cluster in merged
+                    for a, b in zip(cluster, cluster[1:], strict=False)
+                ]
+                before = len(persons)
+                persons, scores, tracks = persons_stage(must_link)
+                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True)
+                notes.append(f"auto-merge joined {before} persons into {len(persons)} by appearance")
         except StreamReidError as exc:
             notes.append(f"re-identification skipped: {exc}")
             log.warning("re-identification skipped: %s", exc)
         clock.add("reid", time.perf_counter() - start)
+    rank_of = {score.person_id: score.rank for score in scores}
 
     report = None
     if config.report.enabled:
@@ -545,6 +564,8 @@ def analyse(
         from streamreid.report.webp import write_person_webps
 
         ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
+        for stale in (run_dir / rundir.WEBP_DIR).glob("person_*.webp"):
+            stale.unlink()
         write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
         clock.add("webp", time.perf_counter() - start)
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
@@ -587,9 +608,24 @@ def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, 
     np.savez_compressed(run_dir / rundir.CANONICAL_PERSONS_NPZ, **arrays)
 
 
+def _embedder_info(embedder: Any) -> dict[str, Any]:
+    return {
+        "name": embedder.name,
+        "kind": embedder.kind,
+        "dim": int(embedder.dim),
+        "device": getattr(embedder, "device", "cpu"),
+        "weights": embedder.weights.to_dict() if getattr(embedder, "weights", None) else None,
+    }
+
+
 def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
-          config: Config, embedder: Any, notes: list[str]) -> dict[str, Any]:  # fmt: skip
-    from streamreid.embed import build_embedder, embed_groups
+          config: Config, embedder: Any, notes: list[str], merged: bool = False) -> list[list[int]]:  # fmt: skip
+    """Embed each person's best crops, compare persons, write similarity and merge recommendations.
+
+    Returns:
+        The appearance clusters (lists of person indices) under the cannot-link constraints.
+    """
+    from streamreid.embed import embed_groups
     from streamreid.merging import constrained_agglomerative, merge_recommendations_payload
     from streamreid.similarity import (
         embeddings_payload,
@@ -601,16 +637,7 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     )
 
     options = config.reid
-    if embedder is None:
-        embedder, why = build_embedder(options)
-        log.info("%s", why)
-    embedder_info = {
-        "name": embedder.name,
-        "kind": embedder.kind,
-        "dim": int(embedder.dim),
-        "device": getattr(embedder, "device", "cpu"),
-        "weights": embedder.weights.to_dict() if getattr(embedder, "weights", None) else None,
-    }
+    embedder_info = _embedder_info(embedder)
     if embedder.kind != "osnet":
         notes.append(
             "appearance similarity comes from the weights-free fallback embedder (colour/texture histograms), "
@@ -671,8 +698,6 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     )
     rundir.write_json(
         run_dir / rundir.MERGE_RECOMMENDATIONS,
-        merge_recommendations_payload(
-            recommendations, clusters, person_ids, merges=merges, auto_merged=bool(options.auto_merge)
-        ),
+        merge_recommendations_payload(recommendations, clusters, person_ids, merges=merges, auto_merged=merged),
     )
-    return embedder_info
+    return clusters

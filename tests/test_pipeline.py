@@ -261,3 +261,16 @@ def test_path_objects_and_strings_are_both_accepted(scenario, video, tmp_path):
     result = process(Path(video), out_dir=tmp_path / "r", config=config, detector=ScriptedDetector(scenario),
                      progress=False)  # fmt: skip
     assert result.frames_decoded == 10
+
+
+def test_auto_merge_is_opt_in_and_joins_the_returning_person(scenario, video, tmp_path):
+    config = Config().with_overrides({"reid.embedder": "fallback", "reid.auto_merge": True})
+    result = process(str(video), out_dir=tmp_path / "r", config=config, detector=ScriptedDetector(scenario),
+                     progress=False)  # fmt: skip
+    persons = json.loads((tmp_path / "r" / "canonical_persons.json").read_text())["persons"]
+    assert result.persons == len(persons) == 4
+    returning = [p for p in persons if p["num_tracklets_merged"] == 2]
+    assert len(returning) == 1
+    recommendations = json.loads((tmp_path / "r" / "merge_recommendations.json").read_text())
+    assert recommendations["auto_merged"] is True
+    assert any("auto-merge joined 5 persons into 4" in note for note in result.notes)
