@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--device", help="auto, cpu, cuda, cuda:0 (detector and ReID)")
     process.add_argument("--max-frames", type=int, help="stop after this many decoded frames")
     process.add_argument("--imgsz", type=int, help="detector input size in pixels (default 640)")
+    process.add_argument("--runtime", choices=("torch", "onnx", "openvino"), help="detector runtime (default torch)")
     process.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     process.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     process.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
@@ -135,6 +136,7 @@ def _process(args: argparse.Namespace) -> int:
         "reid.device": args.device,
         "source.max_frames": args.max_frames,
         "detector.imgsz": args.imgsz,
+        "detector.runtime": args.runtime,
         "detector.confidence": args.conf,
         "source.stride": args.stride,
         "detector.detect_stride": args.detect_stride,
@@ -185,12 +187,15 @@ def _print_summary(result: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from streamreid.config import load_config
+    from streamreid.config import Config, load_config
     from streamreid.pipeline import analyse
-    from streamreid.rundir import require_run_dir
+    from streamreid.rundir import RUN_JSON, read_json, require_run_dir
 
     run_dir = require_run_dir(args.run_dir)
-    config = load_config(args.config, {"reid.embedder": args.embedder, "reid.weights": args.reid_weights})
+    saved = read_json(run_dir / RUN_JSON).get("config")
+    # the run's own settings, then --config, then flags
+    base = Config.from_dict(saved) if isinstance(saved, dict) else None
+    config = load_config(args.config, {"reid.embedder": args.embedder, "reid.weights": args.reid_weights}, base=base)
     summary = analyse(run_dir, config=config)
     console = Console()
     console.print(f"[bold]{summary['persons']} persons[/]; report: {summary['report']}")

@@ -48,6 +48,7 @@ class DetectorConfig:
     detect_stride: int = 1
     person_classes: tuple[str, ...] = ("person", "normal", "fall", "pedestrian", "people")
     half: bool = False
+    runtime: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,11 @@ class Config:
         """Nested plain dict (tuples become lists), as written to run metadata."""
         return _plain(dataclasses.asdict(self))
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Inverse of :meth:`to_dict` (e.g. the config saved in a run's ``run.json``)."""
+        return _merge(cls(), data, path="")
+
     def with_overrides(self, overrides: dict[str, Any]) -> Config:
         """Return a copy with dotted-key overrides applied, e.g. ``{"detector.imgsz": 416}``.
 
@@ -244,12 +250,15 @@ def _merge(obj: Any, updates: dict[str, Any], path: str) -> Any:
     return replace(obj, **changes)
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Load a YAML file over the defaults, then apply dotted overrides.
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, *, base: Config | None = None
+) -> Config:
+    """Load a YAML file over the defaults (or ``base``), then apply dotted overrides.
 
     Args:
-        path: YAML file; ``None`` means the built-in defaults.
+        path: YAML file; ``None`` means no file.
         overrides: Dotted keys (``"reid.threshold"``) to values; ``None`` values are ignored.
+        base: Configuration the file applies to; the built-in defaults when ``None``.
 
     Returns:
         The resulting configuration.
@@ -257,7 +266,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     Raises:
         ConfigError: The file is missing, is not YAML, or names an unknown key.
     """
-    config = Config()
+    config = base if base is not None else Config()
     if path is not None:
         file = Path(path)
         if not file.is_file():

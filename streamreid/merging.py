@@ -178,7 +178,7 @@ def merge_recommendations_payload(
     merges: Sequence[dict[str, Any]] = (),
     auto_merged: bool = False,
 ) -> dict[str, Any]:
-    """The ``merge_recommendations.json`` document (docs/CONTRACTS.md).
+    """The ``merge_recommendations.json`` document (docs/OUTPUTS.md).
 
     Args:
         recommendations: From :func:`streamreid.similarity.recommend_pairs` (person ids).

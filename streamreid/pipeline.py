@@ -37,6 +37,15 @@ from streamreid.weights import ResolvedWeights
 
 log = logging.getLogger("streamreid")
 
+#: Files of the ReID stage, removed before it runs again.
+_REID_OUTPUTS = (
+    rundir.EMBEDDINGS, rundir.EMBEDDINGS_NPY, rundir.CROP_FEATURES, rundir.SIMILARITY, rundir.SIMILARITY_NPY,
+    rundir.MERGE_RECOMMENDATIONS,
+)  # fmt: skip
+
+#: Longest time between two writes to disk while people stay on screen.
+_FLUSH_SECONDS = 5.0
+
 _VERSIONED_PACKAGES = (
     "streamreid", "av", "numpy", "torch", "torchvision", "ultralytics", "supervision", "trackers",
     "torchreid", "zarr", "numba", "imageio", "pillow", "scipy",
@@ -140,14 +149,16 @@ def build_detector(config: Config) -> Detector:
         batch_size=options.batch_size,
         person_classes=options.person_classes,
         half=options.half,
+        runtime=options.runtime,
     )
 
 
 class _TrackletCloser:
     """Moves finished tracklets out of RAM: stats to the log, crops to the store."""
 
-    def __init__(self, *, stats: TrackletStatsAccumulator, crops: Any, store: Any, stats_log: Any,
+    def __init__(self, *, stats: TrackletStatsAccumulator, crops: Any, store: Any, stats_log: Any, mot: MotSink,
                  min_detections: int) -> None:  # fmt: skip
+        self.mot = mot
         self.stats = stats
         self.crops = crops
         self.store = store
@@ -168,8 +179,12 @@ class _TrackletCloser:
                 self.store.write_tracklet(tracker_id, samples, buffers)
             wrote = True
         if wrote:
-            self.stats_log.flush()
-            self.store.flush()
+            self.flush()
+
+    def flush(self) -> None:
+        self.stats_log.flush()
+        self.mot.flush()
+        self.store.flush()
 
 
 def process(
@@ -236,6 +251,7 @@ def process(
                 "imgsz": config.detector.imgsz,
                 "confidence": config.detector.confidence,
                 "detect_stride": config.detector.detect_stride,
+                **(detector.to_dict() if hasattr(detector, "to_dict") else {}),
             },
             "config": config.to_dict(),
             "versions": package_versions(),
@@ -248,7 +264,9 @@ def process(
         crops = CropCollector(config=config.crops) if config.crops.enabled else None
         status = "complete"
         frames_processed = 0
+        frames_detected = 0
         detections_total = 0
+        last_flush = time.monotonic()
         last_time = 0.0
         with (
             CropStore(run_dir / rundir.STORE, crop_height=config.crops.height, crop_width=config.crops.width) as store,
@@ -256,7 +274,7 @@ def process(
             open(run_dir / rundir.TRACKLET_STATS_LOG, "w", encoding="utf-8") as stats_log,
             _progress_bar(enabled=progress, total=_expected_frames(info, config)) as bar,
         ):
-            closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log,
+            closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
             items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
             try:
@@ -275,6 +293,7 @@ def process(
                         on_progress(frames_processed)
                     if detections is None:
                         continue
+                    frames_detected += 1
                     tracked, ended = clock.timed("track", tracker.update, detections, time=frame.time)
                     detections_total += len(tracked)
                     clock.timed("stats", stats.update, frame.index, frame.time, tracked)
@@ -284,6 +303,11 @@ def process(
                         clock.timed("store", _write_detections, store, mot, frame, tracked)
                     if ended:
                         clock.timed("store", closer.close, ended)
+                        last_flush = time.monotonic()
+                    elif time.monotonic() - last_flush > _FLUSH_SECONDS:
+                        # people who never leave still reach the disk: a kill loses at most this much
+                        clock.timed("store", closer.flush)
+                        last_flush = time.monotonic()
             except KeyboardInterrupt:
                 status = "interrupted"
                 log.warning("interrupted: finishing the report with the %d frames seen so far", frames_processed)
@@ -314,6 +338,7 @@ def process(
         counts={
             "frames_decoded": frames_decoded,
             "frames_processed": frames_processed,
+            "frames_detected": frames_detected,
             "frames_skipped_corrupt": skipped,
             "reconnects": reconnects,
             "detections": detections_total,
@@ -505,8 +530,7 @@ def analyse(
         info = VideoInfo(**meta["video"])
     if stats is None:
         stats = load_tracklet_stats(run_dir)
-    if frames_processed is None:
-        frames_processed = int(meta.get("counts", {}).get("frames_processed", 0))
+    frames_detected = _frames_detected(meta, frames_processed, store_path=run_dir / rundir.STORE)
     kept = [s for s in stats if s.detection_count >= config.tracker.min_tracklet_detections]
 
     store = open_store(run_dir / rundir.STORE)
@@ -520,7 +544,7 @@ def analyse(
         rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
         clock.add("grouping", time.perf_counter() - start)
         start = time.perf_counter()
-        scores = rank_persons(persons, kept, total_frames=max(frames_processed, 1),
+        scores = rank_persons(persons, kept, total_frames=frames_detected,
                               frame_size=(info.width, info.height), config=config.ranking)  # fmt: skip
         rundir.write_json(run_dir / rundir.RANKING, ranking_results(scores, config=config.ranking))
         clock.add("ranking", time.perf_counter() - start)
@@ -529,6 +553,8 @@ def analyse(
         return persons, scores, tracks
 
     persons, scores, tracks = persons_stage([])
+    for name in _REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
+        (run_dir / name).unlink(missing_ok=True)
     embedder_info = None
     if config.reid.enabled and len(persons) > 0:
         start = time.perf_counter()
@@ -574,6 +600,24 @@ def analyse(
         rundir.write_json(run_dir / rundir.RUN_JSON, meta)
         report = _write_report(run_dir, config, clock=clock)
     return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
+
+
+def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, store_path: Path) -> int:
+    """Frames the detector ran on: what coverage is a share of (detect_stride counted)."""
+    counts = meta.get("counts", {})
+    if counts.get("frames_detected"):
+        return int(counts["frames_detected"])
+    config = meta.get("config", {})
+    stride = int(config.get("source", {}).get("stride", 1)) * int(config.get("detector", {}).get("detect_stride", 1))
+    if frames_processed is None:
+        # a killed run never wrote its counts: the last stored detection bounds the frames seen
+        from streamreid.store import open_store
+
+        frames = open_store(store_path).detections()["frame_index"]
+        decoded = int(frames.max()) + 1 if len(frames) else 1
+        return max(1, -(-decoded // stride))
+    detect_stride = int(config.get("detector", {}).get("detect_stride", 1))
+    return max(1, -(-frames_processed // detect_stride))
 
 
 def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None) -> Path | None:

@@ -1,10 +1,11 @@
-"""Names and small I/O helpers for a run directory (layout in docs/CONTRACTS.md)."""
+"""Names and small I/O helpers for a run directory (layout in docs/OUTPUTS.md)."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +45,39 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write JSON atomically (temp file + rename), so readers never see half a file.
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    NaN and infinities are written as ``null``.
+
+def replace_atomically(path: str | Path, write: Callable[[str], None], *, suffix: str = ".tmp") -> Path:
+    """Write a file through a temporary sibling and rename it into place.
+
+    Readers never see half a file, and a failed write leaves the old file (if any).
+    The file gets the usual permissions (0666 less the umask), like ``open`` would give.
+
+    Args:
+        path: The file to (re)place.
+        write: Called with the temporary file name; must write the whole content there.
+        suffix: Suffix of the temporary name (some writers pick the format from it).
     """
     path = Path(path)
-    text = json.dumps(_nan_to_none(data), indent=1, default=_default, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.write("\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write JSON atomically, so readers never see half a file. NaN and infinities become ``null``."""
+    text = json.dumps(_nan_to_none(data), indent=1, default=_default, allow_nan=False) + "\n"
+    return replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _nan_to_none(value: Any) -> Any:

@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -251,16 +249,6 @@ def _person_entry(chosen: _Chosen, track_counts: Mapping[int, int], crop_counts:
     }
 
 
-def _replace_atomically(path: Path, write: Any, *, suffix: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def _write_tracks(
     path: Path, chosen: Sequence[_Chosen], owner: Mapping[int, int], detections: Mapping[str, np.ndarray]
 ) -> dict[int, int]:
@@ -291,7 +279,7 @@ def _write_tracks(
                 )
             )
     text = buffer.getvalue()
-    _replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), suffix=".tmp")
+    rundir.replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), suffix=".tmp")
     return counts
 
 
@@ -311,7 +299,7 @@ def _write_crops(path: Path, chosen: Sequence[_Chosen], owner: Mapping[int, int]
         "source_person_id": np.concatenate(source),
         **{name: np.concatenate(parts) for name, parts in columns.items()},
     }
-    _replace_atomically(path, lambda tmp: _savez(tmp, arrays), suffix=".npz")
+    rundir.replace_atomically(path, lambda tmp: _savez(tmp, arrays), suffix=".npz")
     return counts
 
 
@@ -356,7 +344,7 @@ def _write_embeddings(path: Path, run_dir: Path, chosen: Sequence[_Chosen]) -> b
         else:
             rows.append(np.full(matrix.shape[1], np.nan))
     result = np.asarray(rows, dtype=np.float32).reshape(len(chosen), matrix.shape[1])
-    _replace_atomically(path, lambda tmp: _save_npy(tmp, result), suffix=".npy")
+    rundir.replace_atomically(path, lambda tmp: _save_npy(tmp, result), suffix=".npy")
     return True
 
 
@@ -384,5 +372,5 @@ def _write_crop_features(path: Path, run_dir: Path, chosen: Sequence[_Chosen], o
         parts["frame_index"].append(frames[rows])
     arrays = {name: np.concatenate(values) for name, values in parts.items()}
     arrays["features"] = arrays["features"].reshape(-1, features.shape[1] if features.ndim == 2 else 0)
-    _replace_atomically(path, lambda tmp: _savez(tmp, arrays), suffix=".npz")
+    rundir.replace_atomically(path, lambda tmp: _savez(tmp, arrays), suffix=".npz")
     return True

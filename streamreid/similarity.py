@@ -305,7 +305,7 @@ def similarity_payload(
     null_pairs: int | None = None,
     timestamp: str | None = None,
 ) -> dict[str, Any]:
-    """The ``similarity_matrix.json`` document (docs/CONTRACTS.md).
+    """The ``similarity_matrix.json`` document (docs/OUTPUTS.md).
 
     ``threshold_70`` keeps the reference's name for the pairs at or above ``threshold``
     (0.70 by default). NaN similarities become ``null``. Pairs are person ids;

@@ -1,7 +1,7 @@
 """Build a realistic run directory without running the pipeline, for report and selection tests.
 
 :func:`build_fake_run` writes every file of the run directory layout in
-docs/CONTRACTS.md (run.json, persons, ranking, embeddings, similarity, merge
+docs/OUTPUTS.md (run.json, persons, ranking, embeddings, similarity, merge
 recommendations, and a real Zarr crop store written through
 :class:`streamreid.store.CropStore`) for any number of persons. Crops are small
 rendered figures (head, shirt, trousers in a per-person colour, legs swinging), so

@@ -274,3 +274,27 @@ def test_auto_merge_is_opt_in_and_joins_the_returning_person(scenario, video, tm
     recommendations = json.loads((tmp_path / "r" / "merge_recommendations.json").read_text())
     assert recommendations["auto_merged"] is True
     assert any("auto-merge joined 5 persons into 4" in note for note in result.notes)
+
+
+def test_coverage_counts_the_frames_the_detector_ran_on(scenario, video, tmp_path):
+    config = Config().with_overrides({"detector.detect_stride": 3, "reid.enabled": False, "report.enabled": False})
+    process(str(video), out_dir=tmp_path / "r", config=config, detector=ScriptedDetector(scenario), progress=False)
+    coverage = [
+        r["components"]["coverage"]
+        for r in json.loads((tmp_path / "r" / "ranking_results.json").read_text())["rankings"]
+    ]
+    assert max(coverage) > 0.95, "the actor standing still the whole time is seen in every detected frame"
+
+
+def test_rebuild_after_a_kill_without_counts_keeps_coverage_honest(scenario, video, tmp_path):
+    config = Config().with_overrides({"reid.enabled": False, "report.enabled": False})
+    process(str(video), out_dir=tmp_path / "r", config=config, detector=ScriptedDetector(scenario), progress=False)
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    del meta["counts"]  # as a killed run leaves it
+    (tmp_path / "r" / "run.json").write_text(json.dumps(meta))
+    analyse(tmp_path / "r", config=config)
+    coverage = sorted(
+        r["components"]["coverage"]
+        for r in json.loads((tmp_path / "r" / "ranking_results.json").read_text())["rankings"]
+    )
+    assert coverage[0] < 0.5 and coverage[-1] > 0.95

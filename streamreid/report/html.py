@@ -175,14 +175,8 @@ def write_report(run_dir: Path, *, config: ReportConfig) -> Path:
     run_dir = rundir.require_run_dir(run_dir)
     data = load_report_data(run_dir)
     path = run_dir / rundir.REPORT
-    _write_text_atomically(path, render_report(data, config=config))
-    return path
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    text = render_report(data, config=config)
+    return rundir.replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 # ----------------------------------------------------------------------------- reading

@@ -7,8 +7,6 @@ the person is and how they move without opening the video.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from streamreid import rundir
 from streamreid.config import ReportConfig
 from streamreid.types import Person
 
@@ -80,11 +79,10 @@ def write_person_webp(
     frames = [Image.fromarray(_to_rgb(crop, width=width, height=height)) for crop in crops]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".webp.part")
-    os.close(fd)
-    try:
-        frames[0].save(
-            tmp_name,
+    rundir.replace_atomically(
+        path,
+        lambda tmp: frames[0].save(
+            tmp,
             format="WEBP",
             save_all=True,
             append_images=frames[1:],
@@ -92,10 +90,9 @@ def write_person_webp(
             loop=0,
             quality=int(quality),
             method=4,
-        )
-        Path(tmp_name).replace(path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+        ),
+        suffix=".webp.part",
+    )
     return path
 
 
