@@ -10,6 +10,7 @@ recommendations, WebPs and the HTML report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import platform
@@ -139,18 +140,9 @@ def build_detector(config: Config) -> Detector:
     """The YOLO person detector described by ``config.detector``."""
     from streamreid.detect import PersonDetector
 
-    options = config.detector
-    return PersonDetector(
-        model=options.model,
-        confidence=options.confidence,
-        iou=options.iou,
-        imgsz=options.imgsz,
-        device=options.device,
-        batch_size=options.batch_size,
-        person_classes=options.person_classes,
-        half=options.half,
-        runtime=options.runtime,
-    )
+    options = dataclasses.asdict(config.detector)
+    options.pop("detect_stride")  # the pipeline's business, not the model's
+    return PersonDetector(**options)
 
 
 class _TrackletCloser:
@@ -222,19 +214,7 @@ def process(
     clock = StageClock()
     source_options = config.source
     start = time.perf_counter()
-    stream = clock.timed(
-        "open",
-        open_source,
-        source,
-        stride=source_options.stride,
-        threads=source_options.threads,
-        open_timeout=source_options.open_timeout,
-        read_timeout=source_options.read_timeout,
-        reconnect_attempts=source_options.reconnect_attempts,
-        reconnect_backoff=source_options.reconnect_backoff,
-        reconnect_backoff_max=source_options.reconnect_backoff_max,
-        max_frames=source_options.max_frames,
-    )
+    stream = clock.timed("open", open_source, source, **dataclasses.asdict(source_options))
     with stream:
         info = stream.info
         if detector is None:

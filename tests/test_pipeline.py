@@ -82,7 +82,9 @@ def test_tracks_keep_identities_through_the_crossing(run, scenario):
     for tracker_id in np.unique(detections["tracker_id"]):
         ids = identities[detections["tracker_id"] == tracker_id]
         values, counts = np.unique(ids[ids >= 0], return_counts=True)
-        assert counts.max() / counts.sum() > 0.97, f"track {tracker_id} mixes identities {dict(zip(values, counts))}"
+        assert counts.max() / counts.sum() > 0.97, (
+            f"track {tracker_id} mixes identities {dict(zip(values, counts, strict=False))}"
+        )
     # the two crossing actors (1 and 2) each keep one track for their whole stay
     for identity in (1, 2, 3):
         assert len(np.unique(detections["tracker_id"][identities == identity])) == 1
