@@ -67,6 +67,11 @@ def tracklet_stats_from_boxes(
     velocity = (centers[-1] - centers[0]) / span if span > 0 else np.zeros(2)
     missing = np.diff(frames_arr) - 1
     missing = missing[missing > 0]
+    if len(frames_arr) > 1 and span > 0:
+        fitted = np.stack([np.polyval(np.polyfit(frames_arr, centers[:, k], 1), frames_arr) for k in (0, 1)], axis=1)
+        residual = float(np.sqrt(((centers - fitted) ** 2).sum(axis=1).mean()))
+    else:
+        residual = float(np.sqrt(((centers - mean_center) ** 2).sum(axis=1).mean()))
     return TrackletStats(
         tracker_id=int(tracker_id),
         start_frame=int(frames_arr[0]),
@@ -87,6 +92,7 @@ def tracklet_stats_from_boxes(
         gap_count=len(missing),
         gap_frames=int(missing.sum()),
         max_gap=int(missing.max()) if len(missing) else 0,
+        motion_residual=residual,
     )
 
 

@@ -135,7 +135,10 @@ def box_center(xyxy: Sequence[float]) -> tuple[float, float]:
 
 
 def detrended_jitter(stats: TrackletStats) -> float:
-    """RMS distance of the centre from its straight-line motion, estimated from the summary.
+    """RMS distance of the centre from its straight-line motion.
+
+    Uses ``stats.motion_residual`` (exact, computed online by ``streamreid.stats``) when
+    present; otherwise estimates it from the summary as follows.
 
     ``center_jitter`` mixes noise with the distance walked: for a steady walk at
     speed ``v`` over ``D`` frames the centres spread by ``v * sqrt((D^2 - 1) / 12)``
@@ -152,6 +155,8 @@ def detrended_jitter(stats: TrackletStats) -> float:
     Returns:
         The jitter left after the motion, in pixels.
     """
+    if stats.motion_residual is not None:
+        return float(stats.motion_residual)  # exact, from the online least-squares sums
     span = max(stats.end_frame - stats.start_frame, 0)
     motion_variance = stats.velocity_magnitude**2 * ((span + 1) ** 2 - 1) / 12.0
     return math.sqrt(max(stats.center_jitter**2 - motion_variance, 0.0))

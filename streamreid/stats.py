@@ -13,6 +13,10 @@ Definitions (pixels of the source frame, frames counted in decoded-frame indices
 * ``mean_velocity`` = (last centre - first centre) / (end_frame - start_frame): the
   mean of the per-frame centre displacements, which telescopes to this.
 * ``area_variance`` is the population variance of the box area.
+* ``motion_residual`` = RMS distance of the centre from its least-squares line
+  ``c(t) = a + b t`` (per axis), from the running sums of t, t^2, x t and y t:
+  Var(x) - Cov(x, t)^2 / Var(t), summed over both axes. It is the jitter with the
+  walk removed, which tells a walker from a dancer better than ``center_jitter``.
 * A *gap* is a run of expected frames with no detection; the expected step is
   ``frame_step`` (source stride x detection stride), so a strided run has no gaps.
 """
@@ -46,6 +50,10 @@ class _Running:
     sum_area: float = 0.0
     sum_area_sq: float = 0.0
     sum_conf: float = 0.0
+    sum_t: float = 0.0
+    sum_tt: float = 0.0
+    sum_xt: float = 0.0
+    sum_yt: float = 0.0
     gap_count: int = 0
     gap_frames: int = 0
     max_gap: int = 0
@@ -112,6 +120,11 @@ class TrackletStatsAccumulator:
             run.sum_area += area
             run.sum_area_sq += area * area
             run.sum_conf += float(confidence[i])
+            t = float(frame_index - run.start_frame)
+            run.sum_t += t
+            run.sum_tt += t * t
+            run.sum_xt += cx * t
+            run.sum_yt += cy * t
 
     def finish(self, tracker_id: int) -> TrackletStats | None:
         """Close a tracklet: return its final statistics and forget it (``None`` if unknown)."""
@@ -122,6 +135,13 @@ class TrackletStatsAccumulator:
         mean_x, mean_y = run.sum_x / n, run.sum_y / n
         variance = max(run.sum_xx / n - mean_x * mean_x, 0.0) + max(run.sum_yy / n - mean_y * mean_y, 0.0)
         mean_area = run.sum_area / n
+        mean_t = run.sum_t / n
+        var_t = run.sum_tt / n - mean_t * mean_t
+        residual = variance
+        if var_t > 1e-12:
+            cov_x = run.sum_xt / n - mean_x * mean_t
+            cov_y = run.sum_yt / n - mean_y * mean_t
+            residual = max(variance - (cov_x * cov_x + cov_y * cov_y) / var_t, 0.0)
         span = run.end_frame - run.start_frame
         if span > 0:
             velocity = (
@@ -150,6 +170,7 @@ class TrackletStatsAccumulator:
             gap_count=run.gap_count,
             gap_frames=run.gap_frames,
             max_gap=run.max_gap,
+            motion_residual=math.sqrt(residual),
         )
 
     def finish_all(self) -> list[TrackletStats]:

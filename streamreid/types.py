@@ -95,6 +95,8 @@ class TrackletStats:
         gap_count: Number of runs of missing frames inside the tracklet.
         gap_frames: Total frames missing inside the tracklet.
         max_gap: Longest run of missing frames.
+        motion_residual: RMS distance of the centre from its least-squares straight-line
+            motion (the jitter left once the walk is removed); ``None`` when not computed.
     """
 
     tracker_id: int
@@ -116,6 +118,7 @@ class TrackletStats:
     gap_count: int = 0
     gap_frames: int = 0
     max_gap: int = 0
+    motion_residual: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""

@@ -118,3 +118,19 @@ def test_single_detection_has_zero_motion_and_jitter():
     assert stats.center_jitter == 0.0
     assert stats.area_variance == 0.0
     assert stats.to_dict()["first_bbox"] == [10.0, 10.0, 30.0, 50.0]
+
+
+def test_motion_residual_is_the_rms_distance_from_the_least_squares_line():
+    rng = np.random.default_rng(7)
+    accumulator = TrackletStatsAccumulator()
+    frames = np.array([f for f in range(300) if f % 11 != 5])  # with holes
+    xs = 50 + 2.5 * frames + rng.normal(0, 3, len(frames))
+    ys = 200 - 0.7 * frames + rng.normal(0, 3, len(frames))
+    for f, x, y in zip(frames, xs, ys, strict=True):
+        accumulator.update(int(f), f / 30, _detections([(1, x - 10, y - 30, x + 10, y + 30, 0.9)]))
+    stats = accumulator.finish(1)
+    fit_x = np.polyval(np.polyfit(frames, xs, 1), frames)
+    fit_y = np.polyval(np.polyfit(frames, ys, 1), frames)
+    expected = np.sqrt(np.mean((xs - fit_x) ** 2 + (ys - fit_y) ** 2))
+    assert stats.motion_residual == pytest.approx(expected, rel=1e-6)
+    assert stats.motion_residual < 6 < stats.center_jitter  # the walk inflates the plain jitter, not the residual
