@@ -46,6 +46,8 @@ _REID_OUTPUTS = (
 
 #: Longest time between two writes to disk while people stay on screen.
 _FLUSH_SECONDS = 5.0
+#: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
+_TRACKLET_FLUSH_SECONDS = 1.0
 
 _VERSIONED_PACKAGES = (
     "streamreid", "av", "numpy", "torch", "torchvision", "ultralytics", "supervision", "trackers",
@@ -157,6 +159,7 @@ class _TrackletCloser:
         self.stats_log = stats_log
         self.min_detections = min_detections
         self.finished: list[TrackletStats] = []
+        self.pending = False  # finished tracklets not yet flushed to disk
 
     def close(self, tracker_ids: Iterable[int]) -> None:
         wrote = False
@@ -170,10 +173,10 @@ class _TrackletCloser:
             if samples and final.detection_count >= self.min_detections:
                 self.store.write_tracklet(tracker_id, samples, buffers)
             wrote = True
-        if wrote:
-            self.flush()
+        self.pending = self.pending or wrote
 
     def flush(self) -> None:
+        self.pending = False
         self.stats_log.flush()
         self.mot.flush()
         self.store.flush()
@@ -283,9 +286,10 @@ def process(
                         clock.timed("store", _write_detections, store, mot, frame, tracked)
                     if ended:
                         clock.timed("store", closer.close, ended)
-                        last_flush = time.monotonic()
-                    elif time.monotonic() - last_flush > _FLUSH_SECONDS:
-                        # people who never leave still reach the disk: a kill loses at most this much
+                    wait = _TRACKLET_FLUSH_SECONDS if closer.pending else _FLUSH_SECONDS
+                    if time.monotonic() - last_flush > wait:
+                        # finished tracklets reach the disk within a second, detections of people who
+                        # stay on screen within five: that is all a kill can lose
                         clock.timed("store", closer.flush)
                         last_flush = time.monotonic()
             except KeyboardInterrupt:
@@ -632,6 +636,39 @@ def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, 
     np.savez_compressed(run_dir / rundir.CANONICAL_PERSONS_NPZ, **arrays)
 
 
+def _embed_persons(
+    persons: list[Person], store: Any, embedder: Any, *, crops_per_person: int, batch: int = 128
+) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
+    """Each person's best crops through the embedder, a bounded batch at a time.
+
+    Crops of several persons share a batch (the network runs full batches), but no
+    more than ``batch`` crops are in memory at once, however many persons there are.
+    """
+    features: list[list[np.ndarray]] = [[] for _ in persons]
+    metas: list[dict[str, np.ndarray]] = []
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def run() -> None:
+        if pending:
+            vectors = embedder.embed(np.concatenate([crops for _, crops in pending]))
+            start = 0
+            for owner, crops in pending:
+                features[owner].append(vectors[start : start + len(crops)])
+                start += len(crops)
+            pending.clear()
+
+    for index, person in enumerate(persons):
+        crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
+        metas.append(meta)
+        if len(crops):
+            pending.append((index, crops))
+        if sum(len(c) for _, c in pending) >= batch:
+            run()
+    run()
+    empty = np.zeros((0, embedder.dim), dtype=np.float32)
+    return [np.concatenate(parts) if parts else empty for parts in features], metas
+
+
 def _embedder_info(embedder: Any) -> dict[str, Any]:
     return {
         "name": embedder.name,
@@ -649,7 +686,6 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     Returns:
         The appearance clusters (lists of person indices) under the cannot-link constraints.
     """
-    from streamreid.embed import embed_groups
     from streamreid.merging import constrained_agglomerative, merge_recommendations_payload
     from streamreid.similarity import (
         embeddings_payload,
@@ -667,19 +703,12 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
             "appearance similarity comes from the weights-free fallback embedder (colour/texture histograms), "
             "not OSNet: treat its recommendations as hints"
         )
-    images, metas = [], []
-    for person in persons:
-        crops, crop_meta = store.crops_for(
-            person.tracklet_ids, buffer="best", limit=options.crops_per_person, order="score"
-        )
-        images.append(crops)
-        metas.append(crop_meta)
-    features = embed_groups(embedder, images)
+    features, metas = _embed_persons(persons, store, embedder, crops_per_person=options.crops_per_person)
     np.savez_compressed(
         run_dir / rundir.CROP_FEATURES,
         features=np.concatenate(features).astype(np.float32),
         person_id=np.concatenate(
-            [np.full(len(f), p.person_id, dtype=np.int64) for f, p in zip(features, persons, strict=False)]
+            [np.full(len(f), p.person_id, dtype=np.int64) for f, p in zip(features, persons, strict=True)]
         ),
         tracker_id=np.concatenate([np.asarray(m["tracker_id"], dtype=np.int64) for m in metas]),
         frame_index=np.concatenate([np.asarray(m["frame_index"], dtype=np.int64) for m in metas]),
