@@ -126,6 +126,7 @@ class ReidConfig:
     download: bool = True
     trust_checkpoint: bool = False
     embedder: str = "auto"
+    runtime: str = "auto"
     device: str = "auto"
     batch_size: int = 64
     crops_per_person: int = 16

@@ -559,6 +559,9 @@ class OsnetEmbedder:
             features then carry no identity information). Seeded by ``seed``.
         trust_checkpoint: Allow checkpoints that need full unpickling.
         seed: Seed of the random initialisation.
+        runtime: ``torch``; ``openvino`` (CPU only: the network converted once with OpenVINO
+            and cached next to the exports, several times faster than eager PyTorch on
+            CPU, same features to ~1e-7); ``auto`` picks OpenVINO on CPU when installed.
 
     Raises:
         WeightsError: No weights and not ``random_init``, or the checkpoint does not load.
@@ -577,9 +580,12 @@ class OsnetEmbedder:
         random_init: bool = False,
         trust_checkpoint: bool = False,
         seed: int = 0,
+        runtime: str = "torch",
     ) -> None:
         import torch
 
+        if runtime not in REID_RUNTIMES:
+            raise ConfigError(f"reid runtime must be one of {', '.join(REID_RUNTIMES)}, got {runtime!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if weights is None and not random_init:
@@ -614,6 +620,10 @@ class OsnetEmbedder:
             self.weights = resolved
             self.name = f"{model_name} ({resolved.path.name})"
         model.eval()
+        self.runtime = _pick_reid_runtime(runtime, self.device)
+        self._compiled = None
+        if self.runtime == "openvino":
+            self._compiled = _openvino_network(model, cache_key=self._cache_key(seed))
         if self.device == "cpu":
             # Depthwise convolutions run faster on CPU with NHWC tensors (and crops arrive NHWC).
             model = model.to(memory_format=torch.channels_last)
@@ -631,9 +641,19 @@ class OsnetEmbedder:
         """The network, in eval mode on :attr:`device`."""
         return self._model
 
+    def _cache_key(self, seed: int) -> str:
+        if self.weights is not None and self.weights.path is not None:
+            digest = self.weights.sha256 or sha256_of(self.weights.path)
+            return f"{self.model_name}-{digest[:16]}"
+        return f"{self.model_name}-random{seed}"
+
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
+        if self._compiled is not None:
+            pixels = batch[..., ::-1].astype(np.float32)  # BGR → RGB
+            pixels = (pixels - np.float32(255.0) * IMAGENET_MEAN_ARRAY) / (np.float32(255.0) * IMAGENET_STD_ARRAY)
+            return np.asarray(self._compiled(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))[0], np.float32)
         with torch.inference_mode():
             pixels = torch.from_numpy(batch).to(self.device)
             # (N, H, W, BGR) uint8 → (N, RGB, H, W) float, ImageNet-normalised on the device.
@@ -653,7 +673,56 @@ class OsnetEmbedder:
         return _unit_rows(np.concatenate(parts, axis=0))
 
     def __repr__(self) -> str:
-        return f"OsnetEmbedder(name={self.name!r}, dim={self.dim}, device={self.device!r})"
+        return f"OsnetEmbedder({self.name!r}, dim={self.dim}, device={self.device!r}, runtime={self.runtime!r})"
+
+
+REID_RUNTIMES = ("auto", "torch", "openvino")
+IMAGENET_MEAN_ARRAY = np.asarray(IMAGENET_MEAN, dtype=np.float32)
+IMAGENET_STD_ARRAY = np.asarray(IMAGENET_STD, dtype=np.float32)
+
+
+def _pick_reid_runtime(runtime: str, device: str) -> str:
+    """The runtime to use: OpenVINO only on CPU, and for ``auto`` only when installed."""
+    import importlib.util
+
+    installed = importlib.util.find_spec("openvino") is not None
+    if runtime == "auto":
+        return "openvino" if installed and device == "cpu" else "torch"
+    if runtime == "openvino":
+        if device != "cpu":
+            raise ConfigError(f"reid runtime openvino runs on the CPU, not {device}")
+        if not installed:
+            raise WeightsError("reid runtime openvino needs the openvino package: pip install openvino")
+    return runtime
+
+
+def _openvino_network(model: torch.nn.Module, *, cache_key: str) -> Any:
+    """The network converted to OpenVINO (dynamic batch, cached by weights digest), compiled for the CPU."""
+    import copy
+    import warnings
+
+    import openvino as ov
+    import torch
+
+    core = ov.Core()
+    cached = cache_dir() / "exports" / f"reid-{cache_key}-openvino" / "model.xml"
+    if cached.is_file():
+        network = core.read_model(str(cached))
+    else:
+        plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            network = ov.convert_model(
+                plain,
+                example_input=torch.rand(1, 3, OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH),
+                input=[ov.PartialShape([-1, 3, OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH])],
+            )
+        staging = cached.parent.with_name(cached.parent.name + ".partial")
+        staging.mkdir(parents=True, exist_ok=True)
+        ov.save_model(network, str(staging / "model.xml"), compress_to_fp16=False)
+        if not cached.parent.exists():
+            staging.rename(cached.parent)
+    return core.compile_model(network, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -916,6 +985,7 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
             device=config.device,
             batch_size=config.batch_size,
             trust_checkpoint=config.trust_checkpoint,
+            runtime=config.runtime,
         )
     except WeightsError as exc:
         if mode == "osnet" or resolved.origin == "explicit":

@@ -406,3 +406,17 @@ def test_resolved_weights_flow_into_the_embedder(osnet, tmp_path):
     resolved = ResolvedWeights(path=path, origin="cache", detail="cached w.pth")
     embedder = OsnetEmbedder(weights=resolved, device="cpu")
     assert embedder.weights is resolved
+
+
+def test_openvino_runtime_gives_the_torch_features_and_caches_the_conversion(tmp_path, monkeypatch):
+    monkeypatch.setenv("STREAMREID_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, size=(5, 256, 128, 3), dtype=np.uint8)
+    eager = OsnetEmbedder(random_init=True, runtime="torch")
+    converted = OsnetEmbedder(random_init=True, runtime="openvino")
+    assert converted.runtime == "openvino" and eager.runtime == "torch"
+    np.testing.assert_allclose(converted.embed(crops), eager.embed(crops), atol=1e-4)
+    assert list(tmp_path.glob("exports/reid-osnet_x0_25-random0-openvino/model.xml"))
+    again = OsnetEmbedder(random_init=True, runtime="openvino")  # from the cache
+    np.testing.assert_allclose(again.embed(crops[:2]), converted.embed(crops[:2]), atol=1e-6)
+    assert OsnetEmbedder(random_init=True, runtime="auto").runtime == "openvino"
