@@ -1,8 +1,6 @@
-import importlib.util
 import json
 import math
 import random
-import sys
 from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
@@ -10,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import supervision as sv
+from benchmark_modules import load_benchmark
 
 from streamreid.config import ConfigError, GroupingConfig, load_config
 from streamreid.grouping import (
@@ -35,14 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_ground_truth():
-    """The synthetic fragmentation simulator lives with its benchmark; load it by path."""
-    name = "grouping_ground_truth"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_benchmark("grouping_ground_truth")
 
 
 gt = _load_ground_truth()

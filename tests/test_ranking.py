@@ -1,11 +1,10 @@
-import importlib.util
 import json
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
 from streamreid.config import ConfigError, GroupingConfig, RankingConfig
 from streamreid.grouping import build_persons, group_tracklets
@@ -18,13 +17,7 @@ CONFIG = RankingConfig()
 
 
 def _load_ground_truth():
-    name = "grouping_ground_truth"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_benchmark("grouping_ground_truth")
 
 
 def tracklet(tid, start, end, *, center=(640.0, 360.0), jitter=2.0, area=20000.0, velocity=(0.0, 0.0), count=None):
