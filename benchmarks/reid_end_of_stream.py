@@ -2,7 +2,9 @@
 
 Embedders compared (all on CPU unless ``--device`` says otherwise):
 
-* ``torch``: ``streamreid.embed.OsnetEmbedder`` as the pipeline runs it (channels-last);
+* ``torch``: ``streamreid.embed.OsnetEmbedder`` as the pipeline runs it (channels-last), and
+  the same with PyTorch limited to one thread (two OpenMP threads suffer badly when another
+  process holds one of two cores);
 * ``openvino``: the same network converted with ``openvino.convert_model`` (dynamic batch)
   and compiled for the CPU, with the LATENCY and the THROUGHPUT performance hint;
 * ``onnxruntime``: the same network exported with ``torch.onnx.export`` (dynamic batch)
@@ -114,6 +116,24 @@ class _Chunked:
         return np.concatenate(
             [self.embedder.embed(crops[i : i + self.chunk]) for i in range(0, len(crops), self.chunk)]
         )
+
+
+class _TorchThreads:
+    """Runs another embedder with PyTorch limited to ``threads`` threads."""
+
+    def __init__(self, embedder: Any, threads: int) -> None:
+        self.embedder, self.threads = embedder, threads
+        self.kind, self.dim, self.name = embedder.kind, embedder.dim, f"{embedder.name}, {threads} thread(s)"
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        saved = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self.embedder.embed(crops)
+        finally:
+            torch.set_num_threads(saved)
 
 
 def export_network(model: Any) -> Any:
@@ -239,6 +259,8 @@ def main() -> int:
     osnet = OsnetEmbedder(random_init=True, device=args.device, batch_size=args.batch_size)
     setup["torch"] = time.perf_counter() - start
     embedders: dict[str, Any] = {"torch": osnet}
+    if torch.get_num_threads() > 1:
+        embedders["torch, 1 thread"] = _TorchThreads(osnet, 1)
     runtimes = _bench.available_runtimes()
     with tempfile.TemporaryDirectory(prefix="reid-") as folder:
         if not args.no_exports:

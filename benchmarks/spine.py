@@ -1,0 +1,285 @@
+"""Single-pass spine throughput: decode, detector alone, the whole spine, and ultralytics' own tracker.
+
+On the SAME first ``--frames`` frames of the street sample, for each runtime and image size:
+
+* decode only: iterating ``streamreid.sources.open_source``;
+* detector only: frames decoded beforehand into RAM, ``PersonDetector.detect`` on all of
+  them (batches of ``detector.batch_size``);
+* spine: ``streamreid.pipeline.process`` with crops, ReID and the report off, a prebuilt
+  detector (model loading excluded), fps over ``RunResult.timings["stream_total"]``
+  (decode + detect + track + stats + detection store, from opening the video to the
+  last frame written);
+* peer: ``YOLO(same weights or export).track(source=video, stream=True,
+  tracker="bytetrack.yaml", ...)``, stopped after the same number of frames: what a user
+  would write instead. Ultralytics sets PyTorch to ``cpu_count - 1`` threads when it picks
+  the CPU (1 thread on a 2-core machine); the ``peer`` row is that, as shipped, and for the
+  torch runtime ``peer, all threads`` puts PyTorch's threads back after its setup.
+
+Variants and passes are interleaved in each repeat (the order rotates between repeats);
+ratios are taken within a repeat, then the median over repeats is printed. Needs ``lap``
+for the peer (``pip install lap``: ultralytics' tracker installs it on first use; the peer
+is skipped without it rather than letting ultralytics install packages).
+
+Usage::
+
+    python benchmarks/spine.py [--frames 100] [--repeats 3] [--imgsz 416 640] \
+        [--runtime torch onnx openvino] [--model PATH] [--no-peer] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import _bench
+import torch
+
+from streamreid.config import Config
+from streamreid.detect import PersonDetector
+from streamreid.pipeline import build_detector, process
+from streamreid.sources import open_source
+
+COLUMNS = (
+    ("runtime", "runtime"),
+    ("imgsz", "imgsz"),
+    ("frames", "frames"),
+    ("decode_fps", "decode fps"),
+    ("detector_fps", "detector fps"),
+    ("spine_fps", "spine fps"),
+    ("spine_over_detector", "spine / detector"),
+    ("spine_over_detector_cpu", "same, CPU time"),
+    ("spine_slice_decode_fps", "spine, slice-thread decode fps"),
+    ("peer_fps", "peer fps"),
+    ("spine_over_peer", "spine / peer"),
+    ("peer_all_threads_fps", "peer, all threads fps"),
+    ("spine_over_peer_all_threads", "spine / peer, all threads"),
+)
+
+
+def spine_config(frames: int, *, imgsz: int, model: str | None, runtime: str = "torch") -> Config:
+    """The spine alone: no crops, no ReID, no report; stop after ``frames`` frames."""
+    return Config().with_overrides(
+        {
+            "crops.enabled": False,
+            "reid.enabled": False,
+            "report.enabled": False,
+            "source.max_frames": frames,
+            "detector.imgsz": imgsz,
+            "detector.model": model,
+            "detector.runtime": runtime,
+        }
+    )
+
+
+def run_decode(video: Path, frames: int) -> dict[str, Any]:
+    def count_frames() -> int:
+        with open_source(video, max_frames=frames) as stream:
+            return sum(1 for _ in stream)
+
+    seconds, count = _bench.timed(count_frames)
+    return {"fps": count / seconds, "frames": count}
+
+
+def run_detector(detector: PersonDetector, images: list) -> dict[str, Any]:
+    seconds, cpu, found = _bench.timed_cpu(lambda: detector.detect(images))
+    return {"fps": len(images) / seconds, "cpu_ms": 1000 * cpu / len(images), "detections": sum(len(d) for d in found)}
+
+
+def run_spine(video: Path, config: Config, detector: PersonDetector) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="spine-") as folder:
+        _, cpu, result = _bench.timed_cpu(
+            lambda: process(video, out_dir=Path(folder) / "run", config=config, detector=detector, progress=False)
+        )
+    seconds = result.timings["stream_total"]
+    return {
+        "fps": result.frames_processed / seconds,
+        "cpu_ms": 1000 * cpu / result.frames_processed,  # the whole call (stream part and the small analysis)
+        "frames": result.frames_processed,
+        "tracked_detections": result.detections,
+        "tracklets": result.tracklets,
+        "timings": result.timings,
+    }
+
+
+class Peer:
+    """Ultralytics' ``YOLO.track`` with ByteTrack on the same model file, as a user would run it."""
+
+    def __init__(self, detector: PersonDetector, video: Path) -> None:
+        from ultralytics import YOLO
+        from ultralytics.utils import NUM_THREADS
+
+        self.video = video
+        self.shipped_threads = NUM_THREADS  # what ultralytics' select_device sets on CPU
+        task = None if detector.runtime == "torch" else "detect"
+        self.model = YOLO(str(detector.model_path), task=task)
+        self.options = {
+            "tracker": "bytetrack.yaml",
+            "imgsz": detector.imgsz,
+            "classes": list(detector.person_class_ids),
+            "conf": detector.confidence,
+            "iou": detector.iou,
+            "device": detector.device,
+            "verbose": False,
+        }
+        self.run(2, torch_threads=None)  # set-up (model load, fuse, warm-up) outside the timings
+
+    def run(self, frames: int, *, torch_threads: int | None) -> dict[str, Any]:
+        """Track the first ``frames`` frames; ``torch_threads`` None leaves ultralytics' choice."""
+        saved = torch.get_num_threads()
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+        count = tracked = 0
+
+        def loop() -> None:
+            nonlocal count, tracked
+            for result in self.model.track(source=str(self.video), stream=True, **self.options):
+                count += 1
+                if result.boxes is not None and result.boxes.id is not None:
+                    tracked += len(result.boxes)
+                if count >= frames:
+                    break
+
+        try:
+            seconds, cpu, _ = _bench.timed_cpu(loop)
+        finally:
+            torch.set_num_threads(saved)
+        return {
+            "fps": count / seconds,
+            "cpu_ms": 1000 * cpu / count,
+            "frames": count,
+            "tracked_detections": tracked,
+            "torch_threads": torch_threads,
+        }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=150, help="first N frames of the sample video")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--imgsz", type=int, nargs="+", default=[416, 640])
+    parser.add_argument(
+        "--runtime", nargs="+", default=["torch"], choices=["torch", "onnx", "openvino"], help="detector runtimes"
+    )
+    parser.add_argument("--model", default=None, help="detector weights (default: streamreid's offline default)")
+    parser.add_argument("--no-peer", action="store_true", help="skip ultralytics' YOLO.track")
+    parser.add_argument(
+        "--slice-decode",
+        action="store_true",
+        help="also run the spine with source.threads off (FFmpeg slice threads only, no frame threads)",
+    )
+    parser.add_argument("--json", default=None, help="write the results here")
+    args = parser.parse_args()
+    logging.getLogger("streamreid").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore")
+
+    info = _bench.machine()
+    print(_bench.describe_machine(info))
+    video = _bench.sample_video()
+    frames = _bench.decode_frames(video, args.frames)
+    images = [frame.image for frame in frames]
+    print(f"{len(frames)} frames of {video.name} ({frames[0].width}x{frames[0].height}) decoded into RAM")
+    peer_ok = not args.no_peer and importlib.util.find_spec("lap") is not None
+    if not args.no_peer and not peer_ok:
+        print("peer skipped: ultralytics' ByteTrack needs the lap package (pip install lap)")
+
+    variants = []
+    for runtime in args.runtime:
+        for imgsz in args.imgsz:
+            config = spine_config(len(frames), imgsz=imgsz, model=args.model, runtime=runtime)
+            detector = build_detector(config)
+            if detector.runtime != runtime:
+                print(f"{runtime} unavailable, got {detector.runtime}: skipped")
+                continue
+            peer = Peer(detector, video) if peer_ok else None
+            run_detector(detector, images[: detector.batch_size])  # warm the runtime on real frames
+            variants.append({"runtime": runtime, "imgsz": imgsz, "config": config, "detector": detector, "peer": peer,
+                             "slice_config": config.with_overrides({"source.threads": False})})  # fmt: skip
+            print(f"ready: {runtime} imgsz {imgsz} ({detector.model_path.name}, batch {detector.batch_size})")
+
+    passes: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+    decode_runs = []
+    for repeat in range(args.repeats):
+        decode_runs.append(run_decode(video, len(frames)))
+        for variant in variants:
+            key = (variant["runtime"], variant["imgsz"])
+            jobs = [
+                ("detector", lambda v=variant: run_detector(v["detector"], images)),
+                ("spine", lambda v=variant: run_spine(video, v["config"], v["detector"])),
+            ]
+            if args.slice_decode:
+                jobs.append(
+                    ("spine_slice_decode", lambda v=variant: run_spine(video, v["slice_config"], v["detector"]))
+                )
+            if variant["peer"] is not None:
+                peer = variant["peer"]
+                jobs.append(("peer", lambda p=peer: p.run(len(frames), torch_threads=p.shipped_threads)))
+                if variant["runtime"] == "torch" and peer.shipped_threads != torch.get_num_threads():
+                    threads = torch.get_num_threads()
+                    jobs.append(("peer_all_threads", lambda p=peer, t=threads: p.run(len(frames), torch_threads=t)))
+            shift = repeat % len(jobs)
+            for name, job in jobs[shift:] + jobs[:shift]:
+                outcome = job()
+                passes.setdefault(key, {}).setdefault(name, []).append(outcome)
+                print(f"  repeat {repeat + 1}: {key[0]:8s} {key[1]} {name:17s} {outcome['fps']:7.2f} fps", flush=True)
+
+    decode_fps = _bench.median(run["fps"] for run in decode_runs)
+    rows = []
+    for variant in variants:
+        key = (variant["runtime"], variant["imgsz"])
+        runs = passes[key]
+        row: dict[str, Any] = {"runtime": key[0], "imgsz": key[1], "frames": len(frames), "decode_fps": decode_fps}
+        for name in ("detector", "spine", "spine_slice_decode", "peer", "peer_all_threads"):
+            if name in runs:
+                row[f"{name}_fps"] = _bench.median(run["fps"] for run in runs[name])
+                row[f"{name}_best_fps"] = max(run["fps"] for run in runs[name])
+                row[f"{name}_cpu_ms_per_frame"] = _bench.median(run["cpu_ms"] for run in runs[name])
+
+        def ratio(top: str, bottom: str, runs: dict = runs) -> float | None:
+            if top not in runs or bottom not in runs:
+                return None
+            return _bench.median(a["fps"] / b["fps"] for a, b in zip(runs[top], runs[bottom], strict=True))
+
+        row["spine_over_detector"] = ratio("spine", "detector")
+        row["spine_over_detector_cpu"] = _bench.median(
+            d["cpu_ms"] / s["cpu_ms"] for s, d in zip(runs["spine"], runs["detector"], strict=True)
+        )
+        row["spine_over_peer"] = ratio("spine", "peer")
+        row["spine_over_peer_all_threads"] = ratio("spine", "peer_all_threads")
+        row["spine_tracked_detections"] = runs["spine"][0]["tracked_detections"]
+        row["spine_tracklets"] = runs["spine"][0]["tracklets"]
+        if "peer" in runs:
+            row["peer_tracked_detections"] = runs["peer"][0]["tracked_detections"]
+            row["peer_torch_threads"] = runs["peer"][0]["torch_threads"]
+        row["runs"] = runs
+        rows.append(row)
+
+    print(f"\nmedians of {args.repeats} interleaved repeats; ratios are medians of per-repeat ratios")
+    print("(CPU time: detector CPU ms per frame / spine CPU ms per frame, all threads of this process)")
+    print(_bench.format_table(rows, COLUMNS))
+    for row in rows:
+        print(
+            f"  {row['runtime']} {row['imgsz']}: spine kept {row['spine_tracked_detections']} tracked detections "
+            f"in {row['spine_tracklets']} tracklets; peer kept {row.get('peer_tracked_detections', '-')}"
+        )
+    _bench.write_json(
+        args.json,
+        {
+            "machine": info,
+            "video": str(video),
+            "frames": len(frames),
+            "repeats": args.repeats,
+            "decode_runs": decode_runs,
+            "rows": rows,
+        },  # fmt: skip
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
