@@ -13,7 +13,9 @@ On the SAME first ``--frames`` frames of the street sample, for each runtime and
   tracker="bytetrack.yaml", ...)``, stopped after the same number of frames: what a user
   would write instead. Ultralytics sets PyTorch to ``cpu_count - 1`` threads when it picks
   the CPU (1 thread on a 2-core machine); the ``peer`` row is that, as shipped, and for the
-  torch runtime ``peer, all threads`` puts PyTorch's threads back after its setup.
+  torch runtime ``peer, all threads`` puts PyTorch's threads back after its setup;
+* with ``--slice-decode``, the spine again with ``source.threads`` off (FFmpeg slice
+  threads only: no decoder frame threads competing with inference for the cores).
 
 Variants and passes are interleaved in each repeat (the order rotates between repeats);
 ratios are taken within a repeat, then the median over repeats is printed. Needs ``lap``
@@ -22,8 +24,9 @@ is skipped without it rather than letting ultralytics install packages).
 
 Usage::
 
-    python benchmarks/spine.py [--frames 100] [--repeats 3] [--imgsz 416 640] \
-        [--runtime torch onnx openvino] [--model PATH] [--no-peer] [--json out.json]
+    python benchmarks/spine.py [--frames 150] [--repeats 3] [--imgsz 416 640] \
+        [--runtime torch onnx openvino] [--model PATH] [--batch-size 1 4] [--slice-decode] [--no-peer] \
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from streamreid.sources import open_source
 COLUMNS = (
     ("runtime", "runtime"),
     ("imgsz", "imgsz"),
+    ("batch", "batch"),
     ("frames", "frames"),
     ("decode_fps", "decode fps"),
     ("detector_fps", "detector fps"),
@@ -62,7 +66,9 @@ COLUMNS = (
 )
 
 
-def spine_config(frames: int, *, imgsz: int, model: str | None, runtime: str = "torch") -> Config:
+def spine_config(
+    frames: int, *, imgsz: int, model: str | None, runtime: str = "torch", batch_size: int | None = None
+) -> Config:
     """The spine alone: no crops, no ReID, no report; stop after ``frames`` frames."""
     return Config().with_overrides(
         {
@@ -73,6 +79,7 @@ def spine_config(frames: int, *, imgsz: int, model: str | None, runtime: str = "
             "detector.imgsz": imgsz,
             "detector.model": model,
             "detector.runtime": runtime,
+            "detector.batch_size": batch_size,
         }
     )
 
@@ -167,6 +174,9 @@ def main() -> int:
         "--runtime", nargs="+", default=["torch"], choices=["torch", "onnx", "openvino"], help="detector runtimes"
     )
     parser.add_argument("--model", default=None, help="detector weights (default: streamreid's offline default)")
+    parser.add_argument(
+        "--batch-size", type=int, nargs="+", default=None, help="detector.batch_size values (default: the config's)"
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip ultralytics' YOLO.track")
     parser.add_argument(
         "--slice-decode",
@@ -191,23 +201,28 @@ def main() -> int:
     variants = []
     for runtime in args.runtime:
         for imgsz in args.imgsz:
-            config = spine_config(len(frames), imgsz=imgsz, model=args.model, runtime=runtime)
-            detector = build_detector(config)
-            if detector.runtime != runtime:
-                print(f"{runtime} unavailable, got {detector.runtime}: skipped")
-                continue
-            peer = Peer(detector, video) if peer_ok else None
-            run_detector(detector, images[: detector.batch_size])  # warm the runtime on real frames
-            variants.append({"runtime": runtime, "imgsz": imgsz, "config": config, "detector": detector, "peer": peer,
-                             "slice_config": config.with_overrides({"source.threads": False})})  # fmt: skip
-            print(f"ready: {runtime} imgsz {imgsz} ({detector.model_path.name}, batch {detector.batch_size})")
+            for batch_size in args.batch_size or [None]:
+                config = spine_config(
+                    len(frames), imgsz=imgsz, model=args.model, runtime=runtime, batch_size=batch_size
+                )
+                detector = build_detector(config)
+                if detector.runtime != runtime:
+                    print(f"{runtime} unavailable, got {detector.runtime}: skipped")
+                    continue
+                peer = Peer(detector, video) if peer_ok else None
+                run_detector(detector, images[: detector.batch_size])  # warm the runtime on real frames
+                variants.append(
+                    {"key": (runtime, imgsz, detector.batch_size), "config": config, "detector": detector,
+                     "peer": peer, "slice_config": config.with_overrides({"source.threads": False})}
+                )  # fmt: skip
+                print(f"ready: {runtime} imgsz {imgsz} ({detector.model_path.name}, batch {detector.batch_size})")
 
-    passes: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = {}
+    passes: dict[tuple[str, int, int], dict[str, list[dict[str, Any]]]] = {}
     decode_runs = []
     for repeat in range(args.repeats):
         decode_runs.append(run_decode(video, len(frames)))
         for variant in variants:
-            key = (variant["runtime"], variant["imgsz"])
+            key = variant["key"]
             jobs = [
                 ("detector", lambda v=variant: run_detector(v["detector"], images)),
                 ("spine", lambda v=variant: run_spine(video, v["config"], v["detector"])),
@@ -219,21 +234,25 @@ def main() -> int:
             if variant["peer"] is not None:
                 peer = variant["peer"]
                 jobs.append(("peer", lambda p=peer: p.run(len(frames), torch_threads=p.shipped_threads)))
-                if variant["runtime"] == "torch" and peer.shipped_threads != torch.get_num_threads():
+                if key[0] == "torch" and peer.shipped_threads != torch.get_num_threads():
                     threads = torch.get_num_threads()
                     jobs.append(("peer_all_threads", lambda p=peer, t=threads: p.run(len(frames), torch_threads=t)))
             shift = repeat % len(jobs)
             for name, job in jobs[shift:] + jobs[:shift]:
                 outcome = job()
                 passes.setdefault(key, {}).setdefault(name, []).append(outcome)
-                print(f"  repeat {repeat + 1}: {key[0]:8s} {key[1]} {name:17s} {outcome['fps']:7.2f} fps", flush=True)
+                print(
+                    f"  repeat {repeat + 1}: {key[0]:8s} {key[1]} batch {key[2]} {name:17s} {outcome['fps']:7.2f} fps",
+                    flush=True,
+                )
 
     decode_fps = _bench.median(run["fps"] for run in decode_runs)
     rows = []
     for variant in variants:
-        key = (variant["runtime"], variant["imgsz"])
+        key = variant["key"]
         runs = passes[key]
-        row: dict[str, Any] = {"runtime": key[0], "imgsz": key[1], "frames": len(frames), "decode_fps": decode_fps}
+        row: dict[str, Any] = {"runtime": key[0], "imgsz": key[1], "batch": key[2], "frames": len(frames),
+                               "decode_fps": decode_fps}  # fmt: skip
         for name in ("detector", "spine", "spine_slice_decode", "peer", "peer_all_threads"):
             if name in runs:
                 row[f"{name}_fps"] = _bench.median(run["fps"] for run in runs[name])
@@ -264,8 +283,9 @@ def main() -> int:
     print(_bench.format_table(rows, COLUMNS))
     for row in rows:
         print(
-            f"  {row['runtime']} {row['imgsz']}: spine kept {row['spine_tracked_detections']} tracked detections "
-            f"in {row['spine_tracklets']} tracklets; peer kept {row.get('peer_tracked_detections', '-')}"
+            f"  {row['runtime']} {row['imgsz']} batch {row['batch']}: spine kept {row['spine_tracked_detections']} "
+            f"tracked detections in {row['spine_tracklets']} tracklets; "
+            f"peer kept {row.get('peer_tracked_detections', '-')}"
         )
     _bench.write_json(
         args.json,
