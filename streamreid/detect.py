@@ -11,6 +11,7 @@ ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -35,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 RUNTIMES = ("torch", "onnx", "openvino")
 """Inference runtimes: PyTorch, or an export run by ONNX Runtime or OpenVINO."""
+
+PRECISIONS = ("auto", "f32")
+"""``auto``: the runtime's fastest precision on this machine (OpenVINO runs bf16 on CPUs with AMX or
+AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch's to the pixel."""
 
 COCO_DEFAULT_MODEL = "yolo11n.pt"
 """Bare name of the COCO detector used as the default when the user has cached it."""
@@ -236,6 +241,8 @@ class PersonDetector:
         model_path: The file or folder loaded: the weights, or their cached export.
         device: ``cpu`` or ``cuda:N``.
         half: Whether inference runs in FP16 (PyTorch on CUDA only).
+        precision: The precision inference actually runs in: ``f32``, ``f16`` or ``bf16``
+            (what OpenVINO compiled the model for).
         imgsz: Inference size (long side, pixels).
         batch_size: Frames per model call in :meth:`iter_detections`.
         class_names: The model's classes, id → name.
@@ -254,6 +261,7 @@ class PersonDetector:
         person_classes: Sequence[str] = ("person", "normal", "fall", "pedestrian", "people"),
         half: bool = False,
         runtime: str = "torch",
+        precision: str = "auto",
         allow_download: bool = True,
     ) -> None:
         """Resolve the weights, load (or export) the model and pick the person classes.
@@ -271,6 +279,8 @@ class PersonDetector:
             half: FP16 inference; applied only with PyTorch on CUDA.
             runtime: ``torch``, ``onnx`` (ONNX Runtime) or ``openvino``; the export is made
                 once and cached under ``cache_dir()/exports``.
+            precision: ``auto`` (the runtime's fastest on this CPU) or ``f32``; the precision
+                actually used is :attr:`precision`.
             allow_download: Allow fetching weights that are not cached.
 
         Raises:
@@ -279,6 +289,8 @@ class PersonDetector:
                 class, or the runtime's package is missing.
         """
         _check_options(confidence=confidence, iou=iou, imgsz=imgsz, batch_size=batch_size, runtime=runtime)
+        if precision not in PRECISIONS:
+            raise ConfigError(f"detector precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.confidence = float(confidence)
         self.iou = float(iou)
         self.imgsz = int(imgsz)
@@ -309,6 +321,9 @@ class PersonDetector:
             **_half_option(self.half),
         }
         names = _warm_up(self._model, self.model_path, self._predict_options)
+        self.precision = _inference_precision(
+            self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
+        )
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
@@ -322,6 +337,7 @@ class PersonDetector:
             "model_path": str(self.model_path),
             "device": self.device,
             "half": self.half,
+            "precision": self.precision,
             "imgsz": self.imgsz,
             "confidence": self.confidence,
             "iou": self.iou,
@@ -559,6 +575,27 @@ def _warm_up(model: Any, path: Path, options: dict[str, Any]) -> dict[int, str]:
             return dict(model.names)
     except Exception as exc:  # a broken export or an unusable device surfaces here
         raise WeightsError(f"could not run {path.name} on {options['device']}: {_first_line(exc)}") from None
+
+
+def _inference_precision(model: Any, path: Path, runtime: str, *, half: bool, pin_f32: bool) -> str:
+    """The precision the loaded model runs in; with ``pin_f32``, OpenVINO is recompiled in float32 first.
+
+    ultralytics compiles OpenVINO models with the CPU plugin's default precision, which is
+    bf16 on CPUs with AMX or AVX512-BF16 (boxes then move by a pixel or two), f32 elsewhere.
+    """
+    if runtime == "torch":
+        return "f16" if half else "f32"
+    if runtime != "openvino":
+        return "f32"
+    backend = model.predictor.model.backend  # ultralytics' OpenVINO backend, set up by the warm-up call
+    if pin_f32:
+        keywords = backend.compile_model.keywords
+        config = {**keywords.get("config", {}), "INFERENCE_PRECISION_HINT": "f32"}
+        backend.compile_model = functools.partial(backend.compile_model.func, **{**keywords, "config": config})
+        xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+        backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)))
+    hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
+    return str(hint.get_type_name())
 
 
 def _first_line(exc: BaseException) -> str:
