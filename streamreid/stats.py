@@ -172,7 +172,3 @@ class TrackletStatsAccumulator:
             max_gap=run.max_gap,
             motion_residual=math.sqrt(residual),
         )
-
-    def finish_all(self) -> list[TrackletStats]:
-        """Close every live tracklet (end of stream)."""
-        return [stats for tracker_id in list(self._live) if (stats := self.finish(tracker_id)) is not None]
