@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -54,6 +55,7 @@ _EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino"}
 _MODEL_STEM = "model"
 _DETECTION_TASKS = ("detect", "segment", "pose")
 _MIN_DOWNLOAD_BYTES = 100_000
+_PROBE_IMAGES = ("bus.jpg", "zidane.jpg")
 
 
 def models_dir() -> Path:
@@ -301,6 +303,8 @@ class PersonDetector:
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
         self._predict_options["classes"] = list(self.person_class_ids)
+        if exported_format is None and self.runtime != "torch":
+            _check_export_agrees(self)
 
     def to_dict(self) -> dict[str, Any]:
         """What was loaded and how it runs, for run metadata."""
@@ -410,6 +414,93 @@ class PersonDetector:
             confidence=boxes.conf.cpu().numpy().astype(np.float32)[keep],
             class_id=class_id,
             data={"class_name": np.array([self.class_names[int(c)] for c in class_id], dtype=str)},
+        )
+
+
+def detections_agree(
+    reference: Sequence[sv.Detections], candidate: Sequence[sv.Detections], *, confidence: float, min_iou: float = 0.9
+) -> str | None:
+    """Whether two runs of a model on the same images found the same people, allowing for precision.
+
+    A clear person (confidence at least 0.1 above the threshold) in either run must be
+    found by the other with IoU >= ``min_iou``; people near the threshold may come or go
+    (reduced precision such as bf16 moves confidences a little), but no more than a fifth
+    of them per image, and a run that finds people must not be matched by one that finds none.
+
+    Args:
+        reference: Detections per image of the trusted run (PyTorch).
+        candidate: Detections per image of the run checked, same images in the same order.
+        confidence: The detection threshold both ran with.
+        min_iou: Overlap a clear person's box must keep.
+
+    Returns:
+        ``None`` when they agree, else one sentence saying how they differ.
+    """
+    found = sum(len(d) for d in reference), sum(len(d) for d in candidate)
+    if found[0] != found[1] and min(found) == 0:
+        return f"PyTorch finds {found[0]} people, this runtime {found[1]}"
+    for image, (expected, got) in enumerate(zip(reference, candidate, strict=True)):
+        if abs(len(got) - len(expected)) > max(1, len(expected) // 5):
+            return f"on probe image {image} PyTorch finds {len(expected)} people, this runtime {len(got)}"
+        for source, other in ((expected, got), (got, expected)):
+            for box, score in zip(source.xyxy, source.confidence, strict=True):
+                if score >= confidence + 0.1 and _best_iou(other.xyxy, box) < min_iou:
+                    return (
+                        f"on probe image {image} a person at {np.round(box).astype(int).tolist()} is not found by both"
+                    )
+    return None
+
+
+def _best_iou(boxes: np.ndarray, box: np.ndarray) -> float:
+    if len(boxes) == 0:
+        return 0.0
+    low = np.maximum(boxes[:, :2], box[:2])
+    high = np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=1)
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) + np.prod(box[2:] - box[:2])
+    return float(np.max(inter / np.maximum(area - inter, 1e-9)))
+
+
+def probe_images() -> list[np.ndarray]:
+    """Pictures of people that ship with ultralytics (``bus.jpg``, ``zidane.jpg``), BGR: the runtime check's input."""
+    import cv2
+    import ultralytics
+
+    folder = Path(ultralytics.__file__).parent / "assets"
+    images = [cv2.imread(str(folder / name)) for name in _PROBE_IMAGES]
+    return [image for image in images if image is not None]
+
+
+def _check_export_agrees(detector: PersonDetector) -> None:
+    """Refuse an export that does not find the people PyTorch finds with the same weights.
+
+    Checked once per export and precision (the verdict is kept next to the export): a
+    runtime that silently loses people, as ONNX and OpenVINO exports of pose models did
+    when loaded as plain detectors, must fail loudly instead of reporting an empty video.
+    """
+    record = detector.model_path.parent / f"agreement-{detector.precision}-{detector.confidence:g}.json"
+    if record.is_file():
+        verdict = json.loads(record.read_text(encoding="utf-8"))
+    else:
+        reference = PersonDetector(
+            model=detector.weights.path,
+            runtime="torch",
+            device="cpu",
+            imgsz=detector.imgsz,
+            confidence=detector.confidence,
+            iou=detector.iou,
+            person_classes=[detector.class_names[i] for i in detector.person_class_ids],
+            allow_download=False,
+        )
+        images = probe_images()
+        difference = detections_agree(reference.detect(images), detector.detect(images), confidence=detector.confidence)
+        verdict = {"agree": difference is None, "difference": difference, "precision": detector.precision}
+        record.write_text(json.dumps(verdict), encoding="utf-8")
+    if not verdict["agree"]:
+        raise WeightsError(
+            f"runtime {detector.runtime} ({verdict['precision']}) does not find the people PyTorch finds with "
+            f"{detector.weights.path.name if detector.weights.path else 'these weights'}: {verdict['difference']}; "
+            f"use --runtime torch"
         )
 
 
@@ -528,7 +619,7 @@ def _load_yolo(path: Path) -> Any:
 
     try:
         with _quiet_ultralytics():
-            model = YOLO(str(path), task=None if _format_of(path) is None else "detect")
+            model = YOLO(str(path))  # an export carries its task (detect, pose...) in its metadata
     except Exception as exc:  # ultralytics raises TypeError, RuntimeError, UnpicklingError... for bad files
         raise WeightsError(f"could not load {path} as a YOLO model: {_first_line(exc)}") from None
     if model.task not in _DETECTION_TASKS:
