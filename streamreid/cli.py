@@ -51,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--device", help="auto, cpu, cuda, cuda:0 (detector and ReID)")
     process.add_argument("--max-frames", type=int, help="stop after this many decoded frames")
     process.add_argument("--imgsz", type=int, help="detector input size in pixels (default 640)")
-    process.add_argument("--runtime", choices=("torch", "onnx", "openvino"), help="detector runtime (default torch)")
+    process.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnx", "openvino"),
+        help="detector runtime (default auto: the fastest here, measured once per model and machine)",
+    )
     process.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     process.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     process.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
@@ -169,6 +173,8 @@ def _print_summary(result: Any) -> None:
         f"({result.frames_decoded} decoded), {fps:.1f} fps through the single pass"
     )
     console.print(f"  detector {result.detector.detail}")
+    if getattr(result, "runtime", ""):
+        console.print(f"  runtime  {result.runtime}")
     if result.embedder:
         console.print(f"  reid     {result.embedder}")
     for note in result.notes:

@@ -48,7 +48,8 @@ class DetectorConfig:
     detect_stride: int = 1
     person_classes: tuple[str, ...] = ("person", "normal", "fall", "pedestrian", "people")
     half: bool = False
-    runtime: str = "torch"
+    runtime: str = "auto"
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,11 @@ class PersonDetector:
         batch_size: Frames per model call in :meth:`iter_detections`.
         class_names: The model's classes, id → name.
         person_class_ids: Ids of the classes kept as people.
+        runtime_choice: How ``runtime: auto`` chose the runtime (a
+            :class:`~streamreid.runtimes.RuntimeChoice`), ``None`` when the runtime was given.
     """
+
+    runtime_choice: Any = None
 
     def __init__(
         self,
@@ -321,6 +325,7 @@ class PersonDetector:
             "batch_size": self.batch_size,
             "class_names": {str(k): v for k, v in self.class_names.items()},
             "person_class_ids": list(self.person_class_ids),
+            **({"runtime_choice": self.runtime_choice.to_dict()} if self.runtime_choice is not None else {}),
         }
 
     def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
@@ -514,7 +519,8 @@ def _check_options(*, confidence: float, iou: float, imgsz: int, batch_size: int
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"detector batch_size must be an integer >= 1, got {batch_size!r}")
     if runtime not in RUNTIMES:
-        raise ConfigError(f"detector runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        hint = " (auto is resolved by streamreid.runtimes.build_person_detector)" if runtime == "auto" else ""
+        raise ConfigError(f"detector runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}{hint}")
 
 
 def _half_option(half: bool) -> dict[str, Any]:

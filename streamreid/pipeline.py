@@ -108,6 +108,7 @@ class RunResult:
     detector: ResolvedWeights
     embedder: str | None
     notes: tuple[str, ...] = ()
+    runtime: str = ""
 
 
 def package_versions() -> dict[str, str | None]:
@@ -138,13 +139,13 @@ def _timed_frames(frames: Iterable[Frame], clock: StageClock) -> Iterator[Frame]
         yield frame
 
 
-def build_detector(config: Config) -> Detector:
-    """The YOLO person detector described by ``config.detector``."""
-    from streamreid.detect import PersonDetector
+def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None) -> Detector:
+    """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``)."""
+    from streamreid.runtimes import build_person_detector
 
     options = dataclasses.asdict(config.detector)
     options.pop("detect_stride")  # the pipeline's business, not the model's
-    return PersonDetector(**options)
+    return build_person_detector(frame_shape=frame_shape, **options)
 
 
 class _TrackletCloser:
@@ -221,7 +222,7 @@ def process(
     with stream:
         info = stream.info
         if detector is None:
-            detector = clock.timed("load_detector", build_detector, config)
+            detector = clock.timed("load_detector", build_detector, config, frame_shape=(info.height, info.width))
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {
@@ -364,7 +365,19 @@ def process(
         detector=detector.weights,
         embedder=(analysis.get("embedder") or {}).get("name"),
         notes=tuple(analysis["notes"]),
+        runtime=_runtime_line(detector),
     )
+
+
+def _runtime_line(detector: Detector) -> str:
+    """How the detector runs, for the summary: the runtime ``auto`` chose and its figures, or the one given."""
+    from streamreid.runtimes import describe
+
+    choice = getattr(detector, "runtime_choice", None)
+    if choice is not None:
+        return describe(choice)
+    runtime = getattr(detector, "runtime", None)
+    return f"{runtime} ({getattr(detector, 'precision', '?')}), as configured" if runtime else ""
 
 
 def _write_detections(store: Any, mot: MotSink, frame: Frame, tracked: sv.Detections) -> None:
