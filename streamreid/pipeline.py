@@ -27,6 +27,7 @@ import numpy as np
 import supervision as sv
 
 from streamreid import rundir
+from streamreid.background import Prefetch
 from streamreid.config import Config
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
@@ -46,6 +47,8 @@ _REID_OUTPUTS = (
 
 #: Longest time between two writes to disk while people stay on screen.
 _FLUSH_SECONDS = 5.0
+#: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
+_PREFETCH_BATCHES = 2
 #: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
 _TRACKLET_FLUSH_SECONDS = 1.0
 
@@ -137,6 +140,26 @@ def _timed_frames(frames: Iterable[Frame], clock: StageClock) -> Iterator[Frame]
             return
         clock.add("decode", time.perf_counter() - start)
         yield frame
+
+
+def _timed_detections(
+    detections: Iterator[tuple[Frame, sv.Detections | None]], frames: Prefetch[Frame], clock: StageClock
+) -> Iterator[tuple[Frame, sv.Detections | None]]:
+    """Charge the detector's own time to ``detect``: each step's duration less its wait for decoded frames."""
+    try:
+        while True:
+            waited, start = frames.waited, time.perf_counter()
+            try:
+                item = next(detections)
+            except StopIteration:
+                return
+            finally:
+                clock.add("detect", time.perf_counter() - start - (frames.waited - waited))
+            yield item
+    finally:
+        close = getattr(detections, "close", None)
+        if close is not None:
+            close()
 
 
 def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None) -> Detector:
@@ -260,13 +283,14 @@ def process(
         ):
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
-            items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
+            # decoding and detection each run in their own thread, a few frames ahead (background.py)
+            depth = _PREFETCH_BATCHES * max(1, config.detector.batch_size)
+            frames = Prefetch(_timed_frames(stream, clock), depth=depth, name="decode")
+            detected = detector.iter_detections(frames, detect_stride=config.detector.detect_stride)
+            items = Prefetch(_timed_detections(detected, frames, clock), depth=depth, name="detect")
             try:
                 while True:
-                    decode_before = clock.seconds["decode"]
-                    step_start = time.perf_counter()
-                    item = next(items, None)
-                    clock.add("detect", time.perf_counter() - step_start - (clock.seconds["decode"] - decode_before))
+                    item = clock.timed("wait_for_detector", next, items, None)
                     if item is None:
                         break
                     frame, detections = item
@@ -297,8 +321,8 @@ def process(
                 status = "interrupted"
                 log.warning("interrupted: finishing the report with the %d frames seen so far", frames_processed)
             finally:
-                if hasattr(items, "close"):
-                    items.close()
+                items.close()
+                frames.close()
             clock.timed("store", closer.close, tracker.finish())
             clock.timed("store", closer.close, stats.live_ids)
             end_reason = getattr(stream, "end_reason", "end")
