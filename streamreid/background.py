@@ -19,7 +19,8 @@ Build on it to put any stage of a streaming pipeline alongside the others::
 
 Ctrl-C arrives in the main thread (the consumer), which then closes the stages; the
 background threads never see it. ``waited`` says how long the consumer was kept
-waiting: the stage behind it was the slower one for that long.
+waiting (the stage was the slower one for that long), ``backlog`` how many items wait
+for the consumer (at ``depth``, the consumer is the slower one).
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ class Prefetch(Generic[T]):
         if kind == _ERROR:
             raise value  # type: ignore[misc]
         raise StopIteration
+
+    @property
+    def backlog(self) -> int:
+        """Items made and waiting for the consumer: at ``depth``, the consumer is the slower side.
+
+        A live source can watch the backlog of its decode stage to see detection falling behind
+        (and, say, detect fewer frames) before frames are dropped.
+        """
+        return self._queue.qsize()
 
     def close(self) -> None:
         """Stop the stage: its thread ends after the item it is making, closing the stage's iterator.

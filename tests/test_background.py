@@ -35,6 +35,7 @@ def test_the_stage_runs_at_most_depth_items_ahead():
     assert next(items) == 0
     time.sleep(0.3)  # plenty of time to run ahead, if it could
     assert len(made) <= 1 + 4 + 1  # consumed, queued, and the one waiting for room
+    assert items.backlog == 4  # the consumer is the slower side
     items.close()
 
 
