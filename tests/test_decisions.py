@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from streamreid.decisions import Decision, DecisionError, apart, combine, constraints, parse_decisions
+from streamreid.scene import SceneKeeper
+from streamreid.types import Frame
+
+
+def _doc(*decisions):
+    return {"format": "streamreid-decisions", "version": 1, "decisions": list(decisions)}
+
+
+def test_parse_reads_actions_tracklets_and_persons():
+    parsed = parse_decisions(_doc({"action": "merge", "persons": [0, 4], "tracklets": [[1, 2], [7]]}), name="d.json")
+    assert parsed == (Decision(action="merge", groups=((1, 2), (7,)), persons=(0, 4)),)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "not a streamreid decisions file"),
+        ({"format": "streamreid-decisions", "version": 2, "decisions": []}, "version 2"),
+        (_doc({"action": "merge", "tracklets": [[1]]}), "two non-empty lists"),
+        (_doc({"action": "merge", "tracklets": [[1], [-2]]}), "whole numbers"),
+        (_doc({"action": "merge", "tracklets": [[1], [1.5]]}), "whole numbers"),
+        (_doc({"action": "merge", "tracklets": [[1, 2], [2]]}), "on both sides"),
+    ],
+)
+def test_parse_rejects_malformed_files_naming_the_decision(data, message):
+    with pytest.raises(DecisionError, match=message):
+        parse_decisions(data, name="d.json")
+
+
+def test_later_decisions_replace_earlier_ones_about_the_same_groups():
+    reject = Decision(action="reject", groups=((1,), (7,)))
+    merge = Decision(action="merge", groups=((7,), (1,)))
+    other = Decision(action="split", groups=((3,), (4,)))
+    assert combine([reject, other], [merge]) == (other, merge)
+
+
+def test_constraints_follow_the_decisions_in_order():
+    merge = Decision(action="merge", groups=((1, 2), (7,)))
+    must, cannot = constraints([merge], known={1, 2, 7})
+    assert must == [(1, 2), (1, 7)] and cannot == []
+    split = Decision(action="split", groups=((1, 2), (7,)))
+    must, cannot = constraints([merge, split], known={1, 2, 7})
+    assert must == [(1, 2)] and cannot == [(1, 7), (2, 7)]
+    # tracklets the run no longer has are left out
+    assert constraints([merge], known={1, 2}) == ([], [])
+
+
+def test_apart_maps_cannot_links_to_person_pairs():
+    assert apart([(1, 2), (3,), (7,)], [(2, 7), (3, 99)]) == {(0, 2)}
+
+
+def test_scene_keeper_holds_the_emptiest_frame_downscaled(tmp_path):
+    keeper = SceneKeeper(width=320)
+    frames = [np.full((360, 640, 3), value, dtype=np.uint8) for value in (10, 120, 240)]
+    for index, (image, people) in enumerate(zip(frames, (3, 1, 2), strict=True)):
+        keeper.update(Frame(index=index, time=index / 10, image=image), people)
+    assert keeper.image.shape == (180, 320, 3) and int(keeper.image.mean()) == 120
+    path = keeper.write(tmp_path)
+    import imageio.v3 as iio
+
+    assert iio.imread(path).shape == (180, 320, 3)
+    assert SceneKeeper().write(tmp_path / "none") is None
