@@ -138,6 +138,7 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "apply": apply_command(data.run_dir),
     }
     return {
+        "facts": _facts(data),
         "data": data,
         "run": run,
         "config": config,
@@ -162,6 +163,22 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "css": _static("report.css"),
         "script": _static("report.js"),
     }
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _facts(data: ReportData) -> list[str]:
+    """The line under the answer: what it rests on."""
+    facts = [f"from {_plural(data.tracklets, 'tracklet')}", f"{_plural(len(data.links), 'merge')} applied"]
+    if data.recommendations is not None:
+        facts.append(f"{_plural(len(data.recommendations), 'pair')} to check")
+    if data.duration:
+        facts.append(f"{figures.format_clock(data.duration)} of video")
+    if data.decisions:
+        facts.append(f"{_plural(len(data.decisions), 'decision')} of yours applied")
+    return facts
 
 
 def _short_source(source: str) -> str:
