@@ -64,3 +64,13 @@ def test_scene_keeper_holds_the_emptiest_frame_downscaled(tmp_path):
 
     assert iio.imread(path).shape == (180, 320, 3)
     assert SceneKeeper().write(tmp_path / "none") is None
+
+
+def test_paths_are_smoothed_without_moving_a_straight_walk():
+    from streamreid.report.data import smooth
+
+    line = np.stack([np.arange(20.0), 2 * np.arange(20.0)], axis=1)
+    assert np.allclose(smooth(line)[5:-5], line[5:-5])
+    zigzag = line + np.array([[0, 3], [0, -3]] * 10)
+    assert np.abs(smooth(zigzag) - line)[4:-4].max() < 1.0
+    assert smooth(line[:1]).shape == (1, 2)

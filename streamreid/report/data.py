@@ -395,12 +395,24 @@ def _paths(run_dir: Path) -> dict[int, tuple[tuple[float, float], ...]]:
                 boxes = np.asarray(arrays[f"bboxes_{pid}"], dtype=np.float64).reshape(-1, 4)
                 if len(boxes) == 0:
                     continue
-                boxes = boxes[evenly_spaced(len(boxes), PATH_POINTS)]
-                feet = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+                feet = smooth(np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1))
+                feet = feet[evenly_spaced(len(feet), PATH_POINTS)]
                 found[int(pid)] = tuple((round(float(x), 1), round(float(y), 1)) for x, y in feet)
             return found
     except (OSError, KeyError, ValueError):
         return {}
+
+
+def smooth(points: np.ndarray, *, window: int = 9) -> np.ndarray:
+    """Running mean of ``(N, 2)`` points over ``window`` detections (shorter at the ends): box jitter off a path."""
+    count = len(points)
+    half = max(0, min(window, count) // 2)
+    if half == 0:
+        return points
+    sums = np.vstack([np.zeros((1, 2)), np.cumsum(points, axis=0)])
+    index = np.arange(count)
+    low, high = np.maximum(index - half, 0), np.minimum(index + half + 1, count)
+    return (sums[high] - sums[low]) / (high - low)[:, None]
 
 
 def _crop_quality(run_dir: Path, persons: Sequence[Person]) -> dict[int, float]:

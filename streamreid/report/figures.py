@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from html import escape
 
+import numpy as np
 from markupsafe import Markup
 
 from streamreid.report.data import PersonView, Recommendation, SimilarityView
@@ -33,9 +34,9 @@ def person_colour(person_id: int) -> str:
     return f"#{round(red * 255):02x}{round(green * 255):02x}{round(blue * 255):02x}"
 
 
-def scale_colour(value: float) -> str:
-    """Colour of a similarity on the heatmap scale (values are clipped to 0-1)."""
-    value = min(1.0, max(0.0, value))
+def scale_colour(value: float, low: float = 0.0) -> str:
+    """Colour of a similarity on the heatmap scale from ``low`` (dark) to 1 (yellow), clipped to it."""
+    value = min(1.0, max(0.0, (value - low) / (1.0 - low) if low < 1.0 else 1.0))
     for (low, low_rgb), (high, high_rgb) in zip(SCALE_STOPS, SCALE_STOPS[1:], strict=False):
         if value <= high:
             t = (value - low) / (high - low)
@@ -156,8 +157,23 @@ def cluster_order(persons: Sequence[PersonView], clusters: Sequence[Sequence[int
     return placed
 
 
+def scale_floor(similarity: SimilarityView, person_ids: Sequence[int]) -> float:
+    """Where the colour scale starts: 0, or higher (in tenths) when every pair is more alike than that.
+
+    Appearance embeddings often put all pairs between 0.6 and 1; a 0-1 scale would paint
+    them one colour. Starting near the lowest value (2nd percentile) spreads them out.
+    """
+    index = {pid: i for i, pid in enumerate(similarity.person_ids)}
+    rows = [index[p] for p in person_ids if p in index]
+    block = similarity.matrix[np.ix_(rows, rows)]
+    values = block[~np.eye(len(rows), dtype=bool) & np.isfinite(block)]
+    if values.size == 0:
+        return 0.0
+    return float(min(0.9, max(0.0, math.floor(float(np.percentile(values, 2)) * 10) / 10)))
+
+
 def heatmap_svg(similarity: SimilarityView, person_ids: Sequence[int],
-                recommendations: Sequence[Recommendation] = ()) -> Markup:  # fmt: skip
+                recommendations: Sequence[Recommendation] = (), *, low: float = 0.0) -> Markup:  # fmt: skip
     """Heatmap of ``person_ids`` (in that order) with labels, a colour scale and the video's lines.
 
     Every cell is a ``<rect class="cell">`` with a ``<title>``; pairs the ReID stage
@@ -196,7 +212,7 @@ def heatmap_svg(similarity: SimilarityView, person_ids: Sequence[int],
             elif not math.isfinite(value):
                 fill, tip = "#f4f4f4", f"P{a} vs P{b}: no value"
             else:
-                fill, tip = scale_colour(value), f"P{a} vs P{b}: {value:.2f}"
+                fill, tip = scale_colour(value, low), f"P{a} vs P{b}: {value:.2f}"
                 if level in _LEVEL_WORDS:
                     tip += f" ({_LEVEL_WORDS[level]}, to check)"
             out.append(
@@ -204,7 +220,7 @@ def heatmap_svg(similarity: SimilarityView, person_ids: Sequence[int],
                 f' fill="{fill}"><title>{escape(tip)}</title></rect>'
             )
             if cell >= 30 and a != b and math.isfinite(value):
-                ink = "#000" if value >= 0.55 else "#fff"
+                ink = "#000" if value >= low + 0.55 * (1 - low) else "#fff"
                 out.append(
                     f'<text x="{x + cell / 2}" y="{y + cell / 2}" fill="{ink}" font-size="{max(9, cell // 3)}"'
                     f' text-anchor="middle" dominant-baseline="middle">{value:.2f}</text>'
@@ -218,35 +234,36 @@ def heatmap_svg(similarity: SimilarityView, person_ids: Sequence[int],
             f'<rect class="mark {level}" x="{x + 1.5}" y="{y + 1.5}" width="{cell - 3}" height="{cell - 3}"'
             f' fill="none" stroke="#e4003a" stroke-width="2"{dash[level]} pointer-events="none"/>'
         )
-    out.append(_legend(similarity, x=margin, y=margin + grid + 34, width=legend_width))
+    out.append(_legend(similarity, x=margin, y=margin + grid + 34, width=legend_width, low=low))
     out.append("</svg>")
     return Markup("".join(out))
 
 
-def _legend(similarity: SimilarityView, *, x: float, y: float, width: float) -> str:
+def _legend(similarity: SimilarityView, *, x: float, y: float, width: float, low: float) -> str:
     stops = "".join(f'<stop offset="{o * 100:.0f}%" stop-color="{scale_colour(o)}"/>' for o, _ in SCALE_STOPS)
     parts = [
         f'<g class="legend" font-size="11" fill="#222"><defs><linearGradient id="heatmap-scale">{stops}'
         f'</linearGradient></defs><rect x="{x}" y="{y}" width="{width}" height="12" fill="url(#heatmap-scale)"'
         ' stroke="#999"/>'
     ]
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        tx = x + tick * width
+    for share in (0.0, 0.25, 0.5, 0.75, 1.0):
+        tx = x + share * width
         parts.append(
             f'<line x1="{tx:.1f}" y1="{y + 12}" x2="{tx:.1f}" y2="{y + 16}" stroke="#555"/>'
-            f'<text x="{tx:.1f}" y="{y + 27}" text-anchor="middle">{tick:.2f}</text>'
+            f'<text x="{tx:.1f}" y="{y + 27}" text-anchor="middle">{low + share * (1 - low):.2f}</text>'
         )
     markers = [(similarity.threshold, "fixed")]
     if similarity.calibrated_threshold is not None:
         markers.append((similarity.calibrated_threshold, "this video"))
     markers.sort()
-    anchors = ["end", "start"] if len(markers) == 2 else ["middle"]
-    for (value, name), anchor in zip(markers, anchors, strict=True):
-        tx = x + min(1.0, max(0.0, value)) * width
-        shift = {"end": -3, "start": 3, "middle": 0}[anchor]
+    for row, (value, name) in enumerate(markers):
+        tx = x + min(1.0, max(0.0, (value - low) / (1.0 - low))) * width
+        # labels stay inside the bar's width, one row each, so close lines do not print over each other
+        anchor = "end" if tx > x + width - 50 else "start" if tx < x + 50 else "middle"
         parts.append(
-            f'<line x1="{tx:.1f}" y1="{y - 6}" x2="{tx:.1f}" y2="{y + 16}" stroke="#e4003a" stroke-width="2"/>'
-            f'<text x="{tx + shift:.1f}" y="{y - 9}" text-anchor="{anchor}" fill="#b0002a">{name} {value:.2f}</text>'
+            f'<line x1="{tx:.1f}" y1="{y - 6 - 12 * row}" x2="{tx:.1f}" y2="{y + 16}" stroke="#e4003a"'
+            f' stroke-width="2"/><text x="{tx:.1f}" y="{y - 9 - 12 * row}" text-anchor="{anchor}"'
+            f' fill="#b0002a">{name} {value:.2f}</text>'
         )
     parts.append("</g>")
     return "".join(parts)

@@ -129,8 +129,9 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         top = [v for v in ranked if v.person_id in in_matrix][:HEATMAP_PERSONS]
         ids = figures.cluster_order(top, similarity.clusters)
         if len(ids) >= 2:
-            heatmap = {"svg": figures.heatmap_svg(similarity, ids, recommendations), "count": len(ids),
-                       "more": len(in_matrix) - len(ids)}  # fmt: skip
+            low = figures.scale_floor(similarity, ids)
+            heatmap = {"svg": figures.heatmap_svg(similarity, ids, recommendations, low=low), "count": len(ids),
+                       "more": len(in_matrix) - len(ids), "low": low}  # fmt: skip
     run = data.run
     payload = {
         "run": {"name": data.run_dir.resolve().name, "started_at": run.get("started_at")},

@@ -89,6 +89,20 @@
     if (target.closest("#clear-decisions")) { decisions.clear(); refresh(); }
   });
 
+  // hovering a name in the key of the paths picture shows that person's path alone
+  var where = document.querySelector("#where .scene");
+  function focus(id) {
+    if (!where) { return; }
+    where.classList.toggle("focus", id !== null);
+    where.querySelectorAll("g.path").forEach(function (path) {
+      path.classList.toggle("on", path.getAttribute("data-person") === id);
+    });
+  }
+  document.querySelectorAll("[data-focus]").forEach(function (key) {
+    key.addEventListener("mouseenter", function () { focus(key.getAttribute("data-focus")); });
+    key.addEventListener("mouseleave", function () { focus(null); });
+  });
+
   // find, filter and sort persons
   var grid = document.getElementById("people-grid");
   var find = document.getElementById("find");
