@@ -261,7 +261,7 @@ def process(
         ):
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
-            scene = SceneKeeper()  # one small still of the scene for the report's paths
+            scene = SceneKeeper()  # a still of the scene (median of a few frames) for the report's paths
             items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
             try:
                 while True:
@@ -273,6 +273,7 @@ def process(
                         break
                     frame, detections = item
                     frames_processed += 1
+                    scene.update(frame)
                     last_time = frame.time
                     bar.advance(frame.time)
                     if on_progress is not None:
@@ -282,7 +283,6 @@ def process(
                     frames_detected += 1
                     tracked, ended = clock.timed("track", tracker.update, detections, time=frame.time)
                     detections_total += len(tracked)
-                    scene.update(frame, len(tracked))
                     clock.timed("stats", stats.update, frame.index, frame.time, tracked)
                     if crops is not None:
                         clock.timed("crops", crops.update, frame, tracked)
@@ -295,7 +295,7 @@ def process(
                         # finished tracklets reach the disk within a second, detections of people who
                         # stay on screen within five: that is all a kill can lose
                         clock.timed("store", closer.flush)
-                        clock.timed("store", scene.write, run_dir)
+                        clock.timed("store", scene.write, run_dir, final=False)
                         last_flush = time.monotonic()
             except KeyboardInterrupt:
                 status = "interrupted"

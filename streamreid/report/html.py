@@ -88,7 +88,7 @@ def apply_command(run_dir: Path) -> str:
 
 
 @lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("streamreid.report", "templates"),
         autoescape=True,
@@ -100,7 +100,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _static(name: str) -> str:
+def static_text(name: str) -> str:
+    """A file of streamreid/report/static (CSS, script), to inline into a page."""
     return resources.files("streamreid.report").joinpath("static", name).read_text(encoding="utf-8")
 
 
@@ -114,7 +115,7 @@ def _number(value: float | None, digits: int = 2) -> str:
 
 def render_report(data: ReportData, *, config: ReportConfig) -> str:
     """The report page for ``data``, as one HTML string."""
-    return _environment().get_template("report.html.j2").render(**page_context(data, config=config))
+    return template_environment().get_template("report.html.j2").render(**page_context(data, config=config))
 
 
 def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
@@ -161,8 +162,8 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "timings": _timings(run.get("timings") or {}),
         "payload": payload,
         "groups_json": lambda groups: json.dumps([list(g) for g in groups]),
-        "css": _static("report.css"),
-        "script": _static("report.js"),
+        "css": static_text("report.css"),
+        "script": static_text("report.js"),
     }
 
 
