@@ -89,6 +89,7 @@ def apply_command(run_dir: Path) -> str:
 
 @lru_cache(maxsize=1)
 def template_environment() -> jinja2.Environment:
+    """The Jinja2 environment of the report templates (autoescaping; filters clock, percent, number, colour)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("streamreid.report", "templates"),
         autoescape=True,
