@@ -438,6 +438,16 @@ def test_find_sort_and_person_detail(tmp_path, browser):
     assert page.errors == []
 
 
+def test_pairs_beyond_the_animated_persons_still_show_pictures(tmp_path, browser):
+    fake = build_fake_run(tmp_path / "run", num_persons=8, max_webps=2)
+    ranked = sorted(fake.persons, key=lambda p: fake.ranks[p.person_id])
+    low = (ranked[-1].person_id, ranked[-2].person_id)
+    _recommend(fake.run_dir, [(*low, 0.8)])
+    _, facts = _facts(browser, write_report(fake.run_dir, config=replace(CONFIG, max_persons=2)))
+    assert facts["pairs"][0]["pictures"] == 2  # their best crops
+    assert not (fake.run_dir / "crops" / f"person_{ranked[2].person_id}.jpg").exists()
+
+
 def test_best_crops_strip_holds_the_best_scored_crops(tmp_path):
     fake = build_fake_run(tmp_path / "run", num_persons=3)
     write_report(fake.run_dir, config=CONFIG)

@@ -78,8 +78,10 @@ def _write_strips(run_dir: Path, data: ReportData, *, config: ReportConfig) -> N
         store = open_store(run_dir / rundir.STORE)
     except (StoreError, OSError):
         return
-    persons = [view.person for view in data.persons[: max(0, config.max_persons)]]
-    write_crop_strips(run_dir, persons, store)
+    # the persons with cards up top, and everyone in the pairs shown with pictures
+    wanted = {view.person_id for view in data.persons[: max(0, config.max_persons)]}
+    wanted |= {pid for rec in (data.recommendations or ())[:SHOWN_PAIRS] for pid in rec.persons}
+    write_crop_strips(run_dir, [view.person for view in data.persons if view.person_id in wanted], store)
 
 
 def apply_command(run_dir: Path) -> str:
@@ -140,8 +142,13 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "held": [d.to_dict() for d in data.decisions],
         "apply": apply_command(data.run_dir),
     }
+    pairs_of: dict[int, list[tuple[int, int, float | None]]] = {}
+    for index, rec in enumerate(recommendations[:LISTED_PAIRS], start=1):
+        for pid, other in (rec.persons, rec.persons[::-1]):
+            pairs_of.setdefault(pid, []).append((index, other, rec.similarity))
     return {
         "facts": _facts(data),
+        "pairs_of": pairs_of,
         "data": data,
         "run": run,
         "config": config,

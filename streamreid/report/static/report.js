@@ -79,6 +79,8 @@
       if (holder) { decide(holder, button.getAttribute("data-decide")); }
       return;
     }
+    var jump = target.closest("dialog a[href^='#pair-']");
+    if (jump && dialog) { dialog.close(); return; }
     var opener = target.closest("[data-open]") || target.closest("svg#timeline g.row[data-person]");
     if (opener) {
       event.preventDefault();
