@@ -393,6 +393,8 @@ def test_undoing_a_merge_splits_the_person(tmp_path, browser):
         ('{"format": "streamreid-decisions", "version": 1, "decisions": [{"action": "join"}]}', "action 'join'"),
         ('{"format": "streamreid-decisions", "version": 1, "decisions": '
          '[{"action": "merge", "tracklets": [[1], [999]]}]}', "this run has no tracklet 999"),
+        ('{"format": "streamreid-decisions", "version": 1, "run": {"started_at": "1999-01-01T00:00:00+00:00"},'
+         ' "decisions": []}', "saved from the report of a run started at 1999"),
     ],
 )  # fmt: skip
 def test_apply_rejects_bad_files_in_one_line(tmp_path, content, message):
