@@ -37,6 +37,7 @@ import numpy as np
 
 from streamreid.config import ConfigError
 from streamreid.features import unit_rows
+from streamreid.select import select_command
 
 SIMILARITY_METHODS = ("mean_embedding", "mean_pairwise", "top_k_pairwise")
 _SNAP = 1e-9
@@ -277,7 +278,7 @@ def recommend_pairs(
                 "level": level,
             }
             if run_dir is not None:
-                record["command"] = f"streamreid select {run_dir} --persons {first},{second} --merge"
+                record["command"] = select_command(run_dir, (first, second))
             out.append(record)
     out.sort(key=lambda r: (-r["similarity"], r["persons"]))
     return out
