@@ -17,6 +17,7 @@ import platform
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -583,6 +584,10 @@ def analyse(
         return persons, scores, tracks
 
     persons, scores, tracks = persons_stage([])
+    webps = None
+    if config.report.enabled and not (config.reid.enabled and config.reid.auto_merge):
+        # the persons shown are settled (only auto-merge regroups them): their WebPs encode while ReID runs
+        webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
     for name in _REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
         (run_dir / name).unlink(missing_ok=True)
     embedder_info = None
@@ -613,24 +618,32 @@ def analyse(
             notes.append(f"re-identification skipped: {exc}")
             log.warning("re-identification skipped: %s", exc)
         clock.add("reid", time.perf_counter() - start)
-    rank_of = {score.person_id: score.rank for score in scores}
-
     report = None
     if config.report.enabled:
-        start = time.perf_counter()
-        from streamreid.report.webp import write_person_webps
-
-        ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
-        for stale in (run_dir / rundir.WEBP_DIR).glob("person_*.webp"):
-            stale.unlink()
-        write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
-        clock.add("webp", time.perf_counter() - start)
+        if webps is None:
+            webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
+        webps.result()
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         meta.update(embedder=embedder_info, notes=notes)
         meta.setdefault("counts", {})["persons"] = len(persons)
         rundir.write_json(run_dir / rundir.RUN_JSON, meta)
         report = _write_report(run_dir, config, clock=clock)
     return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
+
+
+def _start_webps(run_dir: Path, persons: list[Person], scores: list[Any], store: Any, *, config: Config,
+                 clock: StageClock) -> Future[Any]:  # fmt: skip
+    """Write the WebPs of the persons the report shows (the first ``max_persons`` by rank) in a background thread."""
+    from streamreid.report.webp import write_person_webps
+
+    rank_of = {score.person_id: score.rank for score in scores}
+    ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))[: config.report.max_persons]
+    for stale in (run_dir / rundir.WEBP_DIR).glob("person_*.webp"):
+        stale.unlink()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamreid-webps")
+    future = pool.submit(clock.timed, "webp", write_person_webps, run_dir, ranked, store, config=config.report)
+    pool.shutdown(wait=False)  # the job runs on; the caller waits for its future
+    return future
 
 
 def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, store_path: Path) -> int:
