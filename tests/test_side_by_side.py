@@ -29,7 +29,10 @@ def _track_all(scenario, trackers):
         detections = detector.detect(frame)
         for tracker, out in zip(trackers, rows, strict=True):
             tracked, _ = tracker.update(detections, time=frame.time)
-            out.extend((frame.index, int(t), *np.round(box, 3)) for t, box in zip(tracked.tracker_id, tracked.xyxy))
+            out.extend(
+                (frame.index, int(t), *np.round(box, 3))
+                for t, box in zip(tracked.tracker_id, tracked.xyxy, strict=True)
+            )
     return rows
 
 
