@@ -137,6 +137,7 @@ class ReidConfig:
     null_percentile: float = 99.0
     auto_merge: bool = False
     merge_linkage: str = "average"
+    cross_video_percentile: float = 95.0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The same person across videos: read runs, match their persons, write ``cross_video_matches.json``.
 
 Works from the files every run directory already has (``crop_features.npz``,
-``embeddings.json``, ``canonical_persons.npz``); the decisions are in
+``canonical_persons.npz``, the embedder recorded in ``run.json``); the decisions are in
 :mod:`streamreid.match`.
 """
 
@@ -46,7 +46,7 @@ def load_video_persons(run_dir: Path, *, name: str) -> tuple[VideoPersons, dict[
     features_path = run_dir / rundir.CROP_FEATURES
     if not features_path.is_file():
         raise StoreError(f"{run_dir} has no {rundir.CROP_FEATURES} (was it run with --no-reid or without persons?)")
-    embedder = rundir.read_json(run_dir / rundir.EMBEDDINGS).get("embedder") or {}
+    embedder = rundir.read_json(run_dir / rundir.RUN_JSON).get("embedder") or {}
     with np.load(features_path) as data:
         features, owners = data["features"].astype(np.float32), data["person_id"]
     with np.load(run_dir / rundir.CANONICAL_PERSONS_NPZ) as tracks:
@@ -64,8 +64,8 @@ def match_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path, config: C
     Args:
         run_dirs: Two or more run directories made with the same embedder.
         out_dir: Where the matches file goes; runs are named relative to it.
-        config: ``reid.method``, ``top_k``, ``null_percentile`` and ``threshold`` (used
-            when neither video of a pair saw two persons together).
+        config: ``reid.method``, ``top_k``, ``cross_video_percentile``, ``near_threshold`` (the
+            floor) and ``threshold`` (used when neither video of a pair saw two persons together).
 
     Returns:
         The file written, and notes for the user.
@@ -89,7 +89,8 @@ def match_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path, config: C
             )
     options = config.reid
     matches, calibrations = match_all([v for v, _ in loaded], method=options.method, top_k=options.top_k,
-                                      percentile=options.null_percentile, fallback=options.threshold)  # fmt: skip
+                                      percentile=options.cross_video_percentile, floor=options.near_threshold,
+                                      fallback=options.threshold)  # fmt: skip
     notes = []
     if loaded[0][1].get("kind") != "osnet":
         notes.append("cross-video matches come from the weights-free fallback embedder: treat them as hints")
@@ -103,7 +104,8 @@ def match_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path, config: C
         "runs": [{"name": label, "persons": len(v.person_ids)} for label, (v, _) in zip(labels, loaded, strict=True)],
         "pairs": pairs,
         "method": options.method,
-        "null_percentile": options.null_percentile,
+        "percentile": options.cross_video_percentile,
+        "floor": options.near_threshold,
         "embedder": loaded[0][1],
         "notes": notes,
         "timestamp": utc_timestamp(),

@@ -5,7 +5,7 @@ the same time or from one camera on different days. What "similar enough" means
 is calibrated per pair of videos: persons seen in the same frame of one video are
 certainly different people, so their similarities show how alike different people
 look to this embedder in these two scenes. A cross-video pair must beat a high
-percentile of those. Matches are then taken most similar first, and a match is
+percentile of those (and a floor). Matches are then taken most similar first, and a match is
 refused when it would make one person the same as two people who were seen
 together in the other video.
 """
@@ -77,7 +77,7 @@ def joint_similarity(a: VideoPersons, b: VideoPersons, *, method: str, top_k: in
 
 
 def calibrate_pair(
-    joint: np.ndarray, a: VideoPersons, b: VideoPersons, *, percentile: float, fallback: float
+    joint: np.ndarray, a: VideoPersons, b: VideoPersons, *, percentile: float, floor: float, fallback: float
 ) -> PairCalibration:
     """The threshold for cross-video pairs of ``a`` and ``b``.
 
@@ -86,15 +86,16 @@ def calibrate_pair(
         a: The first video's persons.
         b: The second video's persons.
         percentile: Percentile of the known-different similarities a match must reach.
+        floor: Lowest threshold, however unlike the known-different people look.
         fallback: Threshold used when neither video saw two persons together.
     """
     offset = len(a.person_ids)
     different = list(a.different) + [(i + offset, j + offset) for i, j in b.different]
     values = null_similarities(joint, different)
     if len(values) == 0:
-        return PairCalibration(threshold=fallback, calibrated=None, null_pairs=0)
+        return PairCalibration(threshold=max(fallback, floor), calibrated=None, null_pairs=0)
     calibrated = float(np.percentile(values, percentile))
-    return PairCalibration(threshold=calibrated, calibrated=calibrated, null_pairs=len(values))
+    return PairCalibration(threshold=max(calibrated, floor), calibrated=calibrated, null_pairs=len(values))
 
 
 def match_confidence(similarity: float, threshold: float) -> float:
@@ -152,11 +153,14 @@ def _neighbours(pairs: frozenset[tuple[int, int]]) -> dict[int, set[int]]:
 
 
 def match_videos(
-    a: VideoPersons, b: VideoPersons, *, method: str, top_k: int, percentile: float, fallback: float
+    a: VideoPersons, b: VideoPersons, *, method: str, top_k: int, percentile: float, floor: float, fallback: float
 ) -> tuple[list[CrossMatch], PairCalibration]:
-    """The persons of ``a`` and ``b`` that are probably the same human, and how the threshold was set."""
+    """The persons of ``a`` and ``b`` that are probably the same human, and how the threshold was set.
+
+    The arguments after ``b`` are those of :func:`joint_similarity` and :func:`calibrate_pair`.
+    """
     joint = joint_similarity(a, b, method=method, top_k=top_k)
-    calibration = calibrate_pair(joint, a, b, percentile=percentile, fallback=fallback)
+    calibration = calibrate_pair(joint, a, b, percentile=percentile, floor=floor, fallback=fallback)
     cross = joint[: len(a.person_ids), len(a.person_ids) :]
     accepted = accept_matches(cross, calibration.threshold, different_a=a.different, different_b=b.different)
     matches = [
@@ -173,7 +177,7 @@ def match_videos(
 
 
 def match_all(
-    videos: Sequence[VideoPersons], *, method: str, top_k: int, percentile: float, fallback: float
+    videos: Sequence[VideoPersons], *, method: str, top_k: int, percentile: float, floor: float, fallback: float
 ) -> tuple[list[CrossMatch], dict[tuple[str, str], PairCalibration]]:
     """:func:`match_videos` over every pair of videos, in input order."""
     matches: list[CrossMatch] = []
@@ -181,7 +185,7 @@ def match_all(
     for first in range(len(videos)):
         for second in range(first + 1, len(videos)):
             a, b = videos[first], videos[second]
-            found, calibration = match_videos(a, b, method=method, top_k=top_k, percentile=percentile,
+            found, calibration = match_videos(a, b, method=method, top_k=top_k, percentile=percentile, floor=floor,
                                               fallback=fallback)  # fmt: skip
             matches.extend(found)
             calibrations[(a.name, b.name)] = calibration
