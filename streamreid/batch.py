@@ -10,7 +10,6 @@ failed outcome with its one-line error; it never stops the others.
 from __future__ import annotations
 
 import glob
-import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +20,6 @@ from typing import Any
 from streamreid import rundir
 from streamreid.config import Config
 from streamreid.errors import StoreError, StreamReidError
-
-log = logging.getLogger("streamreid")
 
 BATCH_JSON = "batch.json"
 
@@ -90,8 +87,9 @@ class VideoOutcome:
 def find_videos(inputs: Sequence[str]) -> list[Path]:
     """The videos named by files, folders (their video files, recursively) and glob patterns.
 
-    A file is taken whatever its suffix (a broken one fails on its own later); a
-    folder contributes files with a video suffix. Duplicates are dropped, order kept.
+    A file named as such is taken whatever its suffix (a broken one fails on its own
+    later); folders and patterns contribute files with a video suffix. Duplicates are
+    dropped, order kept.
 
     Raises:
         StreamReidError: An input names nothing, or no video was found at all.
@@ -105,9 +103,9 @@ def find_videos(inputs: Sequence[str]) -> list[Path]:
             found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES))
         elif glob.has_magic(item):
             matches = sorted(Path(p) for p in glob.glob(os.path.expanduser(item), recursive=True))
-            files = [p for p in matches if p.is_file()]
+            files = [p for p in matches if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
             if not files:
-                raise StreamReidError(f"no file matches {item}")
+                raise StreamReidError(f"no video file matches {item}")
             found.extend(files)
         else:
             raise StreamReidError(f"no such file or folder: {item}")
@@ -307,11 +305,11 @@ def run_batch(
             if on_outcome is not None:
                 on_outcome(outcome)
             _write_batch_json(out, [by_name[n] for n in order if n in by_name], engine=engine, started=started)
-    finally:
-        outcomes = tuple(
-            by_name.get(n) or VideoOutcome(n, "", "failed", error="not run (batch stopped)") for n in order
-        )
-        _write_batch_json(out, list(outcomes), engine=engine, started=started, finished=True)
+    except KeyboardInterrupt:
+        # Ctrl-C: runs in flight finished their reports; list what there is, then stop
+        _finish(out, order, by_name, engine=engine, started=started)
+        raise
+    outcomes = _finish(out, order, by_name, engine=engine, started=started, write_index=False)
     notes: list[str] = []
     matches = None
     if match:
@@ -322,6 +320,18 @@ def run_batch(
     matched = len(rundir.read_json(matches)["matches"]) if matches is not None else 0
     return BatchResult(out_dir=out, outcomes=outcomes, index=index, matches=matches, matched=matched,
                        notes=tuple(notes))  # fmt: skip
+
+
+def _finish(out: Path, order: list[str], by_name: dict[str, VideoOutcome], *, engine: Any, started: str,
+            write_index: bool = True) -> tuple[VideoOutcome, ...]:  # fmt: skip
+    """The final outcomes (videos never run count as failed) in ``batch.json``, and the index page."""
+    outcomes = tuple(by_name.get(n) or VideoOutcome(n, "", "failed", error="not run (batch stopped)") for n in order)
+    _write_batch_json(out, list(outcomes), engine=engine, started=started, finished=True)
+    if write_index:
+        from streamreid.report.index import write_index as write
+
+        write(out, outcomes)
+    return outcomes
 
 
 def _now() -> str:
@@ -344,15 +354,21 @@ def _write_batch_json(out: Path, outcomes: list[VideoOutcome], *, engine: Any, s
 
 
 def match_batch(out: Path, outcomes: Sequence[VideoOutcome], *, config: Config) -> tuple[Path | None, list[str]]:
-    """Cross-video matching over the batch's usable runs; returns the matches file (or None) and notes."""
+    """Cross-video matching over the batch's runs that have ReID features; returns the matches file and notes."""
     from streamreid.crossvideo import match_runs
 
-    usable = [out / o.name for o in outcomes if o.status in ("complete", "interrupted", "skipped")]
+    usable, notes = [], []
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            continue
+        if (out / outcome.name / rundir.CROP_FEATURES).is_file():
+            usable.append(out / outcome.name)
+        elif outcome.persons:
+            notes.append(f"{outcome.name} is left out of cross-video matching: it has no ReID features")
     if len(usable) < 2:
-        return None, []
+        return None, notes
     try:
-        path, notes = match_runs(usable, out_dir=out, config=config)
+        path, more = match_runs(usable, out_dir=out, config=config)
     except StreamReidError as exc:
-        log.warning("cross-video matching skipped: %s", exc)
-        return None, [f"cross-video matching skipped: {exc}"]
-    return path, notes
+        return None, [*notes, f"cross-video matching skipped: {exc}"]
+    return path, notes + more

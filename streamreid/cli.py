@@ -260,7 +260,7 @@ class _BatchProgress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.console = Console(stderr=True)
+        self.console = Console(stderr=True, soft_wrap=True)
         self.enabled = enabled
         self.progress = Progress(TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                  console=self.console, disable=not enabled or not self.console.is_terminal)  # fmt: skip
@@ -292,7 +292,7 @@ class _BatchProgress:
 def _print_batch_summary(result: Any) -> None:
     from rich.console import Console
 
-    console = Console()
+    console = Console(soft_wrap=True)
     done = [o for o in result.outcomes if o.status != "failed"]
     console.print(f"[bold]streamreid batch[/]: {len(done)} of {len(result.outcomes)} videos done, "
                   f"{len(result.failed)} failed")  # fmt: skip

@@ -121,8 +121,8 @@ def test_inputs_files_folders_globs_and_names(tmp_path):
     assert run_names([Path("a/x.mp4"), Path("b/y.mkv")]) == ["x", "y"]
     with pytest.raises(StreamReidError, match="no such file"):
         find_videos([str(tmp_path / "missing.mp4")])
-    with pytest.raises(StreamReidError, match="no file matches"):
-        find_videos([str(tmp_path / "*.avi")])
+    with pytest.raises(StreamReidError, match="no video file matches"):
+        find_videos([str(tmp_path / "cam1" / "*.txt")])
 
 
 def test_core_slices_split_the_cores():
