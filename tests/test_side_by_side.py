@@ -81,7 +81,7 @@ def _convert(cache: str, barrier) -> list[float]:
     os.environ["STREAMREID_CACHE"] = cache
     import torch
 
-    from streamreid.embed import OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH, _openvino_network
+    from streamreid.osnet import OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH, _openvino_network
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
