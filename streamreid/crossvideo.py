@@ -17,7 +17,7 @@ import numpy as np
 from streamreid import rundir
 from streamreid.config import Config
 from streamreid.errors import StoreError
-from streamreid.match import VideoPersons, match_all
+from streamreid.match import VideoPersons, match_all, separated_pairs
 from streamreid.similarity import utc_timestamp
 
 CROSS_VIDEO_MATCHES = "cross_video_matches.json"
@@ -41,8 +41,6 @@ def load_video_persons(run_dir: Path, *, name: str) -> tuple[VideoPersons, dict[
     Raises:
         StoreError: The run has no ReID features (one line saying what to do).
     """
-    from streamreid.pipeline import co_visible_pairs
-
     features_path = run_dir / rundir.CROP_FEATURES
     if not features_path.is_file():
         raise StoreError(f"{run_dir} has no {rundir.CROP_FEATURES} (was it run with --no-reid or without persons?)")
@@ -51,10 +49,11 @@ def load_video_persons(run_dir: Path, *, name: str) -> tuple[VideoPersons, dict[
         features, owners = data["features"].astype(np.float32), data["person_id"]
     with np.load(run_dir / rundir.CANONICAL_PERSONS_NPZ) as tracks:
         person_ids = [int(p) for p in tracks["person_ids"]]
-        frames = [{"frame_numbers": tracks[f"frame_numbers_{p}"]} for p in person_ids]
+        frames = [tracks[f"frame_numbers_{p}"] for p in person_ids]
+        boxes = [tracks[f"bboxes_{p}"] for p in person_ids]
     per_person = tuple(features[owners == pid] for pid in person_ids)
     video = VideoPersons(name=name, person_ids=tuple(person_ids), features=per_person,
-                         different=frozenset(co_visible_pairs(frames)))  # fmt: skip
+                         different=separated_pairs(frames, boxes))  # fmt: skip
     return video, embedder
 
 

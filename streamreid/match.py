@@ -3,11 +3,12 @@
 Appearance alone decides, since the videos may come from different cameras at
 the same time or from one camera on different days. What "similar enough" means
 is calibrated per pair of videos: persons seen in the same frame of one video are
-certainly different people, so their similarities show how alike different people
-look to this embedder in these two scenes. A cross-video pair must beat a high
-percentile of those (and a floor). Matches are then taken most similar first, and a match is
-refused when it would make one person the same as two people who were seen
-together in the other video.
+certainly different people (unless their boxes sit on top of each other: one human
+tracked twice), so their similarities show how alike different people look to this
+embedder in these two scenes. A cross-video pair must beat a high percentile of those
+(and a floor). Matches are then taken most similar first, and a match is refused when
+it would make one person the same as two people who were seen together, or who look
+unalike, in the other video.
 """
 
 from __future__ import annotations
@@ -71,6 +72,51 @@ class CrossMatch:
                 "similarity": round(self.similarity, 6), "confidence": round(self.confidence, 4)}  # fmt: skip
 
 
+def _box_iou(boxes: np.ndarray) -> np.ndarray:
+    """IoU of every pair of ``(k, 4)`` xyxy boxes, ``(k, k)``."""
+    x1 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    y1 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    x2 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+    y2 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area[:, None] + area[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
+
+
+def separated_pairs(
+    frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], *, max_iou: float = 0.1
+) -> frozenset[tuple[int, int]]:
+    """Persons (by index) seen in one frame apart from each other: certainly different people.
+
+    Two tracks of one human (a detector's double box, a tracker's split) are also seen in
+    one frame, but always on top of each other; a pair counts only once its boxes overlap
+    by less than ``max_iou`` in some shared frame.
+
+    Args:
+        frames: Per person, the frame numbers of its detections.
+        boxes: Per person, the matching ``(n, 4)`` xyxy boxes.
+        max_iou: Largest overlap of "apart".
+    """
+    if len(frames) < 2:
+        return frozenset()
+    frame = np.concatenate([np.asarray(f, dtype=np.int64) for f in frames])
+    owner = np.concatenate([np.full(len(f), i) for i, f in enumerate(frames)])
+    box = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes])
+    order = np.argsort(frame, kind="stable")
+    frame, owner, box = frame[order], owner[order], box[order]
+    pairs: set[tuple[int, int]] = set()
+    for rows in np.split(np.arange(len(frame)), np.flatnonzero(np.diff(frame)) + 1):
+        if len(rows) < 2:
+            continue
+        apart = _box_iou(box[rows]) < max_iou
+        for a, b in zip(*np.nonzero(np.triu(apart, k=1)), strict=True):
+            first, second = int(owner[rows[a]]), int(owner[rows[b]])
+            if first != second:
+                pairs.add((min(first, second), max(first, second)))
+    return frozenset(pairs)
+
+
 def joint_similarity(a: VideoPersons, b: VideoPersons, *, method: str, top_k: int = 5) -> np.ndarray:
     """Similarity of every person of ``a`` and ``b`` together, ``(Pa + Pb)²``, ``a`` first."""
     return similarity_matrix(list(a.features) + list(b.features), method=method, top_k=top_k)
@@ -111,19 +157,26 @@ def accept_matches(
     *,
     different_a: frozenset[tuple[int, int]] = frozenset(),
     different_b: frozenset[tuple[int, int]] = frozenset(),
+    within_a: np.ndarray | None = None,
+    within_b: np.ndarray | None = None,
+    floor: float = -1.0,
 ) -> list[tuple[int, int, float]]:
     """Cross-video pairs at or above ``threshold``, most similar first, that keep the videos consistent.
 
-    A pair ``(i, j)`` is refused when ``i`` is already matched to someone seen together
-    with ``j`` in the second video, or ``j`` to someone seen together with ``i`` in the
-    first: one human cannot be two people who stood side by side. Several persons of one
-    video may match one person of the other (one human's separate visits).
+    Several persons of one video may match one person of the other (one human's separate
+    visits), but a pair ``(i, j)`` is refused when ``i`` is already matched to someone who
+    was seen together with ``j`` in the second video, or who looks less like ``j`` than
+    ``floor`` there (and the same the other way round): one human cannot be two people who
+    stood side by side, nor two people who look unalike.
 
     Args:
         cross: ``(Pa, Pb)`` similarities (NaN for persons without features).
         threshold: The pair's threshold.
         different_a: Index pairs of ``a``'s persons seen together.
         different_b: Index pairs of ``b``'s persons seen together.
+        within_a: ``(Pa, Pa)`` similarities inside the first video (None: not checked).
+        within_b: ``(Pb, Pb)`` similarities inside the second video (None: not checked).
+        floor: Least similarity, inside one video, of two persons matched to one.
 
     Returns:
         ``(i, j, similarity)`` index triples in the order they were accepted.
@@ -136,12 +189,20 @@ def accept_matches(
     accepted = []
     for value, i, j in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
         i, j = int(i), int(j)
-        if matched_a.get(i, set()) & apart_b.get(j, set()) or matched_b.get(j, set()) & apart_a.get(i, set()):
+        partners_b, partners_a = matched_a.get(i, set()), matched_b.get(j, set())
+        if partners_b & apart_b.get(j, set()) or partners_a & apart_a.get(i, set()):
+            continue
+        if _unalike(within_b, j, partners_b, floor) or _unalike(within_a, i, partners_a, floor):
             continue
         matched_a.setdefault(i, set()).add(j)
         matched_b.setdefault(j, set()).add(i)
         accepted.append((i, j, value))
     return accepted
+
+
+def _unalike(within: np.ndarray | None, person: int, others: set[int], floor: float) -> bool:
+    """Whether ``person`` looks less like any of ``others`` than ``floor`` (NaN: no evidence)."""
+    return within is not None and any(within[person, other] < floor for other in others)
 
 
 def _neighbours(pairs: frozenset[tuple[int, int]]) -> dict[int, set[int]]:
@@ -161,8 +222,10 @@ def match_videos(
     """
     joint = joint_similarity(a, b, method=method, top_k=top_k)
     calibration = calibrate_pair(joint, a, b, percentile=percentile, floor=floor, fallback=fallback)
-    cross = joint[: len(a.person_ids), len(a.person_ids) :]
-    accepted = accept_matches(cross, calibration.threshold, different_a=a.different, different_b=b.different)
+    size = len(a.person_ids)
+    accepted = accept_matches(joint[:size, size:], calibration.threshold, different_a=a.different,
+                              different_b=b.different, within_a=joint[:size, :size], within_b=joint[size:, size:],
+                              floor=floor)  # fmt: skip
     matches = [
         CrossMatch(
             runs=(a.name, b.name),

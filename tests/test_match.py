@@ -10,7 +10,14 @@ from streamreid.cli import main
 from streamreid.config import Config
 from streamreid.crossvideo import match_runs
 from streamreid.errors import StoreError
-from streamreid.match import VideoPersons, accept_matches, calibrate_pair, match_confidence, match_videos
+from streamreid.match import (
+    VideoPersons,
+    accept_matches,
+    calibrate_pair,
+    match_confidence,
+    match_videos,
+    separated_pairs,
+)
 
 
 def _people(identities, *, seed, noise=0.35, crops=6, dim=64):
@@ -39,6 +46,26 @@ def test_one_human_cannot_be_two_people_seen_together():
     # symmetric: two persons of the first video seen together cannot both be one person of the second
     accepted = accept_matches(cross.T, 0.8, different_a=frozenset({(0, 1)}))
     assert [(i, j) for i, j, _ in accepted] == [(0, 0), (2, 0)]
+
+
+def test_matches_of_one_person_must_look_alike_in_their_own_video():
+    cross = np.array([[0.95, 0.90]])
+    alike = np.array([[1.0, 0.8], [0.8, 1.0]])
+    unalike = np.array([[1.0, 0.3], [0.3, 1.0]])
+    assert len(accept_matches(cross, 0.8, within_b=alike, floor=0.6)) == 2  # two visits of one human
+    assert [(i, j) for i, j, _ in accept_matches(cross, 0.8, within_b=unalike, floor=0.6)] == [(0, 0)]
+
+
+def test_people_apart_in_one_frame_are_different_but_one_human_tracked_twice_is_not():
+    frames = [np.array([0, 1, 2]), np.array([1, 2]), np.array([2, 3]), np.array([5])]
+    boxes = [
+        np.array([[0, 0, 10, 20], [0, 0, 10, 20], [0, 0, 10, 20]]),
+        np.array([[1, 0, 11, 20], [50, 0, 60, 20]]),  # on top of person 0 in frame 1, apart in frame 2
+        np.array([[0, 1, 10, 21], [0, 0, 10, 20]]),  # on top of person 0 whenever both are seen: a double track
+        np.array([[0, 0, 10, 20]]),
+    ]
+    assert separated_pairs(frames, boxes) == {(0, 1), (1, 2)}
+    assert separated_pairs(frames[:1], boxes[:1]) == frozenset()
 
 
 def test_threshold_is_calibrated_on_people_seen_together_in_either_video():
