@@ -28,8 +28,10 @@ import supervision as sv
 
 from streamreid import rundir
 from streamreid.config import Config
+from streamreid.decisions import apart, run_constraints
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
+from streamreid.scene import SceneKeeper
 from streamreid.sources import open_source
 from streamreid.stats import TrackletStatsAccumulator
 from streamreid.track import PersonTracker
@@ -259,6 +261,7 @@ def process(
         ):
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
+            scene = SceneKeeper()  # a still of the scene (median of a few frames) for the report's paths
             items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
             try:
                 while True:
@@ -270,6 +273,7 @@ def process(
                         break
                     frame, detections = item
                     frames_processed += 1
+                    scene.update(frame)
                     last_time = frame.time
                     bar.advance(frame.time)
                     if on_progress is not None:
@@ -291,6 +295,7 @@ def process(
                         # finished tracklets reach the disk within a second, detections of people who
                         # stay on screen within five: that is all a kill can lose
                         clock.timed("store", closer.flush)
+                        clock.timed("store", scene.write, run_dir, final=False)
                         last_flush = time.monotonic()
             except KeyboardInterrupt:
                 status = "interrupted"
@@ -304,6 +309,7 @@ def process(
             if status == "complete" and end_reason in ("gave_up", "read_error"):
                 status = "interrupted" if end_reason == "gave_up" else "complete"
             store.close(complete=status == "complete")
+            scene.write(run_dir)
         frames_decoded = stream.decoded_frames
         skipped = getattr(stream, "skipped_frames", 0)
         reconnects = getattr(stream, "reconnects", 0)
@@ -516,13 +522,16 @@ def analyse(
         stats = load_tracklet_stats(run_dir)
     frames_detected = _frames_detected(meta, frames_processed, store_path=run_dir / rundir.STORE)
     kept = [s for s in stats if s.detection_count >= config.tracker.min_tracklet_detections]
+    # the user's decisions from the report (streamreid apply), as tracklet constraints
+    user_must, user_cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
 
     store = open_store(run_dir / rundir.STORE)
     detections = store.detections()
 
     def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
         start = time.perf_counter()
-        grouping = group_tracklets(kept, config=config.grouping, must_link=must_link)
+        grouping = group_tracklets(kept, config=config.grouping, must_link=[*user_must, *must_link],
+                                   cannot_link=user_cannot)  # fmt: skip
         persons = build_persons(grouping.groups, kept)
         rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
         rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
@@ -547,7 +556,8 @@ def analyse(
                 from streamreid.embed import build_embedder
 
                 embedder, _ = build_embedder(config.reid)  # logs its choice
-            clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
+            clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes,
+                             cannot_link=user_cannot)  # fmt: skip
             embedder_info = _embedder_info(embedder)
             merged = [cluster for cluster in clusters if len(cluster) > 1]
             if config.reid.auto_merge and merged:
@@ -559,7 +569,8 @@ def analyse(
                 ]
                 before = len(persons)
                 persons, scores, tracks = persons_stage(must_link)
-                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True)
+                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True,
+                      cannot_link=user_cannot)  # fmt: skip
                 notes.append(f"auto-merge joined {before} persons into {len(persons)} by appearance")
         except StreamReidError as exc:
             notes.append(f"re-identification skipped: {exc}")
@@ -663,7 +674,8 @@ def _embedder_info(embedder: Any) -> dict[str, Any]:
 
 
 def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
-          config: Config, embedder: Any, notes: list[str], merged: bool = False) -> list[list[int]]:  # fmt: skip
+          config: Config, embedder: Any, notes: list[str], merged: bool = False,
+          cannot_link: list[tuple[int, int]] = ()) -> list[list[int]]:  # fmt: skip
     """Embed each person's best crops, compare persons, write similarity and merge recommendations.
 
     Returns:
@@ -699,7 +711,8 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
 
     person_ids = [p.person_id for p in persons]
     similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
-    different = co_visible_pairs(tracks)
+    # seen together, or kept apart by the user: known to be different people
+    different = co_visible_pairs(tracks) | apart([p.tracklet_ids for p in persons], cannot_link)
     calibrated = null_threshold(similarity, different, percentile=options.null_percentile)
     recommendations = recommend_pairs(
         similarity,
