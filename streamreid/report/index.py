@@ -59,8 +59,9 @@ def _runs_table(out_dir: Path, outcomes: Sequence[Any]) -> str:
         report = out_dir / o.name / rundir.REPORT
         name = f'<a href="{_e(o.name)}/{rundir.REPORT}">{_e(o.name)}</a>' if report.is_file() else _e(o.name)
         seconds = f"{o.seconds:.1f}" if o.seconds else ""
+        label = "done earlier" if o.status == "skipped" else o.status
         rows.append(
-            f'<tr><td>{name}<div class="muted">{_e(o.source)}</div></td><td class="{_e(o.status)}">{_e(o.status)}</td>'
+            f'<tr><td>{name}<div class="muted">{_e(o.source)}</div></td><td class="{_e(o.status)}">{_e(label)}</td>'
             f'<td class="n">{_e(o.persons)}</td><td class="n">{_e(o.tracklets)}</td><td class="n">{_e(o.frames)}</td>'
             f'<td class="n">{seconds}</td><td class="failed">{_e(o.error)}</td></tr>'
         )
