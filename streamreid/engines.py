@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import socket
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import replace
@@ -187,14 +188,30 @@ def _import_ray() -> Any:
 
 def _init_ray(ray: Any, *, address: str | None, cpus: int) -> None:
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+    if address:
+        _check_reachable(address)
     try:
         if address:
             ray.init(address=address, **options)
-        else:
-            ray.init(num_cpus=cpus, include_dashboard=False, **options)
+        else:  # a private cluster on this machine, listening on the loopback interface only
+            ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **options)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user needs one line
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         raise StreamReidError(f"could not start or join {where}: {str(exc).strip().splitlines()[0]}") from None
+
+
+def _check_reachable(address: str, *, timeout: float = 5.0) -> None:
+    """Fail in one line, and fast, when nothing answers at ``address`` (Ray itself retries for minutes)."""
+    if address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except ValueError:
+        raise StreamReidError(f"--ray-address must be HOST:PORT or ray://HOST:PORT, got {address}") from None
+    except OSError as exc:
+        raise StreamReidError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def task_resources(ray: Any, *, workers: int, device: str) -> tuple[int, float]:

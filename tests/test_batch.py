@@ -94,7 +94,7 @@ def test_ray_engine_on_a_local_cluster(videos, alone, tmp_path):
     tests = str(Path(__file__).parent)
     repo = str(Path(__file__).parent.parent)
     path = os.pathsep.join([tests, repo, os.environ.get("PYTHONPATH", "")])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
              runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip
     try:
         out = tmp_path / "batch"
@@ -136,3 +136,11 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"streamreid: error: no such file or folder: {tmp_path / 'nothing.mp4'}"
     assert main(["batch", str(tmp_path), "--out", str(tmp_path / "b"), "--ray-address", "x:1"]) == 2
     assert "--ray-address needs --engine ray" in capsys.readouterr().err
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    # nothing listens on port 1: one line at once, instead of Ray's minutes of retries
+    assert (
+        main(["batch", str(video), "--out", str(tmp_path / "b"), "--engine", "ray", "--ray-address", "127.0.0.1:1"])
+        == 2
+    )
+    assert "cannot reach the Ray cluster at 127.0.0.1:1" in capsys.readouterr().err
