@@ -30,6 +30,7 @@ from streamreid import rundir
 from streamreid.config import Config
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
+from streamreid.redact import redact
 from streamreid.sources import open_source
 from streamreid.stats import TrackletStatsAccumulator
 from streamreid.track import PersonTracker
@@ -226,7 +227,7 @@ def process(
         run_dir.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {
             "status": "running",
-            "source": str(source),
+            "source": redact(source),  # never the camera password
             "video": info.to_dict(),
             "detector": {
                 "weights": detector.weights.to_dict(),

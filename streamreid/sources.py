@@ -23,12 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 import av.error
 
 from streamreid.errors import SourceError
+from streamreid.redact import redact
 from streamreid.types import Frame, VideoInfo
 
 logger = logging.getLogger("streamreid.sources")
@@ -77,7 +78,7 @@ class _Target:
     """How to hand a source to ``av.open``.
 
     Attributes:
-        display: The source for messages and ``VideoInfo.source`` (passwords removed).
+        display: The source for messages and ``VideoInfo.source`` (credentials removed by :func:`redact`).
         kind: ``file``, ``stdin``, ``network`` or ``device``.
         location: Path, URL or device name given to FFmpeg (``None`` for stdin).
         format: Forced demuxer/device format, or ``None`` to probe.
@@ -99,15 +100,6 @@ class _Target:
     def reconnectable(self) -> bool:
         """Sources that can be opened again after they drop."""
         return self.kind in {"network", "device"}
-
-
-def _redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _device_target(number: int, display: str) -> _Target:
@@ -145,7 +137,7 @@ def _resolve(source: str | int | os.PathLike[str]) -> _Target:
         options: tuple[tuple[str, str], ...] = ()
         if scheme in {"rtsp", "rtsps"}:
             options = (("rtsp_transport", "tcp"),)
-        return _Target(display=_redact(text), kind="network", location=text, options=options)
+        return _Target(display=redact(text), kind="network", location=text, options=options)
     if text.startswith("/dev/video") and text[len("/dev/video") :].isdigit():
         if sys.platform == "darwin":
             return _device_target(int(text[len("/dev/video") :]), text)

@@ -209,7 +209,7 @@ def test_listener_that_never_answers_times_out(tmp_path):
 def test_source_kinds_and_option_checks(monkeypatch):
     resolve = streamreid.sources._resolve
     assert resolve("-").kind == "stdin"
-    assert resolve("rtsp://user:secret@cam.local:554/live").display == "rtsp://user:***@cam.local:554/live"
+    assert resolve("rtsp://user:secret@cam.local:554/live").display == "rtsp://***@cam.local:554/live"
     assert resolve("rtsp://cam/live").options == (("rtsp_transport", "tcp"),)
     assert resolve("udp://0.0.0.0:5000").is_live
     monkeypatch.setattr(streamreid.sources.sys, "platform", "linux")

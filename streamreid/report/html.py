@@ -25,6 +25,7 @@ import numpy as np
 from streamreid import rundir
 from streamreid.config import ReidConfig, ReportConfig
 from streamreid.errors import StoreError
+from streamreid.redact import redact
 from streamreid.report.webp import webp_path_for
 
 FALLBACK_NOTICE = "appearance similarity from colour/texture histograms, not OSNet"
@@ -476,7 +477,7 @@ def select_command(run_dir: Path, persons: Iterable[int], *, merge: bool = True)
 def render_report(data: ReportData, *, config: ReportConfig) -> str:
     """The report page for ``data``, as one HTML string."""
     run = data.run
-    source = str(run.get("source") or (run.get("video") or {}).get("source") or data.run_dir.name)
+    source = redact(run.get("source") or (run.get("video") or {}).get("source") or data.run_dir.name)
     shown = data.persons[: max(0, config.max_persons)]
     rest = data.persons[len(shown) :]
     body = [
@@ -855,7 +856,7 @@ def _run_section(data: ReportData) -> str:
     video = run.get("video") or {}
     counts = run.get("counts") or {}
     rows = [
-        ("Source", run.get("source") or video.get("source")),
+        ("Source", redact(run.get("source") or video.get("source"))),
         ("Status", run.get("status")),
         ("Video", _video_line(video)),
         ("Frames", _counts_line(counts)),
