@@ -29,7 +29,7 @@ class SourceConfig:
     threads: bool = True
     open_timeout: float = 10.0
     read_timeout: float = 10.0
-    reconnect_attempts: int = 5
+    reconnect_attempts: int = -1
     reconnect_backoff: float = 0.5
     reconnect_backoff_max: float = 8.0
     max_frames: int | None = None

@@ -5,12 +5,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import supervision as sv
 from rtsp_server import RtspServerProcess
 from synthetic import scenario_reentry_crossing, write_video
+
+from streamreid.config import Config
+from streamreid.pipeline import process
+from streamreid.sources import open_source
+from streamreid.weights import ResolvedWeights
 
 SCENE = (1000, 25.0, 320, 180)  # frames, fps, width, height of the camera's scene
 SCRIPTED_CLI = [sys.executable, str(Path(__file__).with_name("scripted_cli.py")), *map(str, SCENE)]
@@ -73,3 +81,87 @@ def test_sigterm_on_a_password_camera_ends_cleanly_and_leaks_nothing(camera_vide
     for secret in (PASSWORD, f"{USER}:"):
         assert _files_holding(out, secret.encode()) == [], f"{secret!r} leaked into the run directory"
         assert secret not in stdout and secret not in stderr, f"{secret!r} leaked into the output"
+
+
+# --- cameras stay up: outages are gaps, reconnects go on -----------------------------------------------------
+
+FAST_FPS = 100.0  # the served scene plays fast, so an outage test takes seconds
+
+
+@pytest.fixture(scope="module")
+def fast_video(tmp_path_factory):
+    scene = scenario_reentry_crossing(num_frames=800, fps=FAST_FPS, width=320, height=180)
+    return write_video(scene, tmp_path_factory.mktemp("fast") / "fast.mp4")
+
+
+class StandingPersonDetector:
+    """One person standing still in the same place in every frame, whatever the picture shows."""
+
+    weights = ResolvedWeights(path=None, origin="scripted", detail="one standing person")
+    device = "cpu"
+
+    def iter_detections(self, frames, *, detect_stride=1):
+        for frame in frames:
+            yield frame, sv.Detections(xyxy=np.array([[100.0, 40.0, 140.0, 140.0]], dtype=np.float32),
+                                       confidence=np.array([0.9], dtype=np.float32), class_id=np.array([0]))  # fmt: skip
+
+
+def _restart_later(server: RtspServerProcess, seconds: float) -> threading.Thread:
+    """Kill the camera now and bring it back on the same port ``seconds`` later (an outage)."""
+    server.kill()
+    thread = threading.Thread(target=lambda: (time.sleep(seconds), server.start()), daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.slow
+def test_an_outage_longer_than_the_grouping_gap_is_never_bridged(fast_video, tmp_path):
+    config = Config().with_overrides(
+        {"reid.enabled": False, "report.enabled": False, "source.max_frames": 400, "source.reconnect_attempts": -1,
+         "source.reconnect_backoff": 0.1, "source.reconnect_backoff_max": 0.2, "source.open_timeout": 3.0,
+         "source.read_timeout": 1.0}
+    )  # fmt: skip
+    outage = 2.0  # seconds: > lost_track_seconds (1 s) and > the grouping gap (30 frames = 0.3 s at 100 fps)
+    server = RtspServerProcess(fast_video).start()
+    restarts = []
+
+    def on_progress(count: int) -> None:
+        if count == 100:
+            restarts.append(_restart_later(server, outage))
+
+    try:
+        result = process(server.url, out_dir=tmp_path / "run", config=config, detector=StandingPersonDetector(),
+                         progress=False, on_progress=on_progress)  # fmt: skip
+    finally:
+        for thread in restarts:
+            thread.join(timeout=30)
+        server.stop()
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["counts"]["reconnects"] >= 1
+    stats = json.loads((tmp_path / "run" / "tracklet_stats.json").read_text())["tracklets"]
+    assert len(stats) == 2, "the outage ends the track: one tracklet before it, one after"
+    before, after = sorted(stats, key=lambda s: s["start_time"])
+    assert after["start_time"] - before["end_time"] >= outage * 0.8, "stream time shows the outage"
+    frames_apart = after["start_frame"] - before["end_frame"]
+    assert frames_apart >= outage * 0.8 * FAST_FPS, f"frame indices show the outage, not {frames_apart} frame(s)"
+    persons = json.loads((tmp_path / "run" / "canonical_persons.json").read_text())["persons"]
+    assert result.persons == 2 and sorted(len(p["tracklet_ids"]) for p in persons) == [1, 1], (
+        "the same place before and after an outage is not the same visit"
+    )
+
+
+@pytest.mark.slow
+def test_reconnecting_forever_outlasts_many_failed_attempts(fast_video):
+    server = RtspServerProcess(fast_video).start()
+    restarts = []
+    try:
+        with open_source(server.url, max_frames=300, reconnect_attempts=-1, reconnect_backoff=0.02,
+                         reconnect_backoff_max=0.05, open_timeout=2.0, read_timeout=1.0) as stream:  # fmt: skip
+            for frame in stream:
+                if frame.index == 50:
+                    restarts.append(_restart_later(server, 1.5))  # ~30 refused attempts
+    finally:
+        for thread in restarts:
+            thread.join(timeout=30)
+        server.stop()
+    assert stream.end_reason == "max_frames" and stream.reconnects == 1
