@@ -10,8 +10,8 @@ Live network sources get open and read timeouts, so a dead camera never hangs a
 run, and are reconnected with capped exponential backoff when they drop (forever
 with ``reconnect_attempts=-1``). Times continue across a reconnect by the wall-clock
 length of the outage, and frame indices follow the times (an outage of 60 s at
-25 fps skips 1500 indices), so whatever counts frames sees the outage as a gap. Frames the decoder reports as corrupt are
-skipped with a warning. Every problem a user can fix is raised as one
+25 fps skips 1500 indices), so whatever counts frames sees the outage as a gap.
+Frames the decoder reports as corrupt are skipped with a warning. Every problem a user can fix is raised as one
 :class:`~streamreid.errors.SourceError` line.
 """
 

@@ -101,9 +101,9 @@ class StandingPersonDetector:
     device = "cpu"
 
     def iter_detections(self, frames, *, detect_stride=1):
+        box = np.array([[100.0, 40.0, 140.0, 140.0]], dtype=np.float32)
         for frame in frames:
-            yield frame, sv.Detections(xyxy=np.array([[100.0, 40.0, 140.0, 140.0]], dtype=np.float32),
-                                       confidence=np.array([0.9], dtype=np.float32), class_id=np.array([0]))  # fmt: skip
+            yield frame, sv.Detections(xyxy=box, confidence=np.array([0.9], dtype=np.float32), class_id=np.array([0]))
 
 
 def _restart_later(server: RtspServerProcess, seconds: float) -> threading.Thread:
