@@ -27,7 +27,7 @@ import numpy as np
 import supervision as sv
 
 from streamreid import rundir
-from streamreid.config import Config
+from streamreid.config import Config, validate
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
 from streamreid.redact import redact
@@ -215,6 +215,7 @@ def process(
     from streamreid.reservoir import CropCollector
     from streamreid.store import CropStore
 
+    validate(config)  # the whole config, before the first frame: a typo must not fail after hours
     clock = StageClock()
     source_options = config.source
     start = time.perf_counter()
