@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--auto-merge", action="store_true", default=None, help="merge recommended persons")
     process.add_argument("--no-reid", action="store_true", help="skip re-identification")
     process.add_argument("--no-report", action="store_true", help="skip WebPs and the HTML report")
+    process.add_argument(
+        "--report-every",
+        type=float,
+        metavar="SECONDS",
+        help="refresh persons, similarity and the report this often while the stream runs "
+        "(default: every 60 s for live sources, never for files; 0 = never)",
+    )
     _common(process)
 
     report = commands.add_parser(
@@ -175,6 +182,7 @@ def _process(args: argparse.Namespace) -> int:
         "reid.auto_merge": args.auto_merge,
         "reid.enabled": False if args.no_reid else None,
         "report.enabled": False if args.no_report else None,
+        "report.every_s": args.report_every,
     }
     config = load_config(args.config, overrides)
     out = args.out or _default_run_dir(str(args.source))

@@ -151,6 +151,7 @@ class ReportConfig:
     webp_width: int = 128
     max_persons: int = 50
     webp_max_frames: int = 120
+    every_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "report.webp_width": (8, None),
     "report.max_persons": (0, None),
     "report.webp_max_frames": (1, None),
+    "report.every_s": (0, None),
 }
 RANGES.update({f"crops.quality.{name}": (0, None) for name in ("confidence", "size", "aspect", "truncation",
                                                                 "occlusion", "sharpness")})  # fmt: skip

@@ -27,9 +27,11 @@ import numpy as np
 import supervision as sv
 
 from streamreid import rundir
+from streamreid.checkpoint import clear_checkpoint, read_checkpoint
 from streamreid.config import Config, validate
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
+from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
 from streamreid.redact import redact
 from streamreid.sources import open_source
 from streamreid.stats import TrackletStatsAccumulator
@@ -192,6 +194,7 @@ def process(
     embedder: Any = None,
     progress: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    on_refresh: Callable[[Refresh], None] | None = None,
 ) -> RunResult:
     """Run streamreid on one source and write everything to ``out_dir``.
 
@@ -203,6 +206,9 @@ def process(
         embedder: An embedder to use instead of building one from the config (tests).
         progress: Show a progress bar on stderr.
         on_progress: Called with the number of processed frames after each frame.
+        on_refresh: Called (from a background thread) after each periodic refresh of the
+            results, which runs every ``config.report.every_s`` seconds (live sources: every
+            minute by default).
 
     Returns:
         What the run produced. An interrupted run (Ctrl-C) still returns, with
@@ -261,6 +267,9 @@ def process(
         ):
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
+            every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
+            periodic = PeriodicResults(run_dir, config=config, info=info, every_s=every_s, embedder=embedder,
+                                       on_refresh=on_refresh)  # fmt: skip
             items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
             try:
                 while True:
@@ -294,18 +303,25 @@ def process(
                         # stay on screen within five: that is all a kill can lose
                         clock.timed("store", closer.flush)
                         last_flush = time.monotonic()
+                    if periodic.due():
+                        clock.timed("store", closer.flush)
+                        now = Progress(stream.decoded_frames, frames_processed, frames_detected, frame.time)
+                        live_crops = crops.peek() if crops is not None else {}
+                        periodic.start(finished=closer.finished, live=stats.snapshot(), crops=live_crops, progress=now)
             except KeyboardInterrupt:
                 status = "interrupted"
                 log.warning("interrupted: finishing the report with the %d frames seen so far", frames_processed)
             finally:
                 if hasattr(items, "close"):
                     items.close()
+                periodic.wait()  # the final analysis must not race a refresh
             clock.timed("store", closer.close, tracker.finish())
             clock.timed("store", closer.close, stats.live_ids)
             end_reason = getattr(stream, "end_reason", "end")
             if status == "complete" and end_reason in ("gave_up", "read_error"):
                 status = "interrupted" if end_reason == "gave_up" else "complete"
             store.close(complete=status == "complete")
+            clear_checkpoint(run_dir)  # every live tracklet is in the log and the store now
         frames_decoded = stream.decoded_frames
         skipped = getattr(stream, "skipped_frames", 0)
         reconnects = getattr(stream, "reconnects", 0)
@@ -335,8 +351,10 @@ def process(
     rundir.write_json(run_dir / rundir.RUN_JSON, meta)
     stream_seconds = time.perf_counter() - start
 
-    analysis = analyse(run_dir, config=config, stats=finished, info=info, clock=clock, embedder=embedder,
-                       frames_processed=frames_processed)  # fmt: skip
+    if periodic.refreshes:
+        meta["periodic"] = periodic.to_dict()
+    analysis = analyse(run_dir, config=config, stats=finished, info=info, clock=clock,
+                       embedder=embedder or periodic.embedder, frames_processed=frames_processed)  # fmt: skip
     timings = clock.to_dict()
     timings["stream_total"] = round(stream_seconds, 4)
     timings["total"] = round(time.perf_counter() - start, 4)
@@ -449,6 +467,9 @@ def load_tracklet_stats(run_dir: Path) -> list[TrackletStats]:
                 stats.append(TrackletStats.from_dict(json.loads(line)))
             except (json.JSONDecodeError, TypeError, KeyError):
                 break  # a line cut by a kill ends the usable log
+    finished = {s.tracker_id for s in stats}
+    live, _ = read_checkpoint(run_dir)  # tracklets still on screen at the last refresh before the kill
+    stats.extend(s for s in live if s.tracker_id not in finished)
     return sorted(stats, key=lambda s: (s.start_frame, s.tracker_id))
 
 
@@ -520,6 +541,9 @@ def analyse(
     kept = [s for s in stats if s.detection_count >= config.tracker.min_tracklet_detections]
 
     store = open_store(run_dir / rundir.STORE)
+    _, live_crops = read_checkpoint(run_dir)  # people still on screen at the last refresh (or the kill)
+    if live_crops:
+        store.add_provisional(live_crops)
     detections = store.detections()
 
     def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
@@ -576,15 +600,16 @@ def analyse(
         from streamreid.report.webp import write_person_webps
 
         ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
-        for stale in (run_dir / rundir.WEBP_DIR).glob("person_*.webp"):
-            stale.unlink()
-        write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
+        stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))
+        written = write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
         clock.add("webp", time.perf_counter() - start)
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         meta.update(embedder=embedder_info, notes=notes)
         meta.setdefault("counts", {})["persons"] = len(persons)
         rundir.write_json(run_dir / rundir.RUN_JSON, meta)
         report = _write_report(run_dir, config, clock=clock)
+        for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
+            path.unlink(missing_ok=True)
     return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
 
 

@@ -327,29 +327,9 @@ class CropStore:
             ValueError: Lengths differ or a crop has the wrong size.
         """
         self._check_open()
-        if len(samples) != len(buffers):
-            raise ValueError(f"{len(samples)} samples but {len(buffers)} buffer flags")
-        if not samples:
+        if not samples and not buffers:
             return
-        scores = np.array([s.quality.score for s in samples], dtype=np.float32)
-        frames = np.array([s.frame_index for s in samples], dtype=np.int64)
-        order = np.lexsort((frames, -scores))
-        rank = np.empty(len(samples), dtype=np.int32)
-        rank[order] = np.arange(len(samples), dtype=np.int32)
-        images = np.stack([s.image for s in samples])
-        quality = np.array([[getattr(s.quality, name) for name in QUALITY_COLUMNS] for s in samples], np.float32)
-        self._crops.append(
-            {
-                "images": images,
-                "tracker_id": np.full(len(samples), int(tracker_id), dtype=np.int64),
-                "frame_index": frames,
-                "time": np.array([s.time for s in samples], dtype=np.float64),
-                "xyxy": np.array([s.xyxy for s in samples], dtype=np.float32).reshape(-1, 4),
-                "quality": quality,
-                "rank": rank,
-                "buffers": np.asarray(buffers, dtype=np.uint8),
-            }
-        )
+        self._crops.append(crop_rows(tracker_id, samples, buffers))
         if self._crops.chunk_full:
             self._write(whole_chunks_only=True)
 
@@ -389,6 +369,32 @@ class CropStore:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"crop store {self.path} is closed")
+
+
+def crop_rows(tracker_id: int, samples: Sequence[CropSample], buffers: Sequence[int]) -> dict[str, np.ndarray]:
+    """The store rows of one tracklet's crops: ``images`` and every :data:`CROP_COLUMNS` array, ranked by score.
+
+    Raises:
+        ValueError: Lengths differ.
+    """
+    if len(samples) != len(buffers):
+        raise ValueError(f"{len(samples)} samples but {len(buffers)} buffer flags")
+    scores = np.array([s.quality.score for s in samples], dtype=np.float32)
+    frames = np.array([s.frame_index for s in samples], dtype=np.int64)
+    order = np.lexsort((frames, -scores))
+    rank = np.empty(len(samples), dtype=np.int32)
+    rank[order] = np.arange(len(samples), dtype=np.int32)
+    quality = np.array([[getattr(s.quality, name) for name in QUALITY_COLUMNS] for s in samples], np.float32)
+    return {
+        "images": np.stack([s.image for s in samples]),
+        "tracker_id": np.full(len(samples), int(tracker_id), dtype=np.int64),
+        "frame_index": frames,
+        "time": np.array([s.time for s in samples], dtype=np.float64),
+        "xyxy": np.array([s.xyxy for s in samples], dtype=np.float32).reshape(-1, 4),
+        "quality": quality.reshape(-1, len(QUALITY_COLUMNS)),
+        "rank": rank,
+        "buffers": np.asarray(buffers, dtype=np.uint8),
+    }
 
 
 def _clear_old_store(path: Path) -> None:
@@ -467,6 +473,27 @@ class StoreReader:
         )
         self.num_crops = min(int(attrs.get("num_crops", 0)), *(a.shape[0] for a in self._crop_arrays.values()))
         self._metadata: dict[str, np.ndarray] | None = None
+        self._provisional: dict[str, np.ndarray] | None = None  # crops of tracklets still live (a checkpoint)
+
+    def add_provisional(self, rows: dict[str, np.ndarray]) -> int:
+        """Serve the checkpointed crops of tracklets that were still live, after the committed ones.
+
+        Rows of tracker ids that already have crops in the store are left out (those
+        tracklets ended and were written since), so nothing is served twice.
+
+        Args:
+            rows: ``images`` and the :data:`CROP_COLUMNS` arrays, as :func:`crop_rows` makes them.
+
+        Returns:
+            The number of crops added.
+        """
+        stored = self._crop_arrays["tracker_id"][: self.num_crops]
+        keep = ~np.isin(rows["tracker_id"], stored)
+        if not keep.any():
+            return 0
+        self._provisional = {name: np.asarray(values)[keep] for name, values in rows.items()}
+        self._metadata = None
+        return int(keep.sum())
 
     def detections(self) -> dict[str, np.ndarray]:
         """Every committed detection: ``frame_index``, ``time``, ``tracker_id``, ``xyxy``, ``confidence``."""
@@ -483,9 +510,13 @@ class StoreReader:
 
     def _load_metadata(self) -> dict[str, np.ndarray]:
         if self._metadata is None:
-            metadata = {"index": np.arange(self.num_crops, dtype=np.int64)}
+            extra = self._provisional or {}
+            total = self.num_crops + len(extra.get("tracker_id", ()))
+            metadata = {"index": np.arange(total, dtype=np.int64)}
             for name in CROP_COLUMNS:
                 values = self._crop_arrays[name][: self.num_crops]
+                if extra:
+                    values = np.concatenate([values, extra[name].astype(values.dtype)])
                 if name == "quality":
                     metadata.update({column: values[:, i] for i, column in enumerate(QUALITY_COLUMNS)})
                 else:
@@ -502,8 +533,16 @@ class StoreReader:
         rows = np.asarray(indices, dtype=np.int64).reshape(-1)
         if len(rows) == 0:
             return np.empty((0, self.crop_height, self.crop_width, 3), dtype=np.uint8)
-        if rows.min() < 0 or rows.max() >= self.num_crops:
-            raise IndexError(f"crop rows must be in [0, {self.num_crops}), got {rows.min()}..{rows.max()}")
+        extra = self._provisional["images"] if self._provisional else None
+        total = self.num_crops + (len(extra) if extra is not None else 0)
+        if rows.min() < 0 or rows.max() >= total:
+            raise IndexError(f"crop rows must be in [0, {total}), got {rows.min()}..{rows.max()}")
+        if extra is not None and rows.max() >= self.num_crops:
+            stored = rows < self.num_crops
+            images = np.empty((len(rows), self.crop_height, self.crop_width, 3), dtype=np.uint8)
+            images[stored] = self.images(rows[stored])
+            images[~stored] = extra[rows[~stored] - self.num_crops]
+            return images
         unique, inverse = np.unique(rows, return_inverse=True)
         # Read runs of nearby rows as slices: much faster than Zarr's orthogonal indexing on shards.
         runs = np.split(unique, np.flatnonzero(np.diff(unique) > _CROPS_PER_IMAGE_CHUNK) + 1)

@@ -53,18 +53,21 @@ def _wait_for(condition, *, timeout: float, what: str, process=None) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_on_a_password_camera_ends_cleanly_and_leaks_nothing(camera_video, tmp_path):
+def test_password_camera_refreshes_its_report_stops_on_sigterm_and_leaks_nothing(camera_video, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with RtspServerProcess(camera_video) as server:
         run = subprocess.Popen(
             [*SCRIPTED_CLI, "--", "process", _secret_url(server), "--out", str(out), "-v", "--embedder", "fallback",
-             ],
+             "--report-every", "2"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         try:
-            mot = out / "tracks.mot.txt"
-            _wait_for(lambda: mot.is_file() and mot.stat().st_size > 1000, timeout=45, what="tracks", process=run)
+            report = out / "report.html"
+            _wait_for(report.is_file, timeout=45, what="the first periodic report", process=run)
+            first = report.read_text()
+            assert 'id="live-notice"' in first and "Live report as of" in first, "it says how recent it is"
+            _wait_for(lambda: report.read_text() != first, timeout=30, what="a refreshed report", process=run)
             run.send_signal(signal.SIGTERM)
             stdout, stderr = run.communicate(timeout=60)
         finally:
@@ -76,7 +79,10 @@ def test_sigterm_on_a_password_camera_ends_cleanly_and_leaks_nothing(camera_vide
     assert "stopped early (SIGTERM)" in stdout
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "interrupted" and meta["counts"]["frames_processed"] > 0
-    assert "stopped early" in (out / "report.html").read_text().lower()
+    final = (out / "report.html").read_text()
+    assert "stopped early" in final.lower() and 'id="live-notice"' not in final
+    assert meta["periodic"]["refreshes"] >= 2 and "live" not in meta
+    assert not (out / "live_tracklets.npz").exists(), "the checkpoint goes once every tracklet is stored"
     assert meta["source"] == f"rtsp://***@127.0.0.1:{server.port}/stream"
     for secret in (PASSWORD, f"{USER}:"):
         assert _files_holding(out, secret.encode()) == [], f"{secret!r} leaked into the run directory"
@@ -165,3 +171,30 @@ def test_reconnecting_forever_outlasts_many_failed_attempts(fast_video):
             thread.join(timeout=30)
         server.stop()
     assert stream.end_reason == "max_frames" and stream.reconnects == 1
+
+
+@pytest.mark.slow
+def test_a_killed_runs_rebuilt_report_keeps_the_people_still_on_screen(camera_video, tmp_path):
+    out = tmp_path / "run"
+    run = subprocess.Popen(
+        [*SCRIPTED_CLI, "--detect-seconds", "0.02", "--", "process", str(camera_video), "--out", str(out), "-q",
+         "--embedder", "fallback", "--report-every", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        checkpoint = out / "live_tracklets.npz"
+        _wait_for(lambda: (out / "report.html").is_file() and checkpoint.is_file(), timeout=45,
+                  what="the first refresh", process=run)  # fmt: skip
+    finally:
+        run.kill()  # no chance to finish anything
+        run.communicate()
+    finished = {json.loads(line)["tracker_id"] for line in (out / "tracklet_stats.jsonl").read_text().splitlines()}
+    rebuilt = subprocess.run([sys.executable, "-m", "streamreid.cli", "report", str(out), "--embedder", "fallback"],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    persons = json.loads((out / "canonical_persons.json").read_text())["persons"]
+    on_screen = [p for p in persons if not set(p["tracklet_ids"]) & finished]
+    assert len(on_screen) >= 3, "the three people in view all along were only in the checkpoint"
+    for person in on_screen:
+        assert (out / "webp" / f"person_{person['person_id']}.webp").is_file(), "with their animation"
+    assert json.loads((out / "embeddings.json").read_text()), "and their appearance"

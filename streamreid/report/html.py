@@ -540,7 +540,10 @@ def _notices(data: ReportData) -> str:
             f"stopped early: report covers {_e(covered)}.</div>"
         )
     status = data.run.get("status")
-    if status not in (None, "complete", "interrupted"):
+    live = data.run.get("live") or {}
+    if status == "running" and live.get("as_of"):
+        items.append(_live_notice(live))
+    elif status not in (None, "complete", "interrupted"):
         items.append(
             '<div class="notice warn" id="unfinished-notice"><strong>Unfinished run:</strong> '
             f"its status is {_e(status)!s}: it stopped without finishing (or is still going); the report shows what"
@@ -548,6 +551,24 @@ def _notices(data: ReportData) -> str:
         )
     items.extend(f'<div class="notice">{_e(note)}</div>' for note in data.notes)
     return f'<section class="notices">{"".join(items)}</section>' if items else ""
+
+
+def _live_notice(live: Mapping[str, Any]) -> str:
+    """How recent a report refreshed while the stream runs is (run.json's ``live``)."""
+    every = live.get("every_s")
+    refresh = f"; refreshed every {every:g} s while the stream runs" if isinstance(every, (int, float)) else ""
+    seconds = live.get("seconds_of_video")
+    video = f" ({seconds:.0f} s of video)" if isinstance(seconds, (int, float)) else ""
+    rates = []
+    if isinstance(live.get("detection_fps"), (int, float)):
+        rates.append(f"detecting at {live['detection_fps']:.1f} fps")
+    if isinstance(live.get("latency_s"), (int, float)):
+        rates.append(f"{live['latency_s']:.1f} s behind the camera")
+    detail = f"; {', '.join(rates)}" if rates else ""
+    return (
+        f'<div class="notice" id="live-notice"><strong>Live report as of {_e(live["as_of"])}</strong>{_e(video)}: '
+        f"the stream is still running{_e(refresh)}{_e(detail)}.</div>"
+    )
 
 
 def _persons_section(shown: Sequence[ReportPerson], data: ReportData) -> str:
