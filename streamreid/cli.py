@@ -14,7 +14,6 @@ import sys
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from streamreid import __version__
 from streamreid.errors import StreamReidError
@@ -80,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     process.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     process.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
+    process.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        help="decode every frame but detect only as often as the machine keeps up (default: on for network "
+        "streams and cameras, off for files)",
+    )
     process.add_argument("--embedder", choices=("auto", "osnet", "fallback"), help="ReID embedder (default auto)")
     process.add_argument("--reid-weights", help="path to OSNet (torchreid) weights")
     process.add_argument("--auto-merge", action="store_true", default=None, help="merge recommended persons")
@@ -148,24 +153,10 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logging.getLogger("streamreid").setLevel(level)
 
 
-def _default_run_dir(source: str) -> Path:
-    if "://" in source:  # a URL: named after the end of its path, else its host, never its credentials
-        parts = urlsplit(redact(source))
-        stem = Path(parts.path.rstrip("/")).name or parts.hostname or "stream"
-    else:
-        stem = Path(source.rstrip("/")).stem if source not in ("-", "") else "stdin"
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "run"
-    base = Path("runs") / stem
-    candidate, number = base, 2
-    while candidate.exists():
-        candidate = base.with_name(f"{stem}-{number}")
-        number += 1
-    return candidate
-
-
 def _process(args: argparse.Namespace) -> int:
     from streamreid.config import load_config
     from streamreid.pipeline import process
+    from streamreid.rundir import default_run_dir
 
     overrides: dict[str, Any] = {
         "detector.model": args.model,
@@ -183,9 +174,10 @@ def _process(args: argparse.Namespace) -> int:
         "reid.enabled": False if args.no_reid else None,
         "report.enabled": False if args.no_report else None,
         "report.every_s": args.report_every,
+        "source.realtime": args.realtime,
     }
     config = load_config(args.config, overrides)
-    out = args.out or _default_run_dir(str(args.source))
+    out = args.out or default_run_dir(str(args.source))
     source: str | int = args.source
     result = process(source, out_dir=out, config=config, progress=not args.quiet and sys.stderr.isatty())
     _print_summary(result, stopped_by="SIGTERM" if _terminated else "Ctrl-C")
@@ -211,6 +203,14 @@ def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
     console.print(f"  detector {result.detector.detail}")
     if result.embedder:
         console.print(f"  reid     {result.embedder}")
+    realtime = getattr(result, "realtime", None)
+    if realtime and realtime.get("detection_fps") is not None:
+        console.print(
+            f"  realtime detecting {realtime['detection_fps']:.1f} fps of the source's"
+            f" {realtime['source_fps'] or 0:.1f}"
+            f" ({realtime['frames_passed_over']} frames decoded only), latency {realtime['latency_s']:.2f} s"
+            f" (p95 {realtime['latency_p95_s']:.2f} s)"
+        )
     for note in result.notes:
         console.print(f"  [yellow]note[/]     {note}")
     console.print(f"  run dir  {result.run_dir}")

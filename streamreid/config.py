@@ -34,6 +34,8 @@ class SourceConfig:
     reconnect_backoff: float = 0.5
     reconnect_backoff_max: float = 8.0
     max_frames: int | None = None
+    realtime: bool | None = None
+    max_latency: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "source.reconnect_backoff": (0, None),
     "source.reconnect_backoff_max": (0, None),
     "source.max_frames": (1, None),
+    "source.max_latency": (1e-3, None),
     "detector.confidence": (0, 1),
     "detector.iou": (0, 1),
     "detector.imgsz": (32, None),

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from streamreid import rundir
 from streamreid.checkpoint import write_checkpoint
 from streamreid.config import Config
-from streamreid.types import CropSample, TrackletStats, VideoInfo
+from streamreid.types import CropSample, Person, TrackletStats, VideoInfo
 
 log = logging.getLogger("streamreid")
 
@@ -77,6 +77,8 @@ class Refresh:
         progress: How far the stream was.
         summary: What :func:`streamreid.pipeline.analyse` returned (``persons``, ``report``, ``notes``, ...).
         seconds: Wall-clock seconds the refresh took.
+        run_dir: The run directory.
+        persons: The persons it found, in person-id order.
     """
 
     number: int
@@ -84,6 +86,23 @@ class Refresh:
     progress: Progress
     summary: dict[str, Any]
     seconds: float
+    run_dir: Path
+    persons: tuple[Person, ...]
+
+
+def read_persons(run_dir: Path) -> tuple[Person, ...]:
+    """The persons of a run directory's ``canonical_persons.json`` (none before the first analysis)."""
+    path = Path(run_dir) / rundir.CANONICAL_PERSONS
+    if not path.is_file():
+        return ()
+    names = {item.name for item in fields(Person)}
+    persons = []
+    for item in rundir.read_json(path)["persons"]:
+        values = {key: value for key, value in item.items() if key in names}
+        values["tracklet_ids"] = tuple(values["tracklet_ids"])
+        values["mean_center"] = tuple(values["mean_center"])
+        persons.append(Person(**values))
+    return tuple(sorted(persons, key=lambda p: p.person_id))
 
 
 class PeriodicResults:
@@ -197,7 +216,8 @@ class PeriodicResults:
         log.info("refreshed the results: %d persons after %.0f s of video (%.1f s)", summary["persons"],
                  progress.seconds_of_video, seconds)  # fmt: skip
         if self.on_refresh is not None:
-            self.on_refresh(Refresh(self.refreshes, as_of, progress, summary, seconds))
+            persons = read_persons(self.run_dir)  # here, before another refresh can rewrite the file
+            self.on_refresh(Refresh(self.refreshes, as_of, progress, summary, seconds, self.run_dir, persons))
 
     def _record(self, as_of: str, progress: Progress) -> None:
         """Say in run.json how recent the results are (the report shows it)."""

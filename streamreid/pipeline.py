@@ -32,6 +32,7 @@ from streamreid.config import Config, validate
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
+from streamreid.realtime import RealTimePacer, realtime_enabled
 from streamreid.redact import redact
 from streamreid.sources import open_source
 from streamreid.stats import TrackletStatsAccumulator
@@ -111,6 +112,7 @@ class RunResult:
     detector: ResolvedWeights
     embedder: str | None
     notes: tuple[str, ...] = ()
+    realtime: dict[str, Any] | None = None
 
 
 def package_versions() -> dict[str, str | None]:
@@ -139,6 +141,14 @@ def _timed_frames(frames: Iterable[Frame], clock: StageClock) -> Iterator[Frame]
             return
         clock.add("decode", time.perf_counter() - start)
         yield frame
+
+
+def _open_options(options: Any) -> dict[str, Any]:
+    """The ``source`` options :func:`open_source` takes (the pacing ones are the pipeline's business)."""
+    values = dataclasses.asdict(options)
+    for name in ("realtime", "max_latency"):
+        values.pop(name, None)
+    return values
 
 
 def build_detector(config: Config) -> Detector:
@@ -225,7 +235,7 @@ def process(
     clock = StageClock()
     source_options = config.source
     start = time.perf_counter()
-    stream = clock.timed("open", open_source, source, **dataclasses.asdict(source_options))
+    stream = clock.timed("open", open_source, source, **_open_options(source_options))
     with stream:
         info = stream.info
         if detector is None:
@@ -270,7 +280,12 @@ def process(
             every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
             periodic = PeriodicResults(run_dir, config=config, info=info, every_s=every_s, embedder=embedder,
                                        on_refresh=on_refresh)  # fmt: skip
-            items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
+            frames = _timed_frames(stream, clock)
+            pacer = RealTimePacer(max_latency=source_options.max_latency) if realtime_enabled(
+                source_options.realtime, info) else None  # fmt: skip
+            if pacer is not None:  # live: detect only as often as the machine keeps up
+                frames = pacer.pace(frames)
+            items = detector.iter_detections(frames, detect_stride=config.detector.detect_stride)
             try:
                 while True:
                     decode_before = clock.seconds["decode"]
@@ -288,6 +303,8 @@ def process(
                     if detections is None:
                         continue
                     frames_detected += 1
+                    if pacer is not None:
+                        pacer.detected(frame)
                     tracked, ended = clock.timed("track", tracker.update, detections, time=frame.time)
                     detections_total += len(tracked)
                     clock.timed("stats", stats.update, frame.index, frame.time, tracked)
@@ -305,7 +322,8 @@ def process(
                         last_flush = time.monotonic()
                     if periodic.due():
                         clock.timed("store", closer.flush)
-                        now = Progress(stream.decoded_frames, frames_processed, frames_detected, frame.time)
+                        now = Progress(stream.decoded_frames, frames_processed, frames_detected, frame.time,
+                                       pacer.to_dict() if pacer is not None else {})  # fmt: skip
                         live_crops = crops.peek() if crops is not None else {}
                         periodic.start(finished=closer.finished, live=stats.snapshot(), crops=live_crops, progress=now)
             except KeyboardInterrupt:
@@ -353,6 +371,8 @@ def process(
 
     if periodic.refreshes:
         meta["periodic"] = periodic.to_dict()
+    if pacer is not None:
+        meta["realtime"] = pacer.to_dict()
     analysis = analyse(run_dir, config=config, stats=finished, info=info, clock=clock,
                        embedder=embedder or periodic.embedder, frames_processed=frames_processed)  # fmt: skip
     timings = clock.to_dict()
@@ -384,6 +404,7 @@ def process(
         detector=detector.weights,
         embedder=(analysis.get("embedder") or {}).get("name"),
         notes=tuple(analysis["notes"]),
+        realtime=pacer.to_dict() if pacer is not None else None,
     )
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import supervision as sv
 from rtsp_server import RtspServerProcess
+from scripted_cli import SlowScriptedDetector
 from synthetic import scenario_reentry_crossing, write_video
 
 from streamreid.config import Config
@@ -198,3 +199,38 @@ def test_a_killed_runs_rebuilt_report_keeps_the_people_still_on_screen(camera_vi
     for person in on_screen:
         assert (out / "webp" / f"person_{person['person_id']}.webp").is_file(), "with their animation"
     assert json.loads((out / "embeddings.json").read_text()), "and their appearance"
+
+
+# --- real time: a camera faster than the machine -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_camera_faster_than_the_detector_keeps_latency_bounded_and_the_rate_adapts(camera_video, tmp_path):
+    frames, fps, width, height = SCENE
+    scene = scenario_reentry_crossing(num_frames=frames, fps=fps, width=width, height=height)
+    detector = SlowScriptedDetector(scene, seconds=0.1)  # at most ~10 detections/s against 25 frames/s
+    config = Config().with_overrides({"reid.enabled": False, "report.enabled": False, "source.max_frames": 450,
+                                      "source.max_latency": 0.5})  # fmt: skip
+    with RtspServerProcess(camera_video) as server:
+        started = time.monotonic()
+        result = process(server.url, out_dir=tmp_path / "run", config=config, detector=detector, progress=False)
+        wall = time.monotonic() - started
+    realtime = result.realtime
+    assert realtime is not None, "network streams are paced by default"
+    assert wall < 450 / fps + 8, "the pass kept up with the camera instead of building a backlog"
+    assert realtime["frames_seen"] == result.frames_decoded == 450
+    assert realtime["frames_passed_over"] > 150, "frames the machine could not detect were decoded only"
+    assert 4 < realtime["detection_fps"] < 12, "the detection rate settled at what the detector sustains"
+    assert realtime["latency_p95_s"] < 0.5 + 0.5 and realtime["latency_max_s"] < 2.0, "latency stays bounded"
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert meta["realtime"]["detection_fps"] == realtime["detection_fps"]
+    assert result.tracklets >= 3, "tracking still works at the adapted rate"
+
+
+def test_files_stay_frame_by_frame_unless_asked(camera_video, tmp_path):
+    frames, fps, width, height = SCENE
+    scene = scenario_reentry_crossing(num_frames=frames, fps=fps, width=width, height=height)
+    config = Config().with_overrides({"reid.enabled": False, "report.enabled": False, "source.max_frames": 60})
+    result = process(camera_video, out_dir=tmp_path / "run", config=config, detector=SlowScriptedDetector(scene),
+                     progress=False)  # fmt: skip
+    assert result.realtime is None and result.frames_processed == 60

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from streamreid.cli import _default_run_dir
 from streamreid.redact import RedactingFilter, redact
+from streamreid.rundir import default_run_dir
 
 
 @pytest.mark.parametrize(
@@ -32,5 +32,5 @@ def test_log_records_are_redacted():
 
 def test_default_run_dir_never_holds_credentials(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert str(_default_run_dir("rtsp://admin:pw@cam.local:554/")) == "runs/cam.local"
-    assert str(_default_run_dir("rtsp://admin:pw@cam/live/ch1")) == "runs/ch1"
+    assert str(default_run_dir("rtsp://admin:pw@cam.local:554/")) == "runs/cam.local"
+    assert str(default_run_dir("rtsp://admin:pw@cam/live/ch1")) == "runs/ch1"
