@@ -154,6 +154,16 @@ class ReportConfig:
     max_persons: int = 50
     webp_max_frames: int = 120
     every_s: float | None = None
+    window_s: float | None = None
+    max_tracklets: int = 2000
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """How much the crop store keeps (runs that never end need a limit)."""
+
+    retain_s: float | None = None
+    max_gb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,7 @@ class Config:
     ranking: RankingConfig = field(default_factory=RankingConfig)
     reid: ReidConfig = field(default_factory=ReidConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (tuples become lists), as written to run metadata."""
@@ -354,6 +365,10 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "report.max_persons": (0, None),
     "report.webp_max_frames": (1, None),
     "report.every_s": (0, None),
+    "report.window_s": (1e-3, None),
+    "report.max_tracklets": (1, None),
+    "store.retain_s": (1e-3, None),
+    "store.max_gb": (1e-6, None),
 }
 RANGES.update({f"crops.quality.{name}": (0, None) for name in ("confidence", "size", "aspect", "truncation",
                                                                 "occlusion", "sharpness")})  # fmt: skip

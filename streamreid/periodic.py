@@ -33,6 +33,8 @@ log = logging.getLogger("streamreid")
 
 #: Refresh interval of live sources when ``report.every_s`` is null.
 LIVE_EVERY_S = 60.0
+#: Analysis window of live sources when ``report.window_s`` is null.
+LIVE_WINDOW_S = 3600.0
 
 
 def refresh_interval(every_s: float | None, *, is_live: bool) -> float | None:
@@ -46,6 +48,35 @@ def refresh_interval(every_s: float | None, *, is_live: bool) -> float | None:
     if every_s is None:
         return LIVE_EVERY_S if is_live else None
     return float(every_s) if every_s > 0 else None
+
+
+def working_set(
+    stats: Sequence[TrackletStats], *, config: Config, is_live: bool, dropped_until: float | None = None
+) -> tuple[list[TrackletStats], float | None]:
+    """The tracklets one analysis looks at, so its cost does not grow with the age of the stream.
+
+    Those that ended within the window (``report.window_s``; live sources: the last
+    :data:`LIVE_WINDOW_S` seconds, files: all) before the latest one, at most
+    ``report.max_tracklets`` of them (the most recent), and none whose data the
+    store's retention dropped.
+
+    Returns:
+        The tracklets in their original order, and the earliest start time among them
+        (where reading detections may begin; ``None`` when nothing was left out).
+    """
+    if not stats:
+        return [], None
+    window = config.report.window_s if config.report.window_s is not None else (LIVE_WINDOW_S if is_live else None)
+    latest = max(s.end_time for s in stats)
+    keep = [s for s in stats if (window is None or s.end_time >= latest - window)
+            and (dropped_until is None or s.end_time > dropped_until)]  # fmt: skip
+    if len(keep) > config.report.max_tracklets:
+        newest = sorted(keep, key=lambda s: (s.end_time, s.tracker_id))[-config.report.max_tracklets :]
+        chosen = {s.tracker_id for s in newest}
+        keep = [s for s in keep if s.tracker_id in chosen]
+    if len(keep) == len(stats):
+        return keep, None
+    return keep, min((s.start_time for s in keep), default=latest)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from streamreid.checkpoint import clear_checkpoint, read_checkpoint
 from streamreid.config import Config, validate
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
-from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
+from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval, working_set
 from streamreid.realtime import RealTimePacer, realtime_enabled
 from streamreid.redact import redact
 from streamreid.sources import open_source
@@ -229,7 +229,7 @@ def process(
             anything is written), with a one-line message.
     """
     from streamreid.reservoir import CropCollector
-    from streamreid.store import CropStore
+    from streamreid.store import CropStore, Retention
 
     validate(config)  # the whole config, before the first frame: a typo must not fail after hours
     clock = StageClock()
@@ -277,6 +277,7 @@ def process(
         ):
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
+            retention = Retention(retain_s=config.store.retain_s, max_gb=config.store.max_gb)
             every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
             periodic = PeriodicResults(run_dir, config=config, info=info, every_s=every_s, embedder=embedder,
                                        on_refresh=on_refresh)  # fmt: skip
@@ -320,6 +321,8 @@ def process(
                         # stay on screen within five: that is all a kill can lose
                         clock.timed("store", closer.flush)
                         last_flush = time.monotonic()
+                    if retention.due() and not periodic.busy:  # never under a refresh that is reading
+                        clock.timed("store", retention.apply, store, now=frame.time)
                     if periodic.due():
                         clock.timed("store", closer.flush)
                         now = Progress(stream.decoded_frames, frames_processed, frames_detected, frame.time,
@@ -351,6 +354,13 @@ def process(
         notes.append(f"the live source stopped answering after {frames_decoded} frames and did not come back")
     elif end_reason == "read_error":
         notes.append(f"the video could not be read past frame {frames_decoded} (damaged or truncated file)")
+    if periodic.refreshes:
+        meta["periodic"] = periodic.to_dict()
+    if pacer is not None:
+        meta["realtime"] = pacer.to_dict()
+    if retention.dropped.get("crops") or retention.dropped.get("detections"):
+        meta["retention"] = retention.dropped
+        notes.append(retention.note())
     meta.update(
         status=status,
         end_reason=end_reason,
@@ -369,10 +379,6 @@ def process(
     rundir.write_json(run_dir / rundir.RUN_JSON, meta)
     stream_seconds = time.perf_counter() - start
 
-    if periodic.refreshes:
-        meta["periodic"] = periodic.to_dict()
-    if pacer is not None:
-        meta["realtime"] = pacer.to_dict()
     analysis = analyse(run_dir, config=config, stats=finished, info=info, clock=clock,
                        embedder=embedder or periodic.embedder, frames_processed=frames_processed)  # fmt: skip
     timings = clock.to_dict()
@@ -565,7 +571,9 @@ def analyse(
     _, live_crops = read_checkpoint(run_dir)  # people still on screen at the last refresh (or the kill)
     if live_crops:
         store.add_provisional(live_crops)
-    detections = store.detections()
+    # a bounded working set: the recent window, a capped gallery, nothing retention dropped
+    kept, since = working_set(kept, config=config, is_live=info.is_live, dropped_until=store.dropped.get("until_time"))
+    detections = store.detections(since=since)
 
     def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
         start = time.perf_counter()
