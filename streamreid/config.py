@@ -155,7 +155,7 @@ class ReportConfig:
     webp_max_frames: int = 120
     every_s: float | None = None
     window_s: float | None = None
-    max_tracklets: int = 2000
+    max_tracklets: int = 500
 
 
 @dataclass(frozen=True)
