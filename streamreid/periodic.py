@@ -9,7 +9,7 @@ makes that one wait, so a slow machine refreshes less often instead of piling up
 work. Every file a refresh writes is replaced atomically, the report last, so a
 reader sees either the previous report or the new one, never half of one.
 
-Each refresh also checkpoints the live tracklets (:mod:`streamreid.checkpoint`), so
+Each refresh also checkpoints the live tracklets (:mod:`streamreid.live_tracklets`), so
 people still on screen appear in the report, and in the report rebuilt after a kill.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from streamreid import rundir
-from streamreid.checkpoint import write_checkpoint
+from streamreid.live_tracklets import write_checkpoint
 from streamreid.config import Config
 from streamreid.types import CropSample, Person, TrackletStats, VideoInfo
 

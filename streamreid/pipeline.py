@@ -27,7 +27,7 @@ import numpy as np
 import supervision as sv
 
 from streamreid import rundir
-from streamreid.checkpoint import clear_checkpoint, read_checkpoint
+from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.config import Config, validate
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
