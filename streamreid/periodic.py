@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from streamreid import rundir
-from streamreid.live_tracklets import write_checkpoint
 from streamreid.config import Config
+from streamreid.live_tracklets import write_checkpoint
 from streamreid.types import CropSample, Person, TrackletStats, VideoInfo
 
 log = logging.getLogger("streamreid")
@@ -233,8 +233,7 @@ class PeriodicResults:
             if self.embedder is None and self.config.reid.enabled:
                 from streamreid.embed import build_embedder
 
-                self.embedder, why = build_embedder(self.config.reid)
-                log.info("%s", why)
+                self.embedder, _ = build_embedder(self.config.reid)  # logs its choice
             stats = sorted([*finished, *live], key=lambda s: (s.start_frame, s.tracker_id))
             summary = analyse(self.run_dir, config=self.config, stats=stats, info=self.info, embedder=self.embedder,
                               frames_processed=progress.frames_processed)  # fmt: skip

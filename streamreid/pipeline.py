@@ -27,9 +27,9 @@ import numpy as np
 import supervision as sv
 
 from streamreid import rundir
-from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.config import Config, validate
 from streamreid.errors import StreamReidError
+from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.mot import MotSink
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval, working_set
 from streamreid.realtime import RealTimePacer, realtime_enabled
@@ -601,8 +601,7 @@ def analyse(
             if embedder is None:
                 from streamreid.embed import build_embedder
 
-                embedder, why = build_embedder(config.reid)
-                log.info("%s", why)
+                embedder, _ = build_embedder(config.reid)  # logs its choice
             clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
             embedder_info = _embedder_info(embedder)
             merged = [cluster for cluster in clusters if len(cluster) > 1]
@@ -693,36 +692,20 @@ def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, 
 
 
 def _embed_persons(
-    persons: list[Person], store: Any, embedder: Any, *, crops_per_person: int, batch: int = 128
+    persons: list[Person], store: Any, embedder: Any, *, crops_per_person: int
 ) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
-    """Each person's best crops through the embedder, a bounded batch at a time.
+    """Each person's best crops through the embedder, in shared but bounded batches."""
+    from streamreid.embed import embed_groups
 
-    Crops of several persons share a batch (the network runs full batches), but no
-    more than ``batch`` crops are in memory at once, however many persons there are.
-    """
-    features: list[list[np.ndarray]] = [[] for _ in persons]
     metas: list[dict[str, np.ndarray]] = []
-    pending: list[tuple[int, np.ndarray]] = []
 
-    def run() -> None:
-        if pending:
-            vectors = embedder.embed(np.concatenate([crops for _, crops in pending]))
-            start = 0
-            for owner, crops in pending:
-                features[owner].append(vectors[start : start + len(crops)])
-                start += len(crops)
-            pending.clear()
+    def crops_per_person_in_order() -> Iterator[np.ndarray]:
+        for person in persons:
+            crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
+            metas.append(meta)
+            yield crops
 
-    for index, person in enumerate(persons):
-        crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
-        metas.append(meta)
-        if len(crops):
-            pending.append((index, crops))
-        if sum(len(c) for _, c in pending) >= batch:
-            run()
-    run()
-    empty = np.zeros((0, embedder.dim), dtype=np.float32)
-    return [np.concatenate(parts) if parts else empty for parts in features], metas
+    return embed_groups(embedder, crops_per_person_in_order()), metas
 
 
 def _embedder_info(embedder: Any) -> dict[str, Any]:

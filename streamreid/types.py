@@ -7,7 +7,7 @@ stage cannot change what an earlier stage produced.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -218,14 +218,3 @@ class Person:
         data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
         data["num_tracklets_merged"] = self.num_tracklets_merged
         return data
-
-
-@dataclass(frozen=True)
-class StageTimings:
-    """Wall-clock seconds spent per stage, for summaries and run metadata."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, float]:
-        """Plain JSON-ready dict."""
-        return dict(self.seconds)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import html
 import math
-import shlex
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from streamreid.config import ReidConfig, ReportConfig
 from streamreid.errors import StoreError
 from streamreid.redact import redact
 from streamreid.report.webp import webp_path_for
+from streamreid.select import select_command
 
 FALLBACK_NOTICE = "appearance similarity from colour/texture histograms, not OSNet"
 
@@ -466,14 +466,6 @@ def _number(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def select_command(run_dir: Path, persons: Iterable[int], *, merge: bool = True) -> str:
-    """The shell command that exports (and optionally merges) ``persons`` of a run."""
-    ids = ",".join(str(p) for p in persons)
-    return f"streamreid select {shlex.quote(str(Path(run_dir).resolve()))} --persons {ids}" + (
-        " --merge" if merge else ""
-    )
-
-
 def render_report(data: ReportData, *, config: ReportConfig) -> str:
     """The report page for ``data``, as one HTML string."""
     run = data.run
@@ -859,7 +851,7 @@ def _recommendations_section(data: ReportData) -> str:
     }
     rows = []
     for index, rec in enumerate(data.recommendations):
-        command = select_command(data.run_dir, rec.persons)
+        command = select_command(data.run_dir.resolve(), rec.persons)
         who = " + ".join(f'<a href="#person-{p}">P{p}</a>' for p in rec.persons)
         similarity = _number(rec.similarity)
         rows.append(

@@ -22,12 +22,10 @@ from streamreid.types import Person
 if TYPE_CHECKING:
     from streamreid.store import StoreReader
 
-WEBP_DIR = "webp"
-
 
 def webp_path_for(run_dir: Path, person_id: int) -> Path:
     """Where the animated WebP of ``person_id`` lives in a run directory."""
-    return Path(run_dir) / WEBP_DIR / f"person_{person_id}.webp"
+    return Path(run_dir) / rundir.WEBP_DIR / f"person_{person_id}.webp"
 
 
 def evenly_spaced(count: int, limit: int) -> np.ndarray:
