@@ -16,9 +16,9 @@ people still on screen appear in the report, and in the report rebuilt after a k
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -165,14 +165,17 @@ class PeriodicResults:
         self.embedder = embedder
         self.on_refresh = on_refresh
         self.refreshes = 0
-        self.seconds: list[float] = []  # duration of each refresh
-        self._thread: threading.Thread | None = None
+        self.seconds_last: float | None = None
+        self.seconds_max: float | None = None
+        # one long-lived worker: a new thread per refresh would leave a malloc arena behind each time
+        self._worker: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
         self._last_start = time.monotonic()
 
     @property
     def busy(self) -> bool:
         """A refresh is running."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._pending is not None and not self._pending.done()
 
     def due(self) -> bool:
         """Time for a refresh, and none is running."""
@@ -197,23 +200,23 @@ class PeriodicResults:
             progress: How far the stream got.
         """
         self._last_start = time.monotonic()
-        snapshot = (list(finished), list(live), dict(crops), progress)
-        self._thread = threading.Thread(target=self._refresh, args=snapshot, name="streamreid-refresh", daemon=True)
-        self._thread.start()
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamreid-refresh")
+        self._pending = self._worker.submit(self._refresh, list(finished), list(live), dict(crops), progress)
 
     def wait(self) -> None:
-        """Wait for a running refresh to finish (before the final analysis)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Wait for a running refresh to finish and stop the worker (before the final analysis)."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker, self._pending = None, None
 
     def to_dict(self) -> dict[str, Any]:
         """What to record in ``run.json``: the interval, how many refreshes and how long they took."""
         return {
             "every_s": self.every_s,
             "refreshes": self.refreshes,
-            "seconds_last": round(self.seconds[-1], 3) if self.seconds else None,
-            "seconds_max": round(max(self.seconds), 3) if self.seconds else None,
+            "seconds_last": None if self.seconds_last is None else round(self.seconds_last, 3),
+            "seconds_max": None if self.seconds_max is None else round(self.seconds_max, 3),
         }
 
     def _refresh(
@@ -242,7 +245,7 @@ class PeriodicResults:
             return
         seconds = time.perf_counter() - start
         self.refreshes += 1
-        self.seconds.append(seconds)
+        self.seconds_last, self.seconds_max = seconds, max(seconds, self.seconds_max or 0.0)
         log.info("refreshed the results: %d persons after %.0f s of video (%.1f s)", summary["persons"],
                  progress.seconds_of_video, seconds)  # fmt: skip
         if self.on_refresh is not None:

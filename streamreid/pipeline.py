@@ -172,6 +172,7 @@ class _TrackletCloser:
         self.stats_log = stats_log
         self.min_detections = min_detections
         self.finished: list[TrackletStats] = []
+        self.forgotten = 0  # finished tracklets no longer held in RAM (they are in the log)
         self.pending = False  # finished tracklets not yet flushed to disk
 
     def close(self, tracker_ids: Iterable[int]) -> None:
@@ -187,6 +188,12 @@ class _TrackletCloser:
                 self.store.write_tracklet(tracker_id, samples, buffers)
             wrote = True
         self.pending = self.pending or wrote
+
+    def forget_older(self, *, keep: int) -> None:
+        """Hold only the ``keep`` most recent finished tracklets in RAM (all are in the log): RAM stays flat."""
+        if len(self.finished) > keep:
+            self.forgotten += len(self.finished) - keep
+            del self.finished[: len(self.finished) - keep]
 
     def flush(self) -> None:
         self.pending = False
@@ -329,6 +336,7 @@ def process(
                                        pacer.to_dict() if pacer is not None else {})  # fmt: skip
                         live_crops = crops.peek() if crops is not None else {}
                         periodic.start(finished=closer.finished, live=stats.snapshot(), crops=live_crops, progress=now)
+                        closer.forget_older(keep=config.report.max_tracklets)  # more than any refresh looks at
             except KeyboardInterrupt:
                 status = "interrupted"
                 log.warning("interrupted: finishing the report with the %d frames seen so far", frames_processed)
@@ -347,7 +355,8 @@ def process(
         skipped = getattr(stream, "skipped_frames", 0)
         reconnects = getattr(stream, "reconnects", 0)
 
-    finished = sorted(closer.finished, key=lambda s: (s.start_frame, s.tracker_id))
+    finished = closer.finished if not closer.forgotten else _read_stats_log(run_dir / rundir.TRACKLET_STATS_LOG)
+    finished = sorted(finished, key=lambda s: (s.start_frame, s.tracker_id))
     rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in finished]})
     notes = []
     if end_reason == "gave_up":
@@ -486,18 +495,24 @@ def load_tracklet_stats(run_dir: Path) -> list[TrackletStats]:
     path = run_dir / rundir.TRACKLET_STATS
     if path.is_file():
         return [TrackletStats.from_dict(item) for item in rundir.read_json(path)["tracklets"]]
-    log_path = run_dir / rundir.TRACKLET_STATS_LOG
-    stats = []
-    if log_path.is_file():
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            try:
-                stats.append(TrackletStats.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, KeyError):
-                break  # a line cut by a kill ends the usable log
+    stats = _read_stats_log(run_dir / rundir.TRACKLET_STATS_LOG)
     finished = {s.tracker_id for s in stats}
     live, _ = read_checkpoint(run_dir)  # tracklets still on screen at the last refresh before the kill
     stats.extend(s for s in live if s.tracker_id not in finished)
     return sorted(stats, key=lambda s: (s.start_frame, s.tracker_id))
+
+
+def _read_stats_log(path: Path) -> list[TrackletStats]:
+    """The tracklets of a ``tracklet_stats.jsonl`` log, up to a line cut by a kill."""
+    stats = []
+    if path.is_file():
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    stats.append(TrackletStats.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, TypeError, KeyError):
+                    break  # a line cut by a kill ends the usable log
+    return stats
 
 
 def person_tracks(persons: list[Person], detections: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from benchmark_modules import load_benchmark
 from scripted_cli import SlowScriptedDetector
 from synthetic import scenario_reentry_crossing, write_video
 
@@ -54,3 +55,28 @@ def test_leaving_the_loop_stops_the_run_which_still_writes_its_report(scene, vid
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert meta["status"] == "interrupted" and meta["counts"]["frames_processed"] < 200
     assert (tmp_path / "run" / "report.html").is_file()
+
+
+def test_ram_holds_a_bounded_gallery_but_every_tracklet_reaches_the_files(tmp_path, monkeypatch):
+    """Three minutes of the benchmark's endless street: people keep coming, RAM keeps only the newest tracklets."""
+    import streamreid.pipeline as pipeline
+
+    bench = load_benchmark("live_long_run")
+    street = bench.EndlessStreet(fps=5.0, every_s=6.0, life_s=20.0)
+    monkeypatch.setattr(pipeline, "open_source", lambda source, **options: bench.EndlessStream(street, 900))
+    held = []
+    forget = pipeline._TrackletCloser.forget_older
+
+    def spy(closer, *, keep):
+        forget(closer, keep=keep)
+        held.append((len(closer.finished), closer.forgotten))
+
+    monkeypatch.setattr(pipeline._TrackletCloser, "forget_older", spy)
+    overrides = {**FAST, "report.every_s": 0.2, "report.max_tracklets": 3, "report.enabled": False,
+                 "source.realtime": False}  # fmt: skip
+    result = streamreid.process("rtsp://street/live", out_dir=tmp_path / "run", overrides=overrides,
+                                detector=bench.StreetDetector(street))  # fmt: skip
+    assert held and max(count for count, _ in held) <= 3 and held[-1][1] > 0, "older tracklets left RAM"
+    logged = (tmp_path / "run" / "tracklet_stats.jsonl").read_text().splitlines()
+    stored = json.loads((tmp_path / "run" / "tracklet_stats.json").read_text())["tracklets"]
+    assert result.tracklets == len(logged) == len(stored) >= 20, "every tracklet reaches the files"
