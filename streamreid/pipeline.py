@@ -28,12 +28,14 @@ import supervision as sv
 
 from streamreid import rundir
 from streamreid.config import Config, validate
+from streamreid.decisions import apart, run_constraints
 from streamreid.errors import StreamReidError
 from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.mot import MotSink
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval, working_set
 from streamreid.realtime import RealTimePacer, realtime_enabled
 from streamreid.redact import redact
+from streamreid.scene import SceneKeeper
 from streamreid.sources import open_source
 from streamreid.stats import TrackletStatsAccumulator
 from streamreid.track import PersonTracker
@@ -284,6 +286,7 @@ def process(
         ):
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
+            scene = SceneKeeper()  # a still of the scene (median of a few frames) for the report's paths
             retention = Retention(retain_s=config.store.retain_s, max_gb=config.store.max_gb)
             every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
             periodic = PeriodicResults(run_dir, config=config, info=info, every_s=every_s, embedder=embedder,
@@ -304,6 +307,7 @@ def process(
                         break
                     frame, detections = item
                     frames_processed += 1
+                    scene.update(frame)
                     last_time = frame.time
                     bar.advance(frame.time)
                     if on_progress is not None:
@@ -327,6 +331,7 @@ def process(
                         # finished tracklets reach the disk within a second, detections of people who
                         # stay on screen within five: that is all a kill can lose
                         clock.timed("store", closer.flush)
+                        clock.timed("store", scene.write, run_dir, final=False)
                         last_flush = time.monotonic()
                     if retention.due() and not periodic.busy:  # never under a refresh that is reading
                         clock.timed("store", retention.apply, store, now=frame.time)
@@ -350,6 +355,7 @@ def process(
             if status == "complete" and end_reason in ("gave_up", "read_error"):
                 status = "interrupted" if end_reason == "gave_up" else "complete"
             store.close(complete=status == "complete")
+            scene.write(run_dir)
             clear_checkpoint(run_dir)  # every live tracklet is in the log and the store now
         frames_decoded = stream.decoded_frames
         skipped = getattr(stream, "skipped_frames", 0)
@@ -589,10 +595,13 @@ def analyse(
     # a bounded working set: the recent window, a capped gallery, nothing retention dropped
     kept, since = working_set(kept, config=config, is_live=info.is_live, dropped_until=store.dropped.get("until_time"))
     detections = store.detections(since=since)
+    # the user's decisions from the report (streamreid apply), as tracklet constraints
+    user_must, user_cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
 
     def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
         start = time.perf_counter()
-        grouping = group_tracklets(kept, config=config.grouping, must_link=must_link)
+        grouping = group_tracklets(kept, config=config.grouping, must_link=[*user_must, *must_link],
+                                   cannot_link=user_cannot)  # fmt: skip
         persons = build_persons(grouping.groups, kept)
         rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
         rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
@@ -617,7 +626,8 @@ def analyse(
                 from streamreid.embed import build_embedder
 
                 embedder, _ = build_embedder(config.reid)  # logs its choice
-            clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
+            clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes,
+                             cannot_link=user_cannot)  # fmt: skip
             embedder_info = _embedder_info(embedder)
             merged = [cluster for cluster in clusters if len(cluster) > 1]
             if config.reid.auto_merge and merged:
@@ -629,7 +639,8 @@ def analyse(
                 ]
                 before = len(persons)
                 persons, scores, tracks = persons_stage(must_link)
-                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True)
+                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True,
+                      cannot_link=user_cannot)  # fmt: skip
                 notes.append(f"auto-merge joined {before} persons into {len(persons)} by appearance")
         except StreamReidError as exc:
             notes.append(f"re-identification skipped: {exc}")
@@ -734,7 +745,8 @@ def _embedder_info(embedder: Any) -> dict[str, Any]:
 
 
 def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
-          config: Config, embedder: Any, notes: list[str], merged: bool = False) -> list[list[int]]:  # fmt: skip
+          config: Config, embedder: Any, notes: list[str], merged: bool = False,
+          cannot_link: list[tuple[int, int]] = ()) -> list[list[int]]:  # fmt: skip
     """Embed each person's best crops, compare persons, write similarity and merge recommendations.
 
     Returns:
@@ -770,7 +782,8 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
 
     person_ids = [p.person_id for p in persons]
     similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
-    different = co_visible_pairs(tracks)
+    # seen together, or kept apart by the user: known to be different people
+    different = co_visible_pairs(tracks) | apart([p.tracklet_ids for p in persons], cannot_link)
     calibrated = null_threshold(similarity, different, percentile=options.null_percentile)
     recommendations = recommend_pairs(
         similarity,

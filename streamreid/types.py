@@ -218,3 +218,24 @@ class Person:
         data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
         data["num_tracklets_merged"] = self.num_tracklets_merged
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Person:
+        """Inverse of :meth:`to_dict`; keys that are not fields (``rank``, ``frames_seen`` ...) are ignored.
+
+        Raises:
+            KeyError: A field without a default is missing.
+        """
+        return cls(
+            person_id=int(data["person_id"]),
+            tracklet_ids=tuple(int(t) for t in data["tracklet_ids"]),
+            start_frame=int(data["start_frame"]),
+            end_frame=int(data["end_frame"]),
+            start_time=float(data["start_time"]),
+            end_time=float(data["end_time"]),
+            detection_count=int(data["detection_count"]),
+            mean_center=(float(data["mean_center"][0]), float(data["mean_center"][1])),
+            center_jitter=float(data["center_jitter"]),
+            mean_area=float(data["mean_area"]),
+            mean_confidence=float(data["mean_confidence"]),
+        )
