@@ -342,7 +342,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "crops.min_spacing_frames": (0, None),
     "crops.quality.min_height_fraction": (1e-6, 1),
     "crops.quality.sharpness_reference": (1e-6, None),
-    "grouping.max_temporal_gap": (0, None),
+    "grouping.max_temporal_gap": (1, None),
     "grouping.max_spatial_distance": (0, None),
     "grouping.min_motion_alignment": (-1, 1),
     "grouping.moving_speed": (0, None),
