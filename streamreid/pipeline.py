@@ -678,8 +678,8 @@ def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, stor
         # a killed run never wrote its counts: the last stored detection bounds the frames seen
         from streamreid.store import open_store
 
-        frames = open_store(store_path).detections()["frame_index"]
-        decoded = int(frames.max()) + 1 if len(frames) else 1
+        last = open_store(store_path).last_frame_index()  # one row, not the whole run
+        decoded = last + 1 if last is not None else 1
         return max(1, -(-decoded // stride))
     detect_stride = int(config.get("detector", {}).get("detect_stride", 1))
     return max(1, -(-frames_processed // detect_stride))

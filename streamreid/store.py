@@ -622,6 +622,12 @@ class StoreReader:
         start = self.detections_from if since is None else self._first_detection_row(since)
         return {name: array[start : self.num_detections] for name, array in self._detection_arrays.items()}
 
+    def last_frame_index(self) -> int | None:
+        """Frame index of the last committed detection (rows are in frame order), ``None`` when there is none."""
+        if self.num_detections <= self.detections_from:
+            return None
+        return int(self._detection_arrays["frame_index"][self.num_detections - 1])
+
     def _first_detection_row(self, since: float) -> int:
         """Start of the chunk of detections that holds the first row at or after ``since`` (rows are in time order)."""
         times = self._detection_arrays["time"]
