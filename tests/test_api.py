@@ -80,3 +80,26 @@ def test_ram_holds_a_bounded_gallery_but_every_tracklet_reaches_the_files(tmp_pa
     logged = (tmp_path / "run" / "tracklet_stats.jsonl").read_text().splitlines()
     stored = json.loads((tmp_path / "run" / "tracklet_stats.json").read_text())["tracklets"]
     assert result.tracklets == len(logged) == len(stored) >= 20, "every tracklet reaches the files"
+
+
+def test_retention_keeps_an_endless_runs_store_bounded_and_says_what_it_dropped(tmp_path, monkeypatch):
+    import streamreid.pipeline as pipeline
+    import streamreid.store as store_module
+
+    bench = load_benchmark("live_long_run")
+    street = bench.EndlessStreet(fps=5.0, every_s=6.0, life_s=20.0)
+    monkeypatch.setattr(pipeline, "open_source", lambda source, **options: bench.EndlessStream(street, 900))
+    checks = store_module.Retention
+    monkeypatch.setattr(store_module, "Retention", lambda **options: checks(**options, every_s=0.1))
+    overrides = {**FAST, "store.retain_s": 40.0, "report.enabled": False, "reid.enabled": False,
+                 "source.realtime": False}  # fmt: skip
+    result = streamreid.process("rtsp://street/live", out_dir=tmp_path / "run", overrides=overrides,
+                                detector=bench.StreetDetector(street))  # fmt: skip
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    dropped = meta["retention"]
+    assert dropped["crops"] > 0 and dropped["bytes"] > 0 and 60 < dropped["until_time"] < 180 - 40
+    assert any(note.startswith("store retention dropped") for note in meta["notes"])
+    reader = streamreid.store.open_store(tmp_path / "run")
+    kept = reader.crop_metadata()
+    assert kept["time"].min() > dropped["until_time"] - 40, "only whole chunks of old crops went"
+    assert result.persons > 0 and result.persons < result.tracklets, "the final analysis saw only what is kept"
