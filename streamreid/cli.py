@@ -9,15 +9,39 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from streamreid import __version__
 from streamreid.errors import StreamReidError
+from streamreid.redact import RedactingFilter, redact
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, systemd), raised like Ctrl-C so a run finishes its report the same way."""
+
+
+_terminated: list[int] = []  # SIGTERMs received (a list, so the handler needs no global statement)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # a second SIGTERM is the default one: it ends the process at once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _terminated.append(signum)
+    raise Terminated()
+
+
+def _handle_sigterm() -> None:
+    """Make SIGTERM take the path of Ctrl-C (possible only in the main thread)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
 
 log = logging.getLogger("streamreid")
 
@@ -104,11 +128,24 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     parser.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     parser.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
+    parser.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        help="decode every frame but detect only as often as the machine keeps up (default: on for network "
+        "streams and cameras, off for files)",
+    )
     parser.add_argument("--embedder", choices=("auto", "osnet", "fallback"), help="ReID embedder (default auto)")
     parser.add_argument("--reid-weights", help="path to OSNet (torchreid) weights")
     parser.add_argument("--auto-merge", action="store_true", default=None, help="merge recommended persons")
     parser.add_argument("--no-reid", action="store_true", help="skip re-identification")
     parser.add_argument("--no-report", action="store_true", help="skip WebPs and the HTML report")
+    parser.add_argument(
+        "--report-every",
+        type=float,
+        metavar="SECONDS",
+        help="refresh persons, similarity and the report this often while the stream runs "
+        "(default: every 60 s for live sources, never for files; 0 = never)",
+    )
 
 
 def _batch_parsers(commands: Any) -> None:
@@ -163,30 +200,23 @@ def _configure_logging(args: argparse.Namespace) -> None:
     else:  # pipes and CI logs: one plain line per message, never wrapped
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(RedactingFilter())  # no camera password in any log line
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("streamreid").setLevel(level)
 
 
-def _default_run_dir(source: str) -> Path:
-    stem = Path(source.rstrip("/")).stem if source not in ("-", "") else "stdin"
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "run"
-    base = Path("runs") / stem
-    candidate, number = base, 2
-    while candidate.exists():
-        candidate = base.with_name(f"{stem}-{number}")
-        number += 1
-    return candidate
-
-
 def _process(args: argparse.Namespace) -> int:
     from streamreid.pipeline import process
+    from streamreid.rundir import default_run_dir
 
     config = _run_config(args)
-    out = args.out or _default_run_dir(str(args.source))
+    out = args.out or default_run_dir(str(args.source))
     source: str | int = args.source
     result = process(source, out_dir=out, config=config, progress=not args.quiet and sys.stderr.isatty())
-    _print_summary(result)
-    return EXIT_INTERRUPTED if result.status == "interrupted" else 0
+    _print_summary(result, stopped_by="SIGTERM" if _terminated else "Ctrl-C")
+    if result.status == "interrupted" and not _terminated:
+        return EXIT_INTERRUPTED
+    return 0  # a finished run, or a service manager's stop (SIGTERM) with its final report
 
 
 def _run_config(args: argparse.Namespace) -> Any:
@@ -208,17 +238,19 @@ def _run_config(args: argparse.Namespace) -> Any:
         "reid.auto_merge": args.auto_merge,
         "reid.enabled": False if args.no_reid else None,
         "report.enabled": False if args.no_report else None,
+        "report.every_s": args.report_every,
+        "source.realtime": args.realtime,
     }
     return load_config(args.config, overrides)
 
 
-def _print_summary(result: Any) -> None:
+def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     video = result.video
-    title = "stopped early (Ctrl-C)" if result.status == "interrupted" else "done"
+    title = f"stopped early ({stopped_by})" if result.status == "interrupted" else "done"
     console.print(f"[bold]streamreid {title}[/]: {result.persons} persons from {result.tracklets} tracklets")
     seconds = result.timings.get("stream_total", 0.0)
     fps = result.frames_processed / seconds if seconds > 0 else 0.0
@@ -229,6 +261,14 @@ def _print_summary(result: Any) -> None:
     console.print(f"  detector {result.detector.detail}")
     if result.embedder:
         console.print(f"  reid     {result.embedder}")
+    realtime = getattr(result, "realtime", None)
+    if realtime and realtime.get("detection_fps") is not None:
+        console.print(
+            f"  realtime detecting {realtime['detection_fps']:.1f} fps of the source's"
+            f" {realtime['source_fps'] or 0:.1f}"
+            f" ({realtime['frames_passed_over']} frames decoded only), latency {realtime['latency_s']:.2f} s"
+            f" (p95 {realtime['latency_p95_s']:.2f} s)"
+        )
     for note in result.notes:
         console.print(f"  [yellow]note[/]     {note}")
     console.print(f"  run dir  {result.run_dir}")
@@ -411,18 +451,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args)
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    _handle_sigterm()
     try:
         return _COMMANDS[args.command](args)
     except StreamReidError as exc:
-        print(f"streamreid: error: {exc}", file=sys.stderr)
+        print(f"streamreid: error: {redact(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("streamreid: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 0 if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
         if args.debug:
             raise
-        print(f"streamreid: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+        print(f"streamreid: unexpected error: {type(exc).__name__}: {redact(exc)} (rerun with --debug for details)",
               file=sys.stderr)  # fmt: skip
         return 1
 
