@@ -359,6 +359,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "reid.threshold": (-1, 1),
     "reid.near_threshold": (-1, 1),
     "reid.null_percentile": (0, 100),
+    "reid.cross_video_percentile": (0, 100),
     "report.webp_fps": (1e-3, None),
     "report.webp_quality": (0, 100),
     "report.webp_height": (8, None),
