@@ -140,6 +140,7 @@ class ReidConfig:
     null_percentile: float = 99.0
     auto_merge: bool = False
     merge_linkage: str = "average"
+    cross_video_percentile: float = 95.0
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "reid.threshold": (-1, 1),
     "reid.near_threshold": (-1, 1),
     "reid.null_percentile": (0, 100),
+    "reid.cross_video_percentile": (0, 100),
     "report.webp_fps": (1e-3, None),
     "report.webp_quality": (0, 100),
     "report.webp_height": (8, None),
