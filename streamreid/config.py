@@ -306,7 +306,8 @@ def load_config(
 
 #: Allowed values of the enumerated keys.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "detector.runtime": ("torch", "onnx", "openvino"),
+    "detector.runtime": ("auto", "torch", "onnx", "openvino"),
+    "detector.precision": ("auto", "f32"),
     "grouping.spatial_mode": ("fixed", "allowance", "predicted"),
     "grouping.jitter_measure": ("spread", "detrended"),
     "ranking.jitter_measure": ("spread", "detrended"),
