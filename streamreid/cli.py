@@ -124,7 +124,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:0 (detector and ReID)")
     parser.add_argument("--max-frames", type=int, help="stop after this many decoded frames")
     parser.add_argument("--imgsz", type=int, help="detector input size in pixels (default 640)")
-    parser.add_argument("--runtime", choices=("torch", "onnx", "openvino"), help="detector runtime (default torch)")
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnx", "openvino"),
+        help="detector runtime (default auto: the fastest here, measured once per model and machine)",
+    )
     parser.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     parser.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     parser.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
@@ -259,6 +263,8 @@ def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
         f"({result.frames_decoded} decoded), {fps:.1f} fps through the single pass"
     )
     console.print(f"  detector {result.detector.detail}")
+    if getattr(result, "runtime", ""):
+        console.print(f"  runtime  {result.runtime}")
     if result.embedder:
         console.print(f"  reid     {result.embedder}")
     realtime = getattr(result, "realtime", None)

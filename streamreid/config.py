@@ -51,7 +51,8 @@ class DetectorConfig:
     detect_stride: int = 1
     person_classes: tuple[str, ...] = ("person", "normal", "fall", "pedestrian", "people")
     half: bool = False
-    runtime: str = "torch"
+    runtime: str = "auto"
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,8 @@ def load_config(
 
 #: Allowed values of the enumerated keys.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "detector.runtime": ("torch", "onnx", "openvino"),
+    "detector.runtime": ("auto", "torch", "onnx", "openvino"),
+    "detector.precision": ("auto", "f32"),
     "grouping.spatial_mode": ("fixed", "allowance", "predicted"),
     "grouping.jitter_measure": ("spread", "detrended"),
     "ranking.jitter_measure": ("spread", "detrended"),

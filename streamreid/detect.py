@@ -11,7 +11,9 @@ ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -36,6 +38,10 @@ logger = logging.getLogger(__name__)
 RUNTIMES = ("torch", "onnx", "openvino")
 """Inference runtimes: PyTorch, or an export run by ONNX Runtime or OpenVINO."""
 
+PRECISIONS = ("auto", "f32")
+"""``auto``: the runtime's fastest precision on this machine (OpenVINO runs bf16 on CPUs with AMX or
+AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch's to the pixel."""
+
 COCO_DEFAULT_MODEL = "yolo11n.pt"
 """Bare name of the COCO detector used as the default when the user has cached it."""
 
@@ -48,6 +54,7 @@ _EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino"}
 _MODEL_STEM = "model"
 _DETECTION_TASKS = ("detect", "segment", "pose")
 _MIN_DOWNLOAD_BYTES = 100_000
+_PROBE_IMAGES = ("bus.jpg", "zidane.jpg")
 
 
 def models_dir() -> Path:
@@ -208,11 +215,17 @@ class PersonDetector:
         model_path: The file or folder loaded: the weights, or their cached export.
         device: ``cpu`` or ``cuda:N``.
         half: Whether inference runs in FP16 (PyTorch on CUDA only).
+        precision: The precision inference actually runs in: ``f32``, ``f16`` or ``bf16``
+            (what OpenVINO compiled the model for).
         imgsz: Inference size (long side, pixels).
         batch_size: Frames per model call in :meth:`iter_detections`.
         class_names: The model's classes, id → name.
         person_class_ids: Ids of the classes kept as people.
+        runtime_choice: How ``runtime: auto`` chose the runtime (a
+            :class:`~streamreid.runtimes.RuntimeChoice`), ``None`` when the runtime was given.
     """
+
+    runtime_choice: Any = None
 
     def __init__(
         self,
@@ -226,6 +239,7 @@ class PersonDetector:
         person_classes: Sequence[str] = ("person", "normal", "fall", "pedestrian", "people"),
         half: bool = False,
         runtime: str = "torch",
+        precision: str = "auto",
         allow_download: bool = True,
     ) -> None:
         """Resolve the weights, load (or export) the model and pick the person classes.
@@ -243,6 +257,8 @@ class PersonDetector:
             half: FP16 inference; applied only with PyTorch on CUDA.
             runtime: ``torch``, ``onnx`` (ONNX Runtime) or ``openvino``; the export is made
                 once and cached under ``cache_dir()/exports``.
+            precision: ``auto`` (the runtime's fastest on this CPU) or ``f32``; the precision
+                actually used is :attr:`precision`.
             allow_download: Allow fetching weights that are not cached.
 
         Raises:
@@ -251,6 +267,8 @@ class PersonDetector:
                 class, or the runtime's package is missing.
         """
         _check_options(confidence=confidence, iou=iou, imgsz=imgsz, batch_size=batch_size, runtime=runtime)
+        if precision not in PRECISIONS:
+            raise ConfigError(f"detector precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.confidence = float(confidence)
         self.iou = float(iou)
         self.imgsz = int(imgsz)
@@ -281,10 +299,15 @@ class PersonDetector:
             **_half_option(self.half),
         }
         names = _warm_up(self._model, self.model_path, self._predict_options)
+        self.precision = _inference_precision(
+            self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
+        )
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
         self._predict_options["classes"] = list(self.person_class_ids)
+        if exported_format is None and self.runtime != "torch":
+            _check_export_agrees(self)
 
     def to_dict(self) -> dict[str, Any]:
         """What was loaded and how it runs, for run metadata."""
@@ -294,12 +317,14 @@ class PersonDetector:
             "model_path": str(self.model_path),
             "device": self.device,
             "half": self.half,
+            "precision": self.precision,
             "imgsz": self.imgsz,
             "confidence": self.confidence,
             "iou": self.iou,
             "batch_size": self.batch_size,
             "class_names": {str(k): v for k, v in self.class_names.items()},
             "person_class_ids": list(self.person_class_ids),
+            **({"runtime_choice": self.runtime_choice.to_dict()} if self.runtime_choice is not None else {}),
         }
 
     def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
@@ -396,6 +421,93 @@ class PersonDetector:
         )
 
 
+def detections_agree(
+    reference: Sequence[sv.Detections], candidate: Sequence[sv.Detections], *, confidence: float, min_iou: float = 0.9
+) -> str | None:
+    """Whether two runs of a model on the same images found the same people, allowing for precision.
+
+    A clear person (confidence at least 0.1 above the threshold) in either run must be
+    found by the other with IoU >= ``min_iou``; people near the threshold may come or go
+    (reduced precision such as bf16 moves confidences a little), but no more than a fifth
+    of them per image, and a run that finds people must not be matched by one that finds none.
+
+    Args:
+        reference: Detections per image of the trusted run (PyTorch).
+        candidate: Detections per image of the run checked, same images in the same order.
+        confidence: The detection threshold both ran with.
+        min_iou: Overlap a clear person's box must keep.
+
+    Returns:
+        ``None`` when they agree, else one sentence saying how they differ.
+    """
+    found = sum(len(d) for d in reference), sum(len(d) for d in candidate)
+    if found[0] != found[1] and min(found) == 0:
+        return f"PyTorch finds {found[0]} people, this runtime {found[1]}"
+    for image, (expected, got) in enumerate(zip(reference, candidate, strict=True)):
+        if abs(len(got) - len(expected)) > max(1, len(expected) // 5):
+            return f"on probe image {image} PyTorch finds {len(expected)} people, this runtime {len(got)}"
+        for source, other in ((expected, got), (got, expected)):
+            for box, score in zip(source.xyxy, source.confidence, strict=True):
+                if score >= confidence + 0.1 and _best_iou(other.xyxy, box) < min_iou:
+                    return (
+                        f"on probe image {image} a person at {np.round(box).astype(int).tolist()} is not found by both"
+                    )
+    return None
+
+
+def _best_iou(boxes: np.ndarray, box: np.ndarray) -> float:
+    if len(boxes) == 0:
+        return 0.0
+    low = np.maximum(boxes[:, :2], box[:2])
+    high = np.minimum(boxes[:, 2:], box[2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=1)
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) + np.prod(box[2:] - box[:2])
+    return float(np.max(inter / np.maximum(area - inter, 1e-9)))
+
+
+def probe_images() -> list[np.ndarray]:
+    """Pictures of people that ship with ultralytics (``bus.jpg``, ``zidane.jpg``), BGR: the runtime check's input."""
+    import cv2
+    import ultralytics
+
+    folder = Path(ultralytics.__file__).parent / "assets"
+    images = [cv2.imread(str(folder / name)) for name in _PROBE_IMAGES]
+    return [image for image in images if image is not None]
+
+
+def _check_export_agrees(detector: PersonDetector) -> None:
+    """Refuse an export that does not find the people PyTorch finds with the same weights.
+
+    Checked once per export and precision (the verdict is kept next to the export): a
+    runtime that silently loses people, as ONNX and OpenVINO exports of pose models did
+    when loaded as plain detectors, must fail loudly instead of reporting an empty video.
+    """
+    record = detector.model_path.parent / f"agreement-{detector.precision}-{detector.confidence:g}.json"
+    if record.is_file():
+        verdict = json.loads(record.read_text(encoding="utf-8"))
+    else:
+        reference = PersonDetector(
+            model=detector.weights.path,
+            runtime="torch",
+            device="cpu",
+            imgsz=detector.imgsz,
+            confidence=detector.confidence,
+            iou=detector.iou,
+            person_classes=[detector.class_names[i] for i in detector.person_class_ids],
+            allow_download=False,
+        )
+        images = probe_images()
+        difference = detections_agree(reference.detect(images), detector.detect(images), confidence=detector.confidence)
+        verdict = {"agree": difference is None, "difference": difference, "precision": detector.precision}
+        record.write_text(json.dumps(verdict), encoding="utf-8")
+    if not verdict["agree"]:
+        raise WeightsError(
+            f"runtime {detector.runtime} ({verdict['precision']}) does not find the people PyTorch finds with "
+            f"{detector.weights.path.name if detector.weights.path else 'these weights'}: {verdict['difference']}; "
+            f"use --runtime torch"
+        )
+
+
 def _check_options(*, confidence: float, iou: float, imgsz: int, batch_size: int, runtime: str) -> None:
     if not 0.0 <= confidence <= 1.0:
         raise ConfigError(f"detector confidence must be in [0, 1], got {confidence!r}")
@@ -406,7 +518,8 @@ def _check_options(*, confidence: float, iou: float, imgsz: int, batch_size: int
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"detector batch_size must be an integer >= 1, got {batch_size!r}")
     if runtime not in RUNTIMES:
-        raise ConfigError(f"detector runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        hint = " (auto is resolved by streamreid.runtimes.build_person_detector)" if runtime == "auto" else ""
+        raise ConfigError(f"detector runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}{hint}")
 
 
 def _half_option(half: bool) -> dict[str, Any]:
@@ -502,7 +615,7 @@ def _load_yolo(path: Path) -> Any:
 
     try:
         with _quiet_ultralytics():
-            model = YOLO(str(path), task=None if _format_of(path) is None else "detect")
+            model = YOLO(str(path))  # an export carries its task (detect, pose...) in its metadata
     except Exception as exc:  # ultralytics raises TypeError, RuntimeError, UnpicklingError... for bad files
         raise WeightsError(f"could not load {path} as a YOLO model: {_first_line(exc)}") from None
     if model.task not in _DETECTION_TASKS:
@@ -522,6 +635,27 @@ def _warm_up(model: Any, path: Path, options: dict[str, Any]) -> dict[int, str]:
             return dict(model.names)
     except Exception as exc:  # a broken export or an unusable device surfaces here
         raise WeightsError(f"could not run {path.name} on {options['device']}: {_first_line(exc)}") from None
+
+
+def _inference_precision(model: Any, path: Path, runtime: str, *, half: bool, pin_f32: bool) -> str:
+    """The precision the loaded model runs in; with ``pin_f32``, OpenVINO is recompiled in float32 first.
+
+    ultralytics compiles OpenVINO models with the CPU plugin's default precision, which is
+    bf16 on CPUs with AMX or AVX512-BF16 (boxes then move by a pixel or two), f32 elsewhere.
+    """
+    if runtime == "torch":
+        return "f16" if half else "f32"
+    if runtime != "openvino":
+        return "f32"
+    backend = model.predictor.model.backend  # ultralytics' OpenVINO backend, set up by the warm-up call
+    if pin_f32:
+        keywords = backend.compile_model.keywords
+        config = {**keywords.get("config", {}), "INFERENCE_PRECISION_HINT": "f32"}
+        backend.compile_model = functools.partial(backend.compile_model.func, **{**keywords, "config": config})
+        xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+        backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)))
+    hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
+    return str(hint.get_type_name())
 
 
 def _first_line(exc: BaseException) -> str:

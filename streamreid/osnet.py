@@ -62,7 +62,8 @@ class OsnetEmbedder:
         seed: Seed of the random initialisation.
         runtime: ``torch``; ``openvino`` (CPU only: the network converted once with OpenVINO
             and cached next to the exports, several times faster than eager PyTorch on
-            CPU, same features to ~1e-7); ``auto`` picks OpenVINO on CPU when installed.
+            CPU; same features to ~1e-6 in float32, to ~1e-3 in the bf16 OpenVINO uses on
+            CPUs with AMX, see :attr:`precision`); ``auto`` picks OpenVINO on CPU when installed.
 
     Raises:
         WeightsError: No weights and not ``random_init``, or the checkpoint does not load.
@@ -123,8 +124,11 @@ class OsnetEmbedder:
         model.eval()
         self.runtime = _pick_reid_runtime(runtime, self.device)
         self._compiled = None
+        self.precision = "f32"
         if self.runtime == "openvino":
             self._compiled = _openvino_network(model, cache_key=self._cache_key(seed))
+            # bf16 on CPUs with AMX or AVX512-BF16: features then differ from PyTorch's by ~1e-3
+            self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
         if self.device == "cpu":
             # Depthwise convolutions run faster on CPU with NHWC tensors (and crops arrive NHWC).
             model = model.to(memory_format=torch.channels_last)

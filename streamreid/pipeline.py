@@ -17,6 +17,7 @@ import platform
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -27,6 +28,7 @@ import numpy as np
 import supervision as sv
 
 from streamreid import rundir
+from streamreid.background import Prefetch
 from streamreid.config import Config, validate
 from streamreid.decisions import apart, run_constraints
 from streamreid.errors import StreamReidError
@@ -52,6 +54,8 @@ _REID_OUTPUTS = (
 
 #: Longest time between two writes to disk while people stay on screen.
 _FLUSH_SECONDS = 5.0
+#: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
+_PREFETCH_BATCHES = 2
 #: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
 _TRACKLET_FLUSH_SECONDS = 1.0
 
@@ -114,6 +118,7 @@ class RunResult:
     detector: ResolvedWeights
     embedder: str | None
     notes: tuple[str, ...] = ()
+    runtime: str = ""
     realtime: dict[str, Any] | None = None
 
 
@@ -153,13 +158,33 @@ def _open_options(options: Any) -> dict[str, Any]:
     return values
 
 
-def build_detector(config: Config) -> Detector:
-    """The YOLO person detector described by ``config.detector``."""
-    from streamreid.detect import PersonDetector
+def _timed_detections(
+    detections: Iterator[tuple[Frame, sv.Detections | None]], frames: Prefetch[Frame], clock: StageClock
+) -> Iterator[tuple[Frame, sv.Detections | None]]:
+    """Charge the detector's own time to ``detect``: each step's duration less its wait for decoded frames."""
+    try:
+        while True:
+            waited, start = frames.waited, time.perf_counter()
+            try:
+                item = next(detections)
+            except StopIteration:
+                return
+            finally:
+                clock.add("detect", time.perf_counter() - start - (frames.waited - waited))
+            yield item
+    finally:
+        close = getattr(detections, "close", None)
+        if close is not None:
+            close()
+
+
+def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None) -> Detector:
+    """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``)."""
+    from streamreid.runtimes import build_person_detector
 
     options = dataclasses.asdict(config.detector)
     options.pop("detect_stride")  # the pipeline's business, not the model's
-    return PersonDetector(**options)
+    return build_person_detector(frame_shape=frame_shape, **options)
 
 
 class _TrackletCloser:
@@ -248,7 +273,7 @@ def process(
     with stream:
         info = stream.info
         if detector is None:
-            detector = clock.timed("load_detector", build_detector, config)
+            detector = clock.timed("load_detector", build_detector, config, frame_shape=(info.height, info.width))
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {
@@ -291,18 +316,18 @@ def process(
             every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
             periodic = PeriodicResults(run_dir, config=config, info=info, every_s=every_s, embedder=embedder,
                                        on_refresh=on_refresh)  # fmt: skip
-            frames = _timed_frames(stream, clock)
+            # decoding and detection each run in their own thread, a few frames ahead (background.py)
+            depth = _PREFETCH_BATCHES * max(1, config.detector.batch_size)
+            frames = Prefetch(_timed_frames(stream, clock), depth=depth, name="decode")
             pacer = RealTimePacer(max_latency=source_options.max_latency) if realtime_enabled(
                 source_options.realtime, info) else None  # fmt: skip
-            if pacer is not None:  # live: detect only as often as the machine keeps up
-                frames = pacer.pace(frames)
-            items = detector.iter_detections(frames, detect_stride=config.detector.detect_stride)
+            # live: detect only as often as the machine keeps up (the pacer runs in the detection thread)
+            paced = pacer.pace(frames) if pacer is not None else frames
+            detected = detector.iter_detections(paced, detect_stride=config.detector.detect_stride)
+            items = Prefetch(_timed_detections(detected, frames, clock), depth=depth, name="detect")
             try:
                 while True:
-                    decode_before = clock.seconds["decode"]
-                    step_start = time.perf_counter()
-                    item = next(items, None)
-                    clock.add("detect", time.perf_counter() - step_start - (clock.seconds["decode"] - decode_before))
+                    item = clock.timed("wait_for_detector", next, items, None)
                     if item is None:
                         break
                     frame, detections = item
@@ -346,8 +371,8 @@ def process(
                 status = "interrupted"
                 log.warning("interrupted: finishing the report with the %d frames seen so far", frames_processed)
             finally:
-                if hasattr(items, "close"):
-                    items.close()
+                items.close()
+                frames.close()
                 periodic.wait()  # the final analysis must not race a refresh
             clock.timed("store", closer.close, tracker.finish())
             clock.timed("store", closer.close, stats.live_ids)
@@ -425,8 +450,20 @@ def process(
         detector=detector.weights,
         embedder=(analysis.get("embedder") or {}).get("name"),
         notes=tuple(analysis["notes"]),
+        runtime=_runtime_line(detector),
         realtime=pacer.to_dict() if pacer is not None else None,
     )
+
+
+def _runtime_line(detector: Detector) -> str:
+    """How the detector runs, for the summary: the runtime ``auto`` chose and its figures, or the one given."""
+    from streamreid.runtimes import describe
+
+    choice = getattr(detector, "runtime_choice", None)
+    if choice is not None:
+        return describe(choice)
+    runtime = getattr(detector, "runtime", None)
+    return f"{runtime} ({getattr(detector, 'precision', '?')}), as configured" if runtime else ""
 
 
 def _write_detections(store: Any, mot: MotSink, frame: Frame, tracked: sv.Detections) -> None:
@@ -616,6 +653,11 @@ def analyse(
         return persons, scores, tracks
 
     persons, scores, tracks = persons_stage([])
+    stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
+    webps = None
+    if config.report.enabled and not (config.reid.enabled and config.reid.auto_merge):
+        # the persons shown are settled (only auto-merge regroups them): their WebPs encode while ReID runs
+        webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
     for name in _REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
         (run_dir / name).unlink(missing_ok=True)
     embedder_info = None
@@ -646,17 +688,11 @@ def analyse(
             notes.append(f"re-identification skipped: {exc}")
             log.warning("re-identification skipped: %s", exc)
         clock.add("reid", time.perf_counter() - start)
-    rank_of = {score.person_id: score.rank for score in scores}
-
     report = None
     if config.report.enabled:
-        start = time.perf_counter()
-        from streamreid.report.webp import write_person_webps
-
-        ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
-        stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))
-        written = write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
-        clock.add("webp", time.perf_counter() - start)
+        if webps is None:
+            webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
+        written = webps.result()
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         meta.update(embedder=embedder_info, notes=notes)
         meta.setdefault("counts", {})["persons"] = len(persons)
@@ -665,6 +701,19 @@ def analyse(
         for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
             path.unlink(missing_ok=True)
     return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
+
+
+def _start_webps(run_dir: Path, persons: list[Person], scores: list[Any], store: Any, *, config: Config,
+                 clock: StageClock) -> Future[Any]:  # fmt: skip
+    """Write the WebPs of the persons the report shows (the first ``max_persons`` by rank) in a background thread."""
+    from streamreid.report.webp import write_person_webps
+
+    rank_of = {score.person_id: score.rank for score in scores}
+    ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))[: config.report.max_persons]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamreid-webps")
+    future = pool.submit(clock.timed, "webp", write_person_webps, run_dir, ranked, store, config=config.report)
+    pool.shutdown(wait=False)  # the job runs on; the caller waits for its future
+    return future
 
 
 def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, store_path: Path) -> int:

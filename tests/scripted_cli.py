@@ -44,7 +44,7 @@ def main() -> int:
     args = parser.parse_args(argv[:split])
     scene = scenario_reentry_crossing(num_frames=int(args.num_frames), fps=args.fps, width=int(args.width),
                                       height=int(args.height))  # fmt: skip
-    pipeline.build_detector = lambda config: SlowScriptedDetector(scene, seconds=args.detect_seconds)
+    pipeline.build_detector = lambda config, **_: SlowScriptedDetector(scene, seconds=args.detect_seconds)
     return cli.main(argv[split + 1 :])
 
 

@@ -160,6 +160,8 @@ def test_ctrl_c_finishes_the_report_with_what_was_seen(sample_video, tmp_path):
     process = subprocess.Popen(
         [*STREAMREID, "process", str(sample_video), "--out", str(out), "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # a shell's background job (a CI runner, `pytest &`) ignores SIGINT and children inherit that: undo it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.time() + 300
     # wait until frames are flowing: the MOT file grows as tracked detections are written

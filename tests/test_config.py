@@ -103,7 +103,8 @@ def test_every_rule_names_a_key_of_the_config_and_choices_match_their_modules():
 
     stale = [key for key in [*CHOICES, *RANGES] if not _lookup(Config(), key)[0]]
     assert stale == [], "rules for keys the config no longer has: update CHOICES/RANGES in config.py"
-    assert CHOICES["detector.runtime"] == detect.RUNTIMES
+    assert CHOICES["detector.runtime"] == ("auto", *detect.RUNTIMES)  # auto: streamreid.runtimes picks one
+    assert CHOICES["detector.precision"] == detect.PRECISIONS
     assert CHOICES["grouping.spatial_mode"] == grouping.SPATIAL_MODES
     assert CHOICES["reid.method"] == similarity.SIMILARITY_METHODS
     assert CHOICES["reid.merge_linkage"] == merging.LINKAGES

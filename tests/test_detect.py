@@ -18,9 +18,9 @@ import pytest
 import supervision as sv
 import ultralytics
 
-from streamreid.assets import FALL_DETECTOR, SAMPLE_VIDEO, fetch_asset
+from streamreid.assets import FALL_DETECTOR, POSE_DETECTOR, SAMPLE_VIDEO, fetch_asset
 from streamreid.config import ConfigError
-from streamreid.detect import PersonDetector, export_model, resolve_detector_weights
+from streamreid.detect import PersonDetector, detections_agree, export_model, resolve_detector_weights
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
@@ -402,10 +402,10 @@ def test_exported_runtimes_find_the_same_people_and_are_cached(
     assert fast.model_path.is_relative_to(cache_dir() / "exports")
     assert fast.model_path.parent.name == f"{FALL_DETECTOR.sha256[:16]}-640-{runtime}"
     assert fast.class_names == detector.class_names
+    assert fast.precision in ("f32", "bf16", "f16")  # what the runtime compiled the model for, on this CPU
     images = [bus] + [frame.image for frame in video_frames[:5]]  # 5 frames: one full batch of 4 and a rest of 1
     for got, expected in zip(fast.detect(images), detector.detect(images), strict=True):
-        assert len(got) == len(expected)
-        np.testing.assert_allclose(got.xyxy, expected.xyxy, atol=1.0)
+        _assert_same_people(got, expected, precision=fast.precision, confidence=detector.confidence)
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported again")
@@ -415,6 +415,108 @@ def test_exported_runtimes_find_the_same_people_and_are_cached(
     assert again.model_path == fast.model_path
     assert export_model(fast.weights, runtime=runtime, imgsz=640) == fast.model_path
     assert not [p for p in (cache_dir() / "exports").iterdir() if p.name.startswith(".")]  # no staging left over
+
+
+def _assert_same_people(got: sv.Detections, expected: sv.Detections, *, precision: str, confidence: float) -> None:
+    """float32: the same boxes to a pixel. bf16/f16 (OpenVINO on AMX CPUs): the same clear people, IoU >= 0.9."""
+    if precision == "f32":
+        assert len(got) == len(expected)
+        np.testing.assert_allclose(got.xyxy, expected.xyxy, atol=1.0)
+    else:
+        assert detections_agree([expected], [got], confidence=confidence) is None
+
+
+def _people(*rows) -> sv.Detections:
+    """Detections from ``(x1, y1, x2, y2, confidence)`` rows."""
+    array = np.asarray(rows, np.float32).reshape(-1, 5)
+    return sv.Detections(xyxy=array[:, :4], confidence=array[:, 4], class_id=np.zeros(len(array), int))
+
+
+def test_detections_agree_allows_precision_noise_but_not_lost_people():
+    clear, faint = (100, 100, 200, 300, 0.8), (400, 100, 440, 180, 0.3)
+    reference = [_people(clear, faint), _people(clear)]
+    nudged = (102, 99, 201, 302, 0.79)
+    assert detections_agree(reference, [_people(nudged, faint), _people(nudged)], confidence=0.25) is None
+    assert detections_agree(reference, [_people(nudged), _people(nudged)], confidence=0.25) is None  # faint one gone
+    moved = (130, 100, 230, 300, 0.8)
+    assert "not found by both" in detections_agree(reference, [_people(moved, faint), _people(clear)], confidence=0.25)
+    assert "finds 3 people, this runtime 0" in detections_agree(reference, [_people(), _people()], confidence=0.25)
+    crowd = [_people(*[(i * 50, 0, i * 50 + 40, 90, 0.3) for i in range(10)])]
+    assert "finds 10 people, this runtime 7" in detections_agree(crowd, [crowd[0][:7]], confidence=0.25)
+
+
+@pytest.fixture(scope="module")
+def pose_weights() -> Path:
+    path, _ = fetch_asset(POSE_DETECTOR)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pets_frame() -> np.ndarray:
+    path = Path(__file__).parents[1] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
+    if not path.is_file():
+        pytest.skip(f"PETS09-S2L1 is not beside the repository ({path.resolve()})")
+    with av.open(str(path)) as container:
+        for index, decoded in enumerate(container.decode(video=0)):
+            if index == 200:
+                return decoded.to_ndarray(format="bgr24")
+    raise AssertionError("PETS09-S2L1 is shorter than 200 frames")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
+def test_exported_runtimes_find_a_pose_models_people(export_cache, pose_weights, bus, pets_frame, monkeypatch, runtime):
+    monkeypatch.setenv("STREAMREID_CACHE", str(export_cache))
+    options = {"model": pose_weights, "imgsz": 1280, "device": "cpu"}
+    reference = PersonDetector(**options)
+    fast = PersonDetector(**options, runtime=runtime)
+    assert fast.class_names == reference.class_names == {0: "person"}
+    images = [bus, pets_frame]
+    expected = reference.detect(images)
+    assert [len(d) >= 3 for d in expected] == [True, True]  # people on a bus stop and on PETS09
+    for got, want in zip(fast.detect(images), expected, strict=True):
+        _assert_same_people(got, want, precision=fast.precision, confidence=fast.confidence)
+    assert list(fast.model_path.parent.glob("agreement-*.json"))  # checked when chosen, once
+
+
+@pytest.mark.slow
+def test_an_export_that_loses_people_is_refused_not_run(export_cache, pose_weights, monkeypatch):
+    from streamreid import detect
+
+    monkeypatch.setenv("STREAMREID_CACHE", str(export_cache))
+    load = detect._load_yolo
+
+    def as_plain_detector(path):  # the old failure: a pose export run as a plain detector finds nobody
+        return ultralytics.YOLO(str(path), task="detect") if path.suffix == ".onnx" else load(path)
+
+    monkeypatch.setattr(detect, "_load_yolo", as_plain_detector)
+    folder = export_model(resolve_detector_weights(pose_weights), runtime="onnx", imgsz=640)
+    for record in folder.parent.glob("agreement-*.json"):
+        record.unlink()  # a verdict kept from another test would skip the check
+    try:
+        with pytest.raises(
+            WeightsError, match="runtime onnx .* does not find the people PyTorch finds .*--runtime torch"
+        ):
+            PersonDetector(model=pose_weights, runtime="onnx", imgsz=640, device="cpu")
+        with pytest.raises(WeightsError, match="PyTorch finds [1-9]\\d* people, this runtime 0"):  # the verdict is kept
+            PersonDetector(model=pose_weights, runtime="onnx", imgsz=640, device="cpu")
+    finally:
+        for record in folder.parent.glob("agreement-*.json"):
+            record.unlink()
+
+
+@pytest.mark.slow
+def test_openvino_pinned_to_f32_matches_torch_to_the_pixel(export_cache, fall_weights, detector, bus, monkeypatch):
+    monkeypatch.setenv("STREAMREID_CACHE", str(export_cache))
+    exact = PersonDetector(model=fall_weights, runtime="openvino", precision="f32", imgsz=640, device="cpu")
+    assert exact.precision == "f32" and exact.to_dict()["precision"] == "f32"
+    (got,), (expected,) = exact.detect([bus]), detector.detect([bus])
+    _assert_same_people(got, expected, precision="f32", confidence=detector.confidence)
+
+
+def test_an_unknown_precision_is_refused(fall_weights):
+    with pytest.raises(ConfigError, match="precision must be one of auto, f32"):
+        PersonDetector(model=fall_weights, precision="int4")
 
 
 def test_half_precision_is_only_used_on_cuda(fall_weights):

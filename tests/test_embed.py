@@ -408,7 +408,13 @@ def test_openvino_runtime_gives_the_torch_features_and_caches_the_conversion(tmp
     eager = OsnetEmbedder(random_init=True, runtime="torch")
     converted = OsnetEmbedder(random_init=True, runtime="openvino")
     assert converted.runtime == "openvino" and eager.runtime == "torch"
-    np.testing.assert_allclose(converted.embed(crops), eager.embed(crops), atol=1e-4)
+    assert eager.precision == "f32" and converted.precision in ("f32", "bf16", "f16")  # bf16 on AMX CPUs
+    features, expected = converted.embed(crops), eager.embed(crops)
+    if converted.precision == "f32":
+        np.testing.assert_allclose(features, expected, atol=1e-4)
+    else:  # reduced precision: each unit feature points the same way, to a few parts in a thousand
+        np.testing.assert_allclose(features, expected, atol=5e-3)
+        assert np.all(np.sum(features * expected, axis=1) >= 0.999)
     assert list(tmp_path.glob("exports/reid-osnet_x0_25-random0-openvino/model.xml"))
     again = OsnetEmbedder(random_init=True, runtime="openvino")  # from the cache
     np.testing.assert_allclose(again.embed(crops[:2]), converted.embed(crops[:2]), atol=1e-6)

@@ -8,7 +8,11 @@ writes them (through its Pillow plugin).
 
 from __future__ import annotations
 
+import collections
+import functools
+import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +55,7 @@ def write_person_webp(
     fps: float = 10.0,
     quality: int = 80,
     size: tuple[int, int] = (256, 128),
+    method: int = 2,
 ) -> Path:
     """Write crops as an animated WebP that loops forever.
 
@@ -60,6 +65,8 @@ def write_person_webp(
         fps: Frames per second of the animation.
         quality: Lossy WebP quality, 0-100.
         size: ``(height, width)`` of every frame in the WebP.
+        method: libwebp's effort, 0 (fastest) to 6 (smallest): 2 encodes about twice as fast
+            as 4 for files about a tenth larger.
 
     Returns:
         ``path``.
@@ -88,7 +95,7 @@ def write_person_webp(
             duration=max(1, round(1000.0 / fps)),
             loop=0,
             quality=int(quality),
-            method=4,
+            method=int(method),
         ),
         suffix=".webp.part",
     )
@@ -127,19 +134,34 @@ def write_person_webps(
         Person id to the WebP written, for the persons that had crops.
     """
     written: dict[int, Path] = {}
-    for person in list(persons)[: max(0, config.max_persons)]:
-        crops = _animation_crops(store, person.tracklet_ids)
-        if crops.shape[0] == 0:
-            continue
-        crops = crops[evenly_spaced(crops.shape[0], max(1, config.webp_max_frames))]
-        written[person.person_id] = write_person_webp(
-            crops,
-            webp_path_for(run_dir, person.person_id),
-            fps=config.webp_fps,
-            quality=config.webp_quality,
-            size=(config.webp_height, config.webp_width),
-        )
+    encode = functools.partial(
+        write_person_webp,
+        fps=config.webp_fps,
+        quality=config.webp_quality,
+        size=(config.webp_height, config.webp_width),
+    )
+    # libwebp releases the GIL: persons are encoded side by side, while the next ones' crops are read;
+    # at most two persons per worker wait in memory
+    workers = _encoding_workers()
+    pending: collections.deque[tuple[int, Future[Path]]] = collections.deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="streamreid-webp") as pool:
+        for person in list(persons)[: max(0, config.max_persons)]:
+            crops = _animation_crops(store, person.tracklet_ids)
+            if crops.shape[0] == 0:
+                continue
+            crops = crops[evenly_spaced(crops.shape[0], max(1, config.webp_max_frames))]
+            pending.append((person.person_id, pool.submit(encode, crops, webp_path_for(run_dir, person.person_id))))
+            while len(pending) >= 2 * workers:
+                person_id, future = pending.popleft()
+                written[person_id] = future.result()
+        for person_id, future in pending:
+            written[person_id] = future.result()
     return written
+
+
+def _encoding_workers() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cores))
 
 
 def _animation_crops(store: StoreReader, tracklet_ids: Sequence[int]) -> np.ndarray:
