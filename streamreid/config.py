@@ -135,8 +135,13 @@ class ReidConfig:
     threshold: float = 0.70
     near_threshold: float = 0.60
     null_percentile: float = 99.0
-    auto_merge: bool = False
+    auto_merge: bool = True
     merge_linkage: str = "average"
+    decision: str = "calibrated"
+    adapt: bool = True
+    min_calibration_pairs: int = 8
+    min_separation: float = 0.9
+    recommend_percentile: float = 90.0
 
 
 @dataclass(frozen=True)

@@ -559,8 +559,10 @@ def analyse(
                     for a, b in zip(cluster, cluster[1:], strict=False)
                 ]
                 before = len(persons)
+                applied = [[list(persons[i].tracklet_ids) for i in cluster] for cluster in merged]
                 persons, scores, tracks = persons_stage(must_link)
-                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True)
+                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True,
+                      applied=applied)  # fmt: skip
                 notes.append(f"auto-merge joined {before} persons into {len(persons)} by appearance")
         except StreamReidError as exc:
             notes.append(f"re-identification skipped: {exc}")
@@ -680,25 +682,19 @@ def _embedder_info(embedder: Any) -> dict[str, Any]:
 
 
 def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
-          config: Config, embedder: Any, notes: list[str], merged: bool = False) -> list[list[int]]:  # fmt: skip
+          config: Config, embedder: Any, notes: list[str], merged: bool = False,
+          applied: list[list[list[int]]] | None = None) -> list[list[int]]:  # fmt: skip
     """Embed each person's best crops, compare persons, write similarity and merge recommendations.
 
     Returns:
         The appearance clusters (lists of person indices) under the cannot-link constraints.
     """
     from streamreid.merging import constrained_agglomerative, merge_recommendations_payload
-    from streamreid.similarity import (
-        embeddings_payload,
-        mean_vectors,
-        null_threshold,
-        recommend_pairs,
-        similarity_matrix,
-        similarity_payload,
-    )
+    from streamreid.similarity import null_threshold, recommend_pairs, similarity_matrix
 
     options = config.reid
     embedder_info = _embedder_info(embedder)
-    if embedder.kind != "osnet":
+    if embedder.kind == "fallback":
         notes.append(
             "appearance similarity comes from the weights-free fallback embedder (colour/texture histograms), "
             "not OSNet: treat its recommendations as hints"
@@ -715,8 +711,11 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     )
 
     person_ids = [p.person_id for p in persons]
-    similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
     different = co_visible_pairs(tracks)
+    if options.decision == "calibrated":
+        return _reid_calibrated(run_dir, features, metas, persons, tracks, different, options=options,
+                                embedder_info=embedder_info, notes=notes, merged=merged, applied=applied)  # fmt: skip
+    similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
     calibrated = null_threshold(similarity, different, percentile=options.null_percentile)
     recommendations = recommend_pairs(
         similarity,
@@ -727,23 +726,8 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
         different_pairs=different,
         run_dir=str(run_dir),
     )
-    means = mean_vectors(features, normalise=True).astype(np.float32)
-    np.save(run_dir / rundir.EMBEDDINGS_NPY, means)
-    rundir.write_json(run_dir / rundir.EMBEDDINGS, embeddings_payload(means, person_ids, embedder=embedder_info))
-    np.save(run_dir / rundir.SIMILARITY_NPY, similarity)
-    rundir.write_json(
-        run_dir / rundir.SIMILARITY,
-        similarity_payload(
-            similarity,
-            person_ids,
-            method=options.method,
-            embedder=embedder_info,
-            threshold=options.threshold,
-            near_threshold=options.near_threshold,
-            calibrated_threshold=calibrated,
-            different_pairs=different,
-        ),
-    )
+    _write_similarity(run_dir, features, similarity, person_ids, different, calibrated, options=options,
+                      embedder_info=embedder_info)  # fmt: skip
     # merge only what both the fixed and the per-video calibrated thresholds accept
     merge_threshold = max(options.threshold, calibrated) if calibrated is not None else options.threshold
     clusters, merges = constrained_agglomerative(
@@ -754,3 +738,82 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
         merge_recommendations_payload(recommendations, clusters, person_ids, merges=merges, auto_merged=merged),
     )
     return clusters
+
+
+def _write_similarity(run_dir: Path, features: list[np.ndarray], similarity: np.ndarray, person_ids: list[int],
+                      different: set[tuple[int, int]], calibrated: float | None, *, options: Any,
+                      embedder_info: dict[str, Any], extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+    from streamreid.similarity import embeddings_payload, mean_vectors, similarity_payload
+
+    means = mean_vectors(features, normalise=True).astype(np.float32)
+    np.save(run_dir / rundir.EMBEDDINGS_NPY, means)
+    rundir.write_json(run_dir / rundir.EMBEDDINGS, embeddings_payload(means, person_ids, embedder=embedder_info))
+    np.save(run_dir / rundir.SIMILARITY_NPY, similarity)
+    payload = similarity_payload(
+        similarity,
+        person_ids,
+        method=options.method,
+        embedder=embedder_info,
+        threshold=options.threshold,
+        near_threshold=options.near_threshold,
+        calibrated_threshold=calibrated,
+        different_pairs=different,
+    )
+    rundir.write_json(run_dir / rundir.SIMILARITY, {**payload, **(extra or {})})
+
+
+def co_visible_tracklets(tracks: list[dict[str, np.ndarray]]) -> set[tuple[int, int]]:
+    """Pairs of tracklet ids seen in the same frame, from the persons' tracks."""
+    if not tracks:
+        return set()
+    frames = np.concatenate([t["frame_numbers"] for t in tracks])
+    ids = np.concatenate([t["tracker_ids"] for t in tracks])
+    unique = np.unique(ids)
+    pairs = co_visible_pairs([{"frame_numbers": frames[ids == t]} for t in unique])
+    return {(int(unique[a]), int(unique[b])) for a, b in pairs}
+
+
+def _reid_calibrated(run_dir: Path, features: list[np.ndarray], metas: list[dict[str, np.ndarray]],
+                     persons: list[Person], tracks: list[dict[str, np.ndarray]], different: set[tuple[int, int]], *,
+                     options: Any, embedder_info: dict[str, Any], notes: list[str], merged: bool,
+                     applied: list[list[list[int]]] | None) -> list[list[int]]:  # fmt: skip
+    """The calibrated decision: adapt, fit the video's rule, keep confident clusters, list uncertain pairs."""
+    from streamreid.decision import decide_persons
+    from streamreid.merging import merge_recommendations_payload
+    from streamreid.similarity import recommendation_record
+
+    person_ids = [p.person_id for p in persons]
+    decision = decide_persons(
+        features,
+        [np.asarray(m["tracker_id"], dtype=np.int64) for m in metas],
+        [np.asarray(m["frame_index"], dtype=np.int64) for m in metas],
+        different=different,
+        tracklet_negatives=co_visible_tracklets(tracks),
+        method=options.method,
+        top_k=options.top_k,
+        linkage=options.merge_linkage,
+        adapt=options.adapt,
+        min_pairs=options.min_calibration_pairs,
+        min_auc=options.min_separation,
+        merge_percentile=options.null_percentile,
+        recommend_percentile=options.recommend_percentile,
+    )
+    rule = decision.rule
+    if not rule.trusted:
+        notes.append(rule.reason)
+    extra = {"decision": rule.to_dict(), "adaptation": decision.projection.to_dict() if decision.projection else None}
+    _write_similarity(run_dir, decision.features, decision.similarity, person_ids, different, rule.merge_threshold,
+                      options=options, embedder_info=embedder_info, extra=extra)  # fmt: skip
+    records = [
+        recommendation_record(value, person_ids[a], person_ids[b], reference=rule.merge_threshold or 1.0,
+                              near=rule.recommend_threshold or 1.0, level="calibrated", run_dir=str(run_dir))
+        for a, b, value in decision.recommended
+    ]  # fmt: skip
+    # once merged, the persons are the confident clusters: what is left to show is the uncertain pairs
+    clusters = [[i] for i in range(len(persons))] if merged else decision.clusters
+    payload = merge_recommendations_payload(records, clusters, person_ids, merges=[] if merged else decision.merges,
+                                            auto_merged=merged)  # fmt: skip
+    payload.update(extra)
+    payload["applied_merges"] = applied or []
+    rundir.write_json(run_dir / rundir.MERGE_RECOMMENDATIONS, payload)
+    return decision.clusters
