@@ -86,6 +86,8 @@ def cached_detections(
     video: Path, *, model: str, imgsz: int, runtime: str = "torch", confidence: float = 0.05
 ) -> dict[str, Any]:
     """Every frame's person detections from one detector setting, computed once and cached."""
+    if model == "gt":
+        return ground_truth_detections(PETS / "gt.txt")
     key = hashlib.sha1(f"{video.resolve()}|{model}|{imgsz}|{runtime}|{confidence}".encode()).hexdigest()[:12]
     path = bench_cache() / "detections" / f"{video.stem}-{model}-{imgsz}-{runtime}-{key}.npz"
     if path.is_file():
@@ -116,6 +118,21 @@ def cached_detections(
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **data)
     return data
+
+
+def ground_truth_detections(path: Path, *, frames: int = 795) -> dict[str, Any]:
+    """The ground-truth boxes as if a perfect detector had found them (an upper bound for the stages after it)."""
+    rows = evaluation.read_mot(path)
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    return {
+        "frame_index": rows[:, 0].astype(np.int64) - 1,
+        "xyxy": np.column_stack([rows[:, 2:4], rows[:, 2:4] + rows[:, 4:6]]).astype(np.float32),
+        "confidence": np.ones(len(rows), dtype=np.float32),
+        "class_name": np.full(len(rows), "person", dtype="U16"),
+        "frames": np.array(frames),
+        "seconds": np.array(0.0),
+        "weights_sha256": np.array(""),
+    }
 
 
 class ReplayDetector:
@@ -176,6 +193,9 @@ class Setting:
 SETTINGS = {
     s.name: s
     for s in (
+        Setting("gt-osnet", "gt", 0, "osnet-msmt17"),
+        Setting("gt-fallback", "gt", 0, "fallback"),
+        Setting("gt-omz0288", "gt", 0, "omz-0288"),
         Setting("fall640-fallback", "fall", 640, "fallback", confidence=0.1),
         Setting("fall640-osnet", "fall", 640, "osnet-msmt17", confidence=0.1),
         Setting("pose640-osnet", "pose", 640, "osnet-msmt17"),
@@ -187,6 +207,8 @@ SETTINGS = {
         Setting("pose1280-fallback", "pose", 1280, "fallback"),
     )
 }
+DETECTORS = [("fall", 640, 0.1), ("fall", 640, 0.25), ("pose", 640, 0.25), ("pose", 960, 0.25), ("pose", 1280, 0.25)]
+"""Rows of the detector table: (model, imgsz, confidence)."""
 DEFAULT_SETTINGS = ("fall640-fallback", "fall640-osnet", "pose1280-osnet", "pose1280-fallback")
 
 
@@ -213,8 +235,13 @@ def build_embedder(kind: str) -> Any:
     raise ValueError(f"unknown embedder {kind}")
 
 
-def run_setting(setting: Setting, *, video: Path, out: Path, config_overrides: dict[str, Any] | None = None) -> Path:
-    """Run the pipeline for one setting; returns its run directory."""
+def run_setting(
+    setting: Setting, *, video: Path, out: Path, config_overrides: dict[str, Any] | None = None, reanalyse: bool = False
+) -> Path:
+    """Run the pipeline for one setting; returns its run directory.
+
+    With ``reanalyse``, a run directory left by an earlier run is only analysed again (tracks kept, decisions redone).
+    """
     from streamreid.config import Config
     from streamreid.pipeline import process
 
@@ -231,6 +258,11 @@ def run_setting(setting: Setting, *, video: Path, out: Path, config_overrides: d
     detector = ReplayDetector(data, name=f"{setting.model}@{setting.imgsz}", confidence=setting.confidence,
                               drop_classes=setting.drop_classes)  # fmt: skip
     run_dir = out / setting.name
+    if reanalyse and (run_dir / "tracklet_stats.json").is_file():
+        from streamreid.pipeline import analyse
+
+        analyse(run_dir, config=config, embedder=build_embedder(setting.embedder))
+        return run_dir
     process(video, out_dir=run_dir, config=config, detector=detector, embedder=build_embedder(setting.embedder),
             progress=False)  # fmt: skip
     return run_dir
@@ -268,11 +300,11 @@ def _appearance_scores(run_dir: Path, *, truth: dict[int, int], persons: list[di
             labels.append(max(set(votes), key=votes.count) if votes else None)
         meta = rundir.read_json(run_dir / rundir.SIMILARITY)
         index = {pid: i for i, pid in enumerate(meta.get("person_ids", []))}
-        excluded = [(index[a], index[b]) for a, b in meta.get("different_pairs", []) if a in index and b in index]
+        excluded = [(index[a], index[b]) for a, b in meta.get("seen_together", []) if a in index and b in index]
         out["top1"], out["top1_asked"] = evaluation.top1(similarity, labels, excluded=excluded)
         label_of = {p["person_id"]: lab for p, lab in zip(persons, labels, strict=True)}
         recs = rundir.read_json(run_dir / rundir.MERGE_RECOMMENDATIONS)
-        pairs = [(r["person_a"], r["person_b"]) for r in recs.get("recommendations", [])]
+        pairs = [tuple(r["persons"]) for r in recs.get("recommendations", [])]
         right = sum(label_of.get(a) is not None and label_of.get(a) == label_of.get(b) for a, b in pairs)
         out["recommended"] = len(pairs)
         out["recommended_true"] = right
@@ -329,6 +361,60 @@ def peer_tracks(video: Path, *, model: str, imgsz: int, confidence: float = 0.1)
     return out
 
 
+class _Boxes:
+    """The slice of ultralytics ``Boxes`` its trackers read: ``conf``, ``cls``, ``xywh``, boolean indexing."""
+
+    def __init__(self, xyxy: np.ndarray, conf: np.ndarray) -> None:
+        self.xyxy, self.conf, self.cls = xyxy, conf, np.zeros(len(conf))
+        self.xywh = np.column_stack([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]])
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, mask: np.ndarray) -> _Boxes:
+        return _Boxes(self.xyxy[mask], self.conf[mask])
+
+
+def peer_tracks_cached(video: Path, data: dict[str, Any], *, confidence: float = 0.1) -> np.ndarray:
+    """ultralytics' BoT-SORT (its defaults, global motion compensation on) over cached detections: MOT rows.
+
+    Without the detector's feature maps its native ReID has nothing to compare, so this is BoT-SORT without ReID
+    on exactly our detections; :func:`peer_tracks` runs the full ``model.track`` with ReID where time allows.
+    """
+    import yaml
+    from ultralytics.trackers.bot_sort import BOTSORT
+    from ultralytics.utils import IterableSimpleNamespace
+
+    from streamreid.sources import open_source
+
+    cfg = yaml.safe_load((Path(__import__("ultralytics").__file__).parent / "cfg/trackers/botsort.yaml").read_text())
+    with open_source(video) as stream:
+        tracker = BOTSORT(IterableSimpleNamespace(**cfg))
+        keep = data["confidence"] >= confidence
+        frame_of, xyxy, conf = data["frame_index"][keep], data["xyxy"][keep], data["confidence"][keep]
+        starts = np.searchsorted(frame_of, np.arange(int(data["frames"]) + 2))
+        rows = []
+        for frame in stream:
+            lo, hi = starts[frame.index], starts[frame.index + 1]
+            tracks = tracker.update(_Boxes(xyxy[lo:hi].astype(np.float64), conf[lo:hi].astype(np.float64)), frame.image)
+            for x1, y1, x2, y2, tid, score, *_ in tracks:
+                rows.append([frame.index + 1, int(tid), x1, y1, x2 - x1, y2 - y1, score, -1, -1, -1])
+    return np.array(rows) if rows else np.zeros((0, 10))
+
+
+def peer_scores(tracks: np.ndarray, *, gt: np.ndarray, humans: dict[int, int]) -> dict[str, Any]:
+    """A peer's tracks scored like ours: each of its track ids is also its "person"."""
+    truth = {t: humans[g] for t, g in evaluation.tracklet_truth(gt, tracks).items() if g in humans}
+    ids = {int(t): int(t) for t in np.unique(tracks[:, 1])}
+    return {
+        "tracklet": evaluation.mot_scores(gt, tracks),
+        "person": evaluation.mot_scores(evaluation.relabel(gt, humans), tracks),
+        "pairs": dataclasses.asdict(evaluation.same_person_pairs(truth, ids)),
+        "tracklets": len(ids),
+        "persons": len(ids),
+    }
+
+
 # ---------------------------------------------------------------------------------------------------- main
 
 
@@ -375,15 +461,47 @@ def flatten(name: str, scores: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def sample_film_scores(setting: Setting, *, out: Path) -> dict[str, Any]:
+    """The sample street film (no ground truth): persons, recommendations, and recommended pairs seen together."""
+    from streamreid import rundir
+    from streamreid.assets import SAMPLE_VIDEO, fetch_asset
+
+    video, _ = fetch_asset(SAMPLE_VIDEO)
+    run_dir = run_setting(setting, video=video, out=out / "sample")
+    persons = rundir.read_json(run_dir / rundir.CANONICAL_PERSONS)["persons"]
+    recs = rundir.read_json(run_dir / rundir.MERGE_RECOMMENDATIONS)
+    similarity = rundir.read_json(run_dir / rundir.SIMILARITY)
+    together = {tuple(sorted(p)) for p in similarity.get("seen_together", [])}
+    pairs = [tuple(sorted(r["persons"])) for r in recs.get("recommendations", [])]
+    return {
+        "config": f"sample film, {setting.name}",
+        "tracklets": sum(len(p["tracklet_ids"]) for p in persons),
+        "persons": len(persons),
+        "recs": len(pairs),
+        "recs seen together": sum(p in together for p in pairs),
+        "applied merges": len(recs.get("applied_merges", [])),
+        "trusted": (recs.get("decision") or {}).get("trusted"),
+        "reason": (recs.get("decision") or {}).get("reason"),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--configs", default=",".join(DEFAULT_SETTINGS), help=f"comma-separated, of {', '.join(SETTINGS)}"
     )
     parser.add_argument(
-        "--peer", default="fall:640,pose:1280", help="model:imgsz list for the BoT-SORT+ReID peer ('' = none)"
+        "--peer", default="", help="model:imgsz list for the full peer: model.track, BoT-SORT+ReID (re-runs YOLO)"
     )
     parser.add_argument("--detectors-only", action="store_true")
+    parser.add_argument("--no-peer-cached", dest="peer_cached", action="store_false",
+                        help="skip ultralytics BoT-SORT on each setting's cached detections")  # fmt: skip
+    parser.add_argument("--reanalyse", action="store_true", help="with --out: redo only the end-of-stream stages")
+    parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (YAML value)")
+    parser.add_argument(
+        "--detectors", default="all", help="detector table rows: all, or e.g. fall640,pose1280 ('' = none)"
+    )
+    parser.add_argument("--sample", default="", help="also run these settings on the sample street film")
     parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
     parser.add_argument("--json", type=Path, default=None, help="write all scores as JSON here")
     args = parser.parse_args(argv)
@@ -396,11 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     gt = evaluation.read_mot(PETS / "gt.txt")
     humans = evaluation.load_humans(PETS / "persons.json")
     print(f"CPU: {_bench.cpu_model()}, load average {os.getloadavg()[0]:.2f}")
-    det_rows = detector_table(
-        video,
-        gt,
-        [("fall", 640, 0.1), ("fall", 640, 0.25), ("pose", 640, 0.25), ("pose", 960, 0.25), ("pose", 1280, 0.25)],
-    )
+    detectors = [d for d in DETECTORS if args.detectors == "all" or f"{d[0]}{d[1]}" in args.detectors.split(",")]
+    det_rows = detector_table(video, gt, detectors)
     print_table(
         det_rows,
         ["detector", "recall", "precision", "width_ratio", "height_ratio", "iou", "fall_class_boxes", "ms_per_frame"],
@@ -408,29 +523,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.detectors_only:
         return 0
     results: dict[str, Any] = {"detectors": det_rows}
+    import yaml
+
+    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         out = args.out or Path(folder)
         for name in [n for n in args.configs.split(",") if n]:
             start = time.perf_counter()
-            run_dir = run_setting(SETTINGS[name], video=video, out=out)
+            run_dir = run_setting(
+                SETTINGS[name], video=video, out=out, reanalyse=args.reanalyse, config_overrides=overrides
+            )
             scores = score_run(run_dir, gt=gt, humans=humans)
             scores["seconds"] = time.perf_counter() - start
             results[name] = scores
             rows.append(flatten(name, scores))
             print(f"{name}: done in {scores['seconds']:.0f} s", file=sys.stderr)
-    for spec in [s for s in args.peer.split(",") if s]:
-        model, imgsz = spec.split(":")
-        tracks = peer_tracks(video, model=model, imgsz=int(imgsz))
-        scores = {"tracklet": evaluation.mot_scores(gt, tracks), "tracklets": len(np.unique(tracks[:, 1]))}
-        truth = {t: humans[g] for t, g in evaluation.tracklet_truth(gt, tracks).items() if g in humans}
-        ids = {int(t): int(t) for t in np.unique(tracks[:, 1])}
-        scores["person"] = evaluation.mot_scores(evaluation.relabel(gt, humans), tracks)
-        scores["pairs"] = dataclasses.asdict(evaluation.same_person_pairs(truth, ids))
-        scores["persons"] = scores["tracklets"]
-        results[f"peer-botsort-reid-{model}{imgsz}"] = scores
-        rows.append(flatten(f"peer BoT-SORT+ReID {model}@{imgsz}", scores))
+        sample_rows = [sample_film_scores(SETTINGS[n], out=out) for n in args.sample.split(",") if n]
+    peers = [("reid", spec.split(":")[0], int(spec.split(":")[1])) for spec in args.peer.split(",") if spec]
+    if args.peer_cached:
+        settings = [SETTINGS[n] for n in args.configs.split(",") if n]
+        peers += [("cached", m, i) for m, i in dict.fromkeys((s.model, s.imgsz) for s in settings)]
+    for kind, model, imgsz in peers:
+        if kind == "reid":
+            tracks, label = peer_tracks(video, model=model, imgsz=imgsz), f"peer BoT-SORT+ReID {model}@{imgsz}"
+        else:
+            data = cached_detections(video, model=model, imgsz=imgsz)
+            tracks, label = peer_tracks_cached(video, data), f"peer BoT-SORT (same detections) {model}@{imgsz}"
+        scores = peer_scores(tracks, gt=gt, humans=humans)
+        results[label] = scores
+        rows.append(flatten(label, scores))
     print_table(rows, list(rows[0]) if rows else [])
+    if sample_rows:
+        results["sample"] = sample_rows
+        print_table(sample_rows, [k for k in sample_rows[0] if k != "reason"])
+        for row in sample_rows:
+            print(f"{row['config']}: {row['reason']}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))
     return 0

@@ -55,9 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     process.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     process.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     process.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
-    process.add_argument("--embedder", choices=("auto", "osnet", "fallback"), help="ReID embedder (default auto)")
-    process.add_argument("--reid-weights", help="path to OSNet (torchreid) weights")
-    process.add_argument("--auto-merge", action="store_true", default=None, help="merge recommended persons")
+    process.add_argument("--embedder", choices=("auto", "osnet", "fallback", "omz-0287", "omz-0288"),
+                         help="ReID embedder (default auto)")  # fmt: skip
+    process.add_argument("--reid-weights", help="path to OSNet (torchreid) weights, or an OMZ IR folder")
+    process.add_argument("--auto-merge", action=argparse.BooleanOptionalAction, default=None,
+                         help="apply the confident merges (default on; --no-auto-merge only lists them)")  # fmt: skip
     process.add_argument("--no-reid", action="store_true", help="skip re-identification")
     process.add_argument("--no-report", action="store_true", help="skip WebPs and the HTML report")
     _common(process)

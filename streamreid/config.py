@@ -103,6 +103,9 @@ class GroupingConfig:
     min_travel_to_jitter: float = 10.0
     spatial_mode: str = "predicted"
     jitter_measure: str = "detrended"
+    max_gap_seconds: float | None = 1.2
+    max_distance_fraction: float | None = 0.27
+    max_jitter_fraction: float | None = 0.055
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ _REID_OUTPUTS = (
     rundir.MERGE_RECOMMENDATIONS,
 )  # fmt: skip
 
+#: Most rounds of applying confident merges and deciding again on the merged persons.
+_MERGE_ROUNDS = 3
 #: Longest time between two writes to disk while people stay on screen.
 _FLUSH_SECONDS = 5.0
 #: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
@@ -502,7 +504,13 @@ def analyse(
         A summary dict: ``persons`` (count), ``embedder`` (dict or None), ``report``
         (path or None) and ``notes`` (list of warnings for the user).
     """
-    from streamreid.grouping import build_persons, group_tracklets, grouping_log, reid_candidates
+    from streamreid.grouping import (
+        build_persons,
+        group_tracklets,
+        grouping_log,
+        reid_candidates,
+        scaled_grouping_config,
+    )
     from streamreid.ranking import rank_persons, ranking_results
     from streamreid.store import open_store
 
@@ -520,9 +528,11 @@ def analyse(
     store = open_store(run_dir / rundir.STORE)
     detections = store.detections()
 
+    grouping_config = scaled_grouping_config(config.grouping, fps=info.fps, frame_size=(info.width, info.height))
+
     def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
         start = time.perf_counter()
-        grouping = group_tracklets(kept, config=config.grouping, must_link=must_link)
+        grouping = group_tracklets(kept, config=grouping_config, must_link=must_link)
         persons = build_persons(grouping.groups, kept)
         rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
         rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
@@ -550,19 +560,22 @@ def analyse(
                 log.info("%s", why)
             clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
             embedder_info = _embedder_info(embedder)
-            merged = [cluster for cluster in clusters if len(cluster) > 1]
-            if config.reid.auto_merge and merged:
-                # opt-in: the appearance clusters become must-links of the five-check grouping, then redo
-                must_link = [
+            before, must_link, applied = len(persons), [], []
+            for _ in range(_MERGE_ROUNDS):
+                merged = [cluster for cluster in clusters if len(cluster) > 1]
+                if not (config.reid.auto_merge and merged):
+                    break
+                # the confident clusters become must-links of the five-check grouping, then redo
+                must_link += [
                     (persons[a].tracklet_ids[0], persons[b].tracklet_ids[0])
                     for cluster in merged
                     for a, b in zip(cluster, cluster[1:], strict=False)
                 ]
-                before = len(persons)
-                applied = [[list(persons[i].tracklet_ids) for i in cluster] for cluster in merged]
+                applied += [[list(persons[i].tracklet_ids) for i in cluster] for cluster in merged]
                 persons, scores, tracks = persons_stage(must_link)
-                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True,
-                      applied=applied)  # fmt: skip
+                clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[],
+                                 merged=True, applied=applied)  # fmt: skip
+            if applied:
                 notes.append(f"auto-merge joined {before} persons into {len(persons)} by appearance")
         except StreamReidError as exc:
             notes.append(f"re-identification skipped: {exc}")
@@ -801,7 +814,11 @@ def _reid_calibrated(run_dir: Path, features: list[np.ndarray], metas: list[dict
     rule = decision.rule
     if not rule.trusted:
         notes.append(rule.reason)
-    extra = {"decision": rule.to_dict(), "adaptation": decision.projection.to_dict() if decision.projection else None}
+    extra = {
+        "decision": rule.to_dict(),
+        "adaptation": decision.projection.to_dict() if decision.projection else None,
+        "seen_together": sorted([person_ids[a], person_ids[b]] for a, b in different),
+    }
     _write_similarity(run_dir, decision.features, decision.similarity, person_ids, different, rule.merge_threshold,
                       options=options, embedder_info=embedder_info, extra=extra)  # fmt: skip
     records = [
