@@ -117,7 +117,7 @@ def child(frames: int, every: int, video: Path, interval: float, *, chunk: int) 
     config = Config().with_overrides({"reid.embedder": "fallback"})
     embedder = None
     if chunk > 0:
-        from streamreid.embed import FallbackEmbedder
+        from streamreid.fallback_embedder import FallbackEmbedder
 
         embedder = ChunkedEmbedder(FallbackEmbedder(), chunk)
 

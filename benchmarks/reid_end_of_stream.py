@@ -2,7 +2,7 @@
 
 Embedders compared (all on CPU unless ``--device`` says otherwise):
 
-* ``torch``: ``streamreid.embed.OsnetEmbedder`` as the pipeline runs it (channels-last), and
+* ``torch``: ``streamreid.osnet.OsnetEmbedder`` as the pipeline runs it (channels-last), and
   the same with PyTorch limited to one thread (two OpenMP threads suffer badly when another
   process holds one of two cores);
 * ``openvino``: the same network converted with ``openvino.convert_model`` (dynamic batch)
@@ -81,7 +81,7 @@ class _ExportedOsnet:
     weights = None
 
     def __init__(self, name: str, run: Callable[[np.ndarray], np.ndarray], *, dim: int, batch_size: int) -> None:
-        from streamreid.embed import IMAGENET_MEAN, IMAGENET_STD
+        from streamreid.osnet import IMAGENET_MEAN, IMAGENET_STD
 
         self.name = name
         self.dim = dim
@@ -253,7 +253,8 @@ def main() -> int:
     from torchreid import reid  # noqa: F401 - timed: the pipeline pays this import once per run
 
     setup["import torchreid"] = time.perf_counter() - start
-    from streamreid.embed import FallbackEmbedder, OsnetEmbedder
+    from streamreid.fallback_embedder import FallbackEmbedder
+    from streamreid.osnet import OsnetEmbedder
 
     start = time.perf_counter()
     osnet = OsnetEmbedder(random_init=True, device=args.device, batch_size=args.batch_size)

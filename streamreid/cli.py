@@ -1,4 +1,4 @@
-"""Command line: ``streamreid process | report | select | sample-video``.
+"""Command line: ``streamreid process | report | select | apply | sample-video``.
 
 Every user error ends in one line on stderr and a non-zero exit status; a
 traceback appears only with ``--debug``.
@@ -86,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("--merge", action="store_true", help="merge the chosen persons into one identity")
     select.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/selection)")
     _common(select)
+
+    apply = commands.add_parser(
+        "apply",
+        help="apply the decisions saved from the report (merge, keep apart, undo a merge)",
+        description="Add the decisions saved from a run's report to the run and redo its persons, ReID and report.",
+    )
+    apply.add_argument("run_dir", type=Path)
+    apply.add_argument("decisions", type=Path, help="decisions.json saved from the report")
+    apply.add_argument("--config", type=Path, help="YAML file overriding the run's settings")
+    _common(apply)
 
     sample = commands.add_parser(
         "sample-video",
@@ -215,6 +225,28 @@ def _select(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from streamreid.config import Config, load_config
+    from streamreid.decisions import apply_decisions
+    from streamreid.rundir import RUN_JSON, read_json, require_run_dir
+
+    run_dir = require_run_dir(args.run_dir)
+    saved = read_json(run_dir / RUN_JSON).get("config")
+    base = Config.from_dict(saved) if isinstance(saved, dict) else None
+    summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
+    Console().print(
+        f"applied {summary['applied']} decision(s): {summary['persons_before']} -> "
+        f"[bold]{summary['persons']} persons[/]; report: {summary['report']}"
+    )
+    for a, b in summary["unmet"]:
+        Console().print(
+            f"  [yellow]note[/] tracklets {a} and {b} were not merged: seen at the same time, or kept apart"
+        )
+    return 0
+
+
 def _sample_video(args: argparse.Namespace) -> int:
     from streamreid.assets import SAMPLE_VIDEO, fetch_asset
 
@@ -225,7 +257,8 @@ def _sample_video(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"process": _process, "report": _report, "select": _select, "sample-video": _sample_video}
+_COMMANDS = {"process": _process, "report": _report, "select": _select, "apply": _apply,
+             "sample-video": _sample_video}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ import torch  # before ultralytics: importing ultralytics first sets OMP_NUM_THR
 
 from streamreid.assets import FALL_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
+from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
 from streamreid.weights import ResolvedWeights, cache_dir, sha256_of
@@ -199,34 +200,6 @@ def _quiet_ultralytics() -> Iterator[None]:
             torch.set_num_threads(torch_threads)
 
 
-def resolve_device(device: str) -> str:
-    """Turn a device request into a torch device string.
-
-    Args:
-        device: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``N``.
-
-    Returns:
-        ``cpu`` or ``cuda:N``.
-
-    Raises:
-        ConfigError: The device is unknown or CUDA is asked for but not available.
-    """
-    request = str(device).strip().lower()
-    if request == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if request == "cpu":
-        return "cpu"
-    index_text = request.removeprefix("cuda").removeprefix(":") or "0"
-    if not index_text.isdigit():
-        raise ConfigError(f"detector device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    if not torch.cuda.is_available():
-        raise ConfigError(f"detector device {device!r} asks for CUDA, which is not available here; use auto or cpu")
-    index = int(index_text)
-    if index >= torch.cuda.device_count():
-        raise ConfigError(f"detector device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return f"cuda:{index}"
-
-
 class PersonDetector:
     """YOLO person detector over batches of BGR images.
 
@@ -287,7 +260,7 @@ class PersonDetector:
         weights_path = self.weights.path
         if weights_path is None:  # resolve_detector_weights raises rather than return no file
             raise WeightsError("no detector weights were found")
-        device_name = resolve_device(device)
+        device_name = resolve_device(device, what="detector device")
         exported_format = _format_of(weights_path)
         self.runtime = exported_format or runtime
         if self.runtime != "torch":

@@ -28,8 +28,10 @@ import supervision as sv
 
 from streamreid import rundir
 from streamreid.config import Config
+from streamreid.decisions import apart, run_constraints
 from streamreid.errors import StreamReidError
 from streamreid.mot import MotSink
+from streamreid.scene import SceneKeeper
 from streamreid.sources import open_source
 from streamreid.stats import TrackletStatsAccumulator
 from streamreid.track import PersonTracker
@@ -261,6 +263,7 @@ def process(
         ):
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
+            scene = SceneKeeper()  # a still of the scene (median of a few frames) for the report's paths
             items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
             try:
                 while True:
@@ -272,6 +275,7 @@ def process(
                         break
                     frame, detections = item
                     frames_processed += 1
+                    scene.update(frame)
                     last_time = frame.time
                     bar.advance(frame.time)
                     if on_progress is not None:
@@ -293,6 +297,7 @@ def process(
                         # finished tracklets reach the disk within a second, detections of people who
                         # stay on screen within five: that is all a kill can lose
                         clock.timed("store", closer.flush)
+                        clock.timed("store", scene.write, run_dir, final=False)
                         last_flush = time.monotonic()
             except KeyboardInterrupt:
                 status = "interrupted"
@@ -306,6 +311,7 @@ def process(
             if status == "complete" and end_reason in ("gave_up", "read_error"):
                 status = "interrupted" if end_reason == "gave_up" else "complete"
             store.close(complete=status == "complete")
+            scene.write(run_dir)
         frames_decoded = stream.decoded_frames
         skipped = getattr(stream, "skipped_frames", 0)
         reconnects = getattr(stream, "reconnects", 0)
@@ -524,6 +530,8 @@ def analyse(
         stats = load_tracklet_stats(run_dir)
     frames_detected = _frames_detected(meta, frames_processed, store_path=run_dir / rundir.STORE)
     kept = [s for s in stats if s.detection_count >= config.tracker.min_tracklet_detections]
+    # the user's decisions from the report (streamreid apply), as tracklet constraints
+    user_must, user_cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
 
     store = open_store(run_dir / rundir.STORE)
     detections = store.detections()
@@ -532,7 +540,8 @@ def analyse(
 
     def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
         start = time.perf_counter()
-        grouping = group_tracklets(kept, config=grouping_config, must_link=must_link)
+        grouping = group_tracklets(kept, config=grouping_config, must_link=[*user_must, *must_link],
+                                   cannot_link=user_cannot)  # fmt: skip
         persons = build_persons(grouping.groups, kept)
         rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
         rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(grouping, kept))
@@ -556,9 +565,9 @@ def analyse(
             if embedder is None:
                 from streamreid.embed import build_embedder
 
-                embedder, why = build_embedder(config.reid)
-                log.info("%s", why)
-            clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes)
+                embedder, _ = build_embedder(config.reid)  # logs its choice
+            clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes,
+                             cannot_link=user_cannot)  # fmt: skip
             embedder_info = _embedder_info(embedder)
             before, must_link, applied = len(persons), [], []
             for _ in range(_MERGE_ROUNDS):
@@ -574,7 +583,7 @@ def analyse(
                 applied += [[list(persons[i].tracklet_ids) for i in cluster] for cluster in merged]
                 persons, scores, tracks = persons_stage(must_link)
                 clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[],
-                                 merged=True, applied=applied)  # fmt: skip
+                                 merged=True, applied=applied, cannot_link=user_cannot)  # fmt: skip
             if applied:
                 notes.append(f"auto-merge joined {before} persons into {len(persons)} by appearance")
         except StreamReidError as exc:
@@ -652,36 +661,20 @@ def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, 
 
 
 def _embed_persons(
-    persons: list[Person], store: Any, embedder: Any, *, crops_per_person: int, batch: int = 128
+    persons: list[Person], store: Any, embedder: Any, *, crops_per_person: int
 ) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
-    """Each person's best crops through the embedder, a bounded batch at a time.
+    """Each person's best crops through the embedder, in shared but bounded batches."""
+    from streamreid.embed import embed_groups
 
-    Crops of several persons share a batch (the network runs full batches), but no
-    more than ``batch`` crops are in memory at once, however many persons there are.
-    """
-    features: list[list[np.ndarray]] = [[] for _ in persons]
     metas: list[dict[str, np.ndarray]] = []
-    pending: list[tuple[int, np.ndarray]] = []
 
-    def run() -> None:
-        if pending:
-            vectors = embedder.embed(np.concatenate([crops for _, crops in pending]))
-            start = 0
-            for owner, crops in pending:
-                features[owner].append(vectors[start : start + len(crops)])
-                start += len(crops)
-            pending.clear()
+    def crops_per_person_in_order() -> Iterator[np.ndarray]:
+        for person in persons:
+            crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
+            metas.append(meta)
+            yield crops
 
-    for index, person in enumerate(persons):
-        crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
-        metas.append(meta)
-        if len(crops):
-            pending.append((index, crops))
-        if sum(len(c) for _, c in pending) >= batch:
-            run()
-    run()
-    empty = np.zeros((0, embedder.dim), dtype=np.float32)
-    return [np.concatenate(parts) if parts else empty for parts in features], metas
+    return embed_groups(embedder, crops_per_person_in_order()), metas
 
 
 def _embedder_info(embedder: Any) -> dict[str, Any]:
@@ -696,7 +689,8 @@ def _embedder_info(embedder: Any) -> dict[str, Any]:
 
 def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
           config: Config, embedder: Any, notes: list[str], merged: bool = False,
-          applied: list[list[list[int]]] | None = None) -> list[list[int]]:  # fmt: skip
+          applied: list[list[list[int]]] | None = None,
+          cannot_link: list[tuple[int, int]] = ()) -> list[list[int]]:  # fmt: skip
     """Embed each person's best crops, compare persons, write similarity and merge recommendations.
 
     Returns:
@@ -724,7 +718,8 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     )
 
     person_ids = [p.person_id for p in persons]
-    different = co_visible_pairs(tracks)
+    # seen together, or kept apart by the user: known to be different people
+    different = co_visible_pairs(tracks) | apart([p.tracklet_ids for p in persons], cannot_link)
     if options.decision == "calibrated":
         return _reid_calibrated(run_dir, features, metas, persons, tracks, different, options=options,
                                 embedder_info=embedder_info, notes=notes, merged=merged, applied=applied)  # fmt: skip
@@ -791,7 +786,7 @@ def _reid_calibrated(run_dir: Path, features: list[np.ndarray], metas: list[dict
                      options: Any, embedder_info: dict[str, Any], notes: list[str], merged: bool,
                      applied: list[list[list[int]]] | None) -> list[list[int]]:  # fmt: skip
     """The calibrated decision: adapt, fit the video's rule, keep confident clusters, list uncertain pairs."""
-    from streamreid.decision import decide_persons
+    from streamreid.calibration import decide_persons
     from streamreid.merging import merge_recommendations_payload
     from streamreid.similarity import recommendation_record
 

@@ -31,6 +31,9 @@ SIMILARITY_NPY = "similarity_matrix.npy"
 MERGE_RECOMMENDATIONS = "merge_recommendations.json"
 WEBP_DIR = "webp"
 REPORT = "report.html"
+SCENE = "scene.jpg"
+DECISIONS = "decisions.json"
+CROPS_DIR = "crops"
 
 
 def _default(value: Any) -> Any:

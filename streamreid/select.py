@@ -41,7 +41,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,6 +62,12 @@ CROP_FEATURES_NPZ = "crop_features.npz"
 TRACK_COLUMNS = ("person_id", "source_person_id", "tracker_id", "frame_index", "time", "x1", "y1", "x2", "y2",
                  "confidence")  # fmt: skip
 _EXAMPLE = "expected e.g. --persons 0,5,7"
+
+
+def select_command(run_dir: str | Path, persons: Iterable[int], *, merge: bool = True) -> str:
+    """The shell command that exports (and optionally merges) ``persons`` of ``run_dir``, safely quoted."""
+    ids = ",".join(str(int(p)) for p in persons)
+    return f"streamreid select {shlex.quote(str(run_dir))} --persons {ids}" + (" --merge" if merge else "")
 
 
 @dataclass(frozen=True)

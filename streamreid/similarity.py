@@ -36,12 +36,14 @@ from typing import Any
 import numpy as np
 
 from streamreid.config import ConfigError
+from streamreid.features import unit_rows
+from streamreid.select import select_command
 
 SIMILARITY_METHODS = ("mean_embedding", "mean_pairwise", "top_k_pairwise")
 _SNAP = 1e-9
 
 
-def _unit_rows(features: np.ndarray) -> np.ndarray:
+def _valid_unit_rows(features: np.ndarray) -> np.ndarray:
     """Rows normalised to length 1 in float64; zero or non-finite rows are dropped."""
     array = np.asarray(features, dtype=np.float64)
     if array.size == 0:
@@ -49,13 +51,12 @@ def _unit_rows(features: np.ndarray) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"features must be (n, dim) per person, got shape {array.shape}")
     finite = np.isfinite(array).all(axis=1)
-    norms = np.linalg.norm(np.where(finite[:, None], array, 0.0), axis=1)
-    keep = finite & (norms > 0)
-    return array[keep] / norms[keep, None]
+    keep = finite & (np.abs(np.where(finite[:, None], array, 0.0)).max(axis=1, initial=0.0) > 0)
+    return unit_rows(array[keep], dtype=np.float64)
 
 
 def _prepare(features: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
-    units = [_unit_rows(f) for f in features]
+    units = [_valid_unit_rows(f) for f in features]
     dims = {rows.shape[1] for rows in units if len(rows)}
     if len(dims) > 1:
         raise ValueError(f"all persons' features must have one dimension, got {sorted(dims)}")
@@ -270,8 +271,7 @@ def recommend_pairs(
             else:
                 continue
             out.append(recommendation_record(value, person_ids[a], person_ids[b], reference=reference,
-                                             near=near_threshold, level=level,
-                                             run_dir=None if run_dir is None else str(run_dir)))  # fmt: skip
+                                             near=near_threshold, level=level, run_dir=run_dir))  # fmt: skip
     out.sort(key=lambda r: (-r["similarity"], r["persons"]))
     return out
 
@@ -389,7 +389,7 @@ def embeddings_payload(
 
 
 def recommendation_record(value: float, first: int, second: int, *, reference: float, near: float, level: str,
-                          run_dir: str | None = None) -> dict[str, Any]:  # fmt: skip
+                          run_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
     """One entry of ``merge_recommendations.json``'s ``recommendations`` (person ids, confidence, command)."""
     record: dict[str, Any] = {
         "persons": [int(first), int(second)],
@@ -398,5 +398,5 @@ def recommendation_record(value: float, first: int, second: int, *, reference: f
         "level": level,
     }
     if run_dir is not None:
-        record["command"] = f"streamreid select {run_dir} --persons {int(first)},{int(second)} --merge"
+        record["command"] = select_command(run_dir, (int(first), int(second)))
     return record

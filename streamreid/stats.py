@@ -1,7 +1,7 @@
 """Online per-tracklet statistics, O(1) work and memory per detection.
 
-Each live tracker id keeps running sums (count, centre, squared centre, area,
-squared area, confidence) plus its first and last boxes. When the tracker drops
+Each live tracker id keeps running means and co-moments (centre, time, area),
+a confidence sum and its first and last boxes. When the tracker drops
 the id, :meth:`TrackletStatsAccumulator.finish` turns the sums into a frozen
 :class:`~streamreid.types.TrackletStats` and forgets the id, so memory follows
 the number of people on screen, not the length of the video.
@@ -9,12 +9,13 @@ the number of people on screen, not the length of the video.
 Definitions (pixels of the source frame, frames counted in decoded-frame indices):
 
 * ``center_jitter`` = sqrt(E[|c - mean(c)|^2]), the RMS distance of the box centre
-  from its mean, from the running sums of x, y, x^2 and y^2.
+  from its mean. Means, variances and co-moments are updated with Welford's method,
+  which stays exact over hours of a tracklet where E[x^2] - E[x]^2 would cancel.
 * ``mean_velocity`` = (last centre - first centre) / (end_frame - start_frame): the
   mean of the per-frame centre displacements, which telescopes to this.
 * ``area_variance`` is the population variance of the box area.
 * ``motion_residual`` = RMS distance of the centre from its least-squares line
-  ``c(t) = a + b t`` (per axis), from the running sums of t, t^2, x t and y t:
+  ``c(t) = a + b t`` (per axis), from the running co-moments of x, y and t:
   Var(x) - Cov(x, t)^2 / Var(t), summed over both axes. It is the jitter with the
   walk removed, which tells a walker from a dancer better than ``center_jitter``.
 * A *gap* is a run of expected frames with no detection; the expected step is
@@ -43,20 +44,38 @@ class _Running:
     last_bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     last_center: tuple[float, float] = (0.0, 0.0)
     count: int = 0
-    sum_x: float = 0.0
-    sum_y: float = 0.0
-    sum_xx: float = 0.0
-    sum_yy: float = 0.0
-    sum_area: float = 0.0
-    sum_area_sq: float = 0.0
+    # Welford means and sums of squared deviations (co-moments), stable over hours of a tracklet
+    mean_x: float = 0.0
+    mean_y: float = 0.0
+    mean_t: float = 0.0
+    mean_area: float = 0.0
+    m2_x: float = 0.0
+    m2_y: float = 0.0
+    m2_t: float = 0.0
+    m2_area: float = 0.0
+    co_xt: float = 0.0
+    co_yt: float = 0.0
     sum_conf: float = 0.0
-    sum_t: float = 0.0
-    sum_tt: float = 0.0
-    sum_xt: float = 0.0
-    sum_yt: float = 0.0
     gap_count: int = 0
     gap_frames: int = 0
     max_gap: int = 0
+
+
+def _welford_add(run: _Running, x: float, y: float, t: float, area: float) -> None:
+    """Add one centre, time and area to the running means and co-moments (Welford / Chan)."""
+    run.count += 1
+    n = run.count
+    dx, dy, dt, da = x - run.mean_x, y - run.mean_y, t - run.mean_t, area - run.mean_area
+    run.mean_x += dx / n
+    run.mean_y += dy / n
+    run.mean_t += dt / n
+    run.mean_area += da / n
+    run.m2_x += dx * (x - run.mean_x)
+    run.m2_y += dy * (y - run.mean_y)
+    run.m2_t += dt * (t - run.mean_t)
+    run.m2_area += da * (area - run.mean_area)
+    run.co_xt += dx * (t - run.mean_t)
+    run.co_yt += dy * (t - run.mean_t)
 
 
 class TrackletStatsAccumulator:
@@ -112,19 +131,8 @@ class TrackletStatsAccumulator:
             run.end_time = time
             run.last_bbox = box
             run.last_center = (cx, cy)
-            run.count += 1
-            run.sum_x += cx
-            run.sum_y += cy
-            run.sum_xx += cx * cx
-            run.sum_yy += cy * cy
-            run.sum_area += area
-            run.sum_area_sq += area * area
             run.sum_conf += float(confidence[i])
-            t = float(frame_index - run.start_frame)
-            run.sum_t += t
-            run.sum_tt += t * t
-            run.sum_xt += cx * t
-            run.sum_yt += cy * t
+            _welford_add(run, cx, cy, float(frame_index - run.start_frame), area)
 
     def finish(self, tracker_id: int) -> TrackletStats | None:
         """Close a tracklet: return its final statistics and forget it (``None`` if unknown)."""
@@ -132,15 +140,12 @@ class TrackletStatsAccumulator:
         if run is None:
             return None
         n = run.count
-        mean_x, mean_y = run.sum_x / n, run.sum_y / n
-        variance = max(run.sum_xx / n - mean_x * mean_x, 0.0) + max(run.sum_yy / n - mean_y * mean_y, 0.0)
-        mean_area = run.sum_area / n
-        mean_t = run.sum_t / n
-        var_t = run.sum_tt / n - mean_t * mean_t
+        mean_x, mean_y, mean_area = run.mean_x, run.mean_y, run.mean_area
+        variance = (run.m2_x + run.m2_y) / n
+        var_t = run.m2_t / n
         residual = variance
         if var_t > 1e-12:
-            cov_x = run.sum_xt / n - mean_x * mean_t
-            cov_y = run.sum_yt / n - mean_y * mean_t
+            cov_x, cov_y = run.co_xt / n, run.co_yt / n
             residual = max(variance - (cov_x * cov_x + cov_y * cov_y) / var_t, 0.0)
         span = run.end_frame - run.start_frame
         if span > 0:
@@ -161,7 +166,7 @@ class TrackletStatsAccumulator:
             mean_center=(mean_x, mean_y),
             center_jitter=math.sqrt(variance),
             mean_area=mean_area,
-            area_variance=max(run.sum_area_sq / n - mean_area * mean_area, 0.0),
+            area_variance=run.m2_area / n,
             mean_velocity=velocity,
             velocity_magnitude=math.hypot(*velocity),
             first_bbox=run.first_bbox,
@@ -172,7 +177,3 @@ class TrackletStatsAccumulator:
             max_gap=run.max_gap,
             motion_residual=math.sqrt(residual),
         )
-
-    def finish_all(self) -> list[TrackletStats]:
-        """Close every live tracklet (end of stream)."""
-        return [stats for tracker_id in list(self._live) if (stats := self.finish(tracker_id)) is not None]

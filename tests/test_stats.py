@@ -134,3 +134,22 @@ def test_motion_residual_is_the_rms_distance_from_the_least_squares_line():
     expected = np.sqrt(np.mean((xs - fit_x) ** 2 + (ys - fit_y) ** 2))
     assert stats.motion_residual == pytest.approx(expected, rel=1e-6)
     assert stats.motion_residual < 6 < stats.center_jitter  # the walk inflates the plain jitter, not the residual
+
+
+def test_hours_long_tracklet_keeps_exact_jitter_and_residual():
+    """Six hours at 25 fps of a person standing far from the origin: the running moments must not cancel."""
+    from streamreid.stats import _Running, _welford_add
+
+    rng = np.random.default_rng(3)
+    n = 540_000
+    t = np.arange(n, dtype=np.float64)
+    x = 3000.0 + 1e-4 * t + rng.normal(0, 0.25, n)  # a slow drift plus half-pixel jitter
+    y = 2000.0 + rng.normal(0, 0.25, n)
+    area = 5e4 + rng.normal(0, 3.0, n)
+    run = _Running(start_frame=0, start_time=0.0, first_bbox=(0, 0, 1, 1), first_center=(x[0], y[0]))
+    for xi, yi, ti, ai in zip(x.tolist(), y.tolist(), t.tolist(), area.tolist(), strict=True):
+        _welford_add(run, xi, yi, ti, ai)
+    assert run.m2_x / n == pytest.approx(np.var(x), rel=1e-9)
+    assert run.m2_area / n == pytest.approx(np.var(area), rel=1e-9)
+    residual_x = np.var(x - np.polyval(np.polyfit(t, x, 1), t))
+    assert (run.m2_x - run.co_xt**2 / run.m2_t) / n == pytest.approx(residual_x, rel=1e-6)

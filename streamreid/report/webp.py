@@ -2,7 +2,8 @@
 
 Each person's WebP strings together the ANIMATION buffer of all its tracklets in
 time order (10 fps, quality 80 by default, loops forever), so a reader can see who
-the person is and how they move without opening the video.
+the person is and how they move without opening the video. imageio's v3 API
+writes them (through its Pillow plugin).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
+import imageio.v3 as iio
 import numpy as np
-from PIL import Image
 
 from streamreid import rundir
 from streamreid.config import ReportConfig
@@ -22,12 +23,10 @@ from streamreid.types import Person
 if TYPE_CHECKING:
     from streamreid.store import StoreReader
 
-WEBP_DIR = "webp"
-
 
 def webp_path_for(run_dir: Path, person_id: int) -> Path:
     """Where the animated WebP of ``person_id`` lives in a run directory."""
-    return Path(run_dir) / WEBP_DIR / f"person_{person_id}.webp"
+    return Path(run_dir) / rundir.WEBP_DIR / f"person_{person_id}.webp"
 
 
 def evenly_spaced(count: int, limit: int) -> np.ndarray:
@@ -76,16 +75,16 @@ def write_person_webp(
     if not 0 <= quality <= 100:
         raise ValueError(f"quality must be within 0-100, got {quality}")
     height, width = size
-    frames = [Image.fromarray(_to_rgb(crop, width=width, height=height)) for crop in crops]
+    frames = np.stack([_to_rgb(crop, width=width, height=height) for crop in crops])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rundir.replace_atomically(
         path,
-        lambda tmp: frames[0].save(
+        lambda tmp: iio.imwrite(
             tmp,
-            format="WEBP",
-            save_all=True,
-            append_images=frames[1:],
+            frames,
+            extension=".webp",
+            is_batch=True,
             duration=max(1, round(1000.0 / fps)),
             loop=0,
             quality=int(quality),

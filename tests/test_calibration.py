@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from streamreid.adaptation import learn_projection
-from streamreid.decision import decide_persons, fit_rule, recommendations, roc_auc, split_half_similarities
+from streamreid.calibration import decide_persons, fit_rule, recommendations, roc_auc, split_half_similarities
 
 
 def unit(x):

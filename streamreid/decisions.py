@@ -1,0 +1,265 @@
+"""A user's decisions about persons, made in the report: merge two, keep two apart, undo a merge.
+
+The report collects decisions into a ``decisions.json`` the user saves;
+``streamreid apply RUN_DIR decisions.json`` checks it, adds it to the decisions the
+run already holds (``RUN_DIR/decisions.json``; a later decision about the same two
+groups of tracklets replaces an earlier one) and redoes the end-of-stream stages,
+which honour every decision as a tracklet constraint:
+
+* ``merge``: the two persons are one: their tracklets are must-linked.
+* ``reject``: the two persons are different: their tracklets are cannot-linked, and
+  the pair is never recommended again.
+* ``split``: undo a merge: the two sides of it are cannot-linked.
+
+Decisions name tracklets (tracker ids), which stay the same however persons are
+renumbered; person ids are kept for messages only. File format::
+
+    {"format": "streamreid-decisions", "version": 1,
+     "run": {"name": "street", "started_at": "2026-01-15T10:00:00+00:00"},
+     "decisions": [{"action": "merge", "persons": [3, 7], "tracklets": [[4, 9], [12]]}, ...]}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streamreid import rundir
+from streamreid.errors import StreamReidError
+
+FORMAT = "streamreid-decisions"
+VERSION = 1
+ACTIONS = ("merge", "reject", "split")
+
+
+class DecisionError(StreamReidError):
+    """A decisions file that cannot be applied (one line, names the problem)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision about two groups of tracklets.
+
+    Attributes:
+        action: ``merge``, ``reject`` or ``split`` (see the module docstring).
+        groups: Tracker ids of the two sides.
+        persons: The person ids the user saw, or ``None``.
+    """
+
+    action: str
+    groups: tuple[tuple[int, ...], tuple[int, ...]]
+    persons: tuple[int, ...] | None = None
+
+    @property
+    def key(self) -> frozenset[frozenset[int]]:
+        """What the decision is about, whatever its action and side order."""
+        return frozenset((frozenset(self.groups[0]), frozenset(self.groups[1])))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict, as in the file."""
+        data: dict[str, Any] = {"action": self.action, "tracklets": [list(g) for g in self.groups]}
+        if self.persons is not None:
+            data["persons"] = list(self.persons)
+        return data
+
+
+def parse_decisions(data: Any, *, name: str) -> tuple[Decision, ...]:
+    """Decisions from the parsed JSON of a decisions file.
+
+    Args:
+        data: The parsed document.
+        name: The file's name, for messages.
+
+    Raises:
+        DecisionError: The document is not a decisions file or an entry is malformed.
+    """
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DecisionError(f'{name} is not a streamreid decisions file (no "format": "{FORMAT}")')
+    if data.get("version") != VERSION:
+        raise DecisionError(f"{name} has version {data.get('version')!r}; this streamreid reads version {VERSION}")
+    entries = data.get("decisions")
+    if not isinstance(entries, list):
+        raise DecisionError(f'{name} has no "decisions" list')
+    return tuple(_decision(entry, number, name) for number, entry in enumerate(entries, start=1))
+
+
+def _decision(entry: Any, number: int, name: str) -> Decision:
+    where = f"{name}, decision {number}"
+    if not isinstance(entry, dict):
+        raise DecisionError(f"{where} is not an object")
+    action = entry.get("action")
+    if action not in ACTIONS:
+        raise DecisionError(f"{where}: action {action!r} is not one of {', '.join(ACTIONS)}")
+    groups = entry.get("tracklets")
+    if not (isinstance(groups, list) and len(groups) == 2 and all(isinstance(g, list) and g for g in groups)):
+        raise DecisionError(f'{where}: "tracklets" must be two non-empty lists of tracker ids')
+    try:
+        sides = tuple(tuple(_whole(t) for t in group) for group in groups)
+        persons = entry.get("persons")
+        persons = tuple(_whole(p) for p in persons) if persons is not None else None
+    except (TypeError, ValueError):
+        raise DecisionError(f"{where}: ids must be whole numbers") from None
+    if set(sides[0]) & set(sides[1]):
+        raise DecisionError(f"{where}: a tracklet is on both sides")
+    return Decision(action=action, groups=(sides[0], sides[1]), persons=persons)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(value)
+    return value
+
+
+def combine(earlier: Iterable[Decision], later: Iterable[Decision]) -> tuple[Decision, ...]:
+    """``earlier`` then ``later``, where a decision replaces any earlier one about the same two groups."""
+    kept: dict[frozenset[frozenset[int]], Decision] = {}
+    for decision in (*earlier, *later):
+        kept.pop(decision.key, None)
+        kept[decision.key] = decision
+    return tuple(kept.values())
+
+
+def constraints(
+    decisions: Iterable[Decision], known: Iterable[int]
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Tracklet must-links and cannot-links that carry out ``decisions`` in order.
+
+    A merge keeps each side whole and links the two (one pair), lifting earlier
+    cannot-links between them; a reject or split cannot-links every tracklet of one side with every one of
+    the other and lifts earlier must-links across. Tracklets not in ``known`` are left out.
+
+    Returns:
+        ``(must_link, cannot_link)`` as sorted tracker id pairs.
+    """
+    known = set(known)
+    must: set[frozenset[int]] = set()
+    cannot: set[frozenset[int]] = set()
+    for decision in decisions:
+        first, second = ({t for t in group if t in known} for group in decision.groups)
+        if not first or not second:
+            continue
+        across = {frozenset((a, b)) for a in first for b in second}
+        if decision.action == "merge":
+            cannot -= across
+            # each side stays whole, and one link joins the sides (unmet if they were seen at the same time)
+            for side in (sorted(first), sorted(second)):
+                must |= {frozenset(pair) for pair in zip(side, side[1:], strict=False)}
+            must.add(frozenset((min(first), min(second))))
+        else:
+            must = {pair for pair in must if not _crosses(pair, first, second)}
+            cannot |= across
+    return _pairs(must), _pairs(cannot)
+
+
+def _crosses(pair: frozenset[int], first: set[int], second: set[int]) -> bool:
+    a, b = tuple(pair)
+    return (a in first and b in second) or (a in second and b in first)
+
+
+def _pairs(pairs: Iterable[frozenset[int]]) -> list[tuple[int, int]]:
+    return sorted((min(p), max(p)) for p in pairs)
+
+
+def apart(groups: Sequence[Sequence[int]], cannot_link: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Index pairs of ``groups`` (persons' tracklets) that a cannot-link keeps apart."""
+    owner = {t: index for index, group in enumerate(groups) for t in group}
+    found = set()
+    for a, b in cannot_link:
+        if a in owner and b in owner and owner[a] != owner[b]:
+            found.add((min(owner[a], owner[b]), max(owner[a], owner[b])))
+    return found
+
+
+def read_decisions(path: Path) -> tuple[Decision, ...]:
+    """The decisions in a file (none when it does not exist).
+
+    Raises:
+        DecisionError: The file is not valid JSON or not a decisions file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return ()
+    try:
+        data = rundir.read_json(path)
+    except StreamReidError as exc:
+        raise DecisionError(str(exc)) from None
+    return parse_decisions(data, name=path.name)
+
+
+def run_constraints(run_dir: Path, known: Iterable[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The must- and cannot-links of the decisions a run directory holds (none without a file)."""
+    return constraints(read_decisions(Path(run_dir) / rundir.DECISIONS), known)
+
+
+def decisions_payload(decisions: Sequence[Decision], *, run: Mapping[str, Any]) -> dict[str, Any]:
+    """The decisions document for ``decisions`` of a run (``run`` as in the file: name, started_at)."""
+    return {"format": FORMAT, "version": VERSION, "run": dict(run),
+            "decisions": [d.to_dict() for d in decisions]}  # fmt: skip
+
+
+def check_against_run(decisions: Sequence[Decision], data: Any, *, run_meta: Mapping[str, Any], tracklets: set[int],
+                      name: str) -> None:  # fmt: skip
+    """Refuse decisions made on another run, or naming tracklets this run does not have.
+
+    Raises:
+        DecisionError: With the first problem found.
+    """
+    started = (data.get("run") or {}).get("started_at") if isinstance(data, dict) else None
+    if started and run_meta.get("started_at") and started != run_meta["started_at"]:
+        raise DecisionError(
+            f"{name} was saved from the report of a run started at {started}, not this one "
+            f"(started at {run_meta['started_at']})"
+        )
+    for number, decision in enumerate(decisions, start=1):
+        unknown = sorted({t for group in decision.groups for t in group} - tracklets)
+        if unknown:
+            raise DecisionError(f"{name}, decision {number}: this run has no tracklet {unknown[0]}")
+
+
+def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]:
+    """Add the decisions in ``path`` to the run's and redo its end-of-stream stages.
+
+    Args:
+        run_dir: The run directory.
+        path: A decisions file saved from the report.
+        config: The configuration for the end-of-stream stages.
+
+    Returns:
+        The summary of :func:`streamreid.pipeline.analyse`, plus ``persons_before``, ``applied`` and
+        ``unmet`` (tracklet pairs a merge could not join: seen at the same time, or kept apart).
+
+    Raises:
+        DecisionError: The file is missing, broken, or does not fit the run.
+        StoreError: ``run_dir`` is not a run directory.
+    """
+    from streamreid.pipeline import analyse, load_tracklet_stats
+
+    run_dir = rundir.require_run_dir(run_dir)
+    path = Path(path)
+    if not path.is_file():
+        raise DecisionError(f"decisions file not found: {path}")
+    try:
+        data = rundir.read_json(path)
+    except StreamReidError as exc:
+        raise DecisionError(str(exc)) from None
+    new = parse_decisions(data, name=path.name)
+    meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+    tracklets = {s.tracker_id for s in load_tracklet_stats(run_dir)}
+    check_against_run(new, data, run_meta=meta, tracklets=tracklets, name=path.name)
+    persons_before = len(_current_persons(run_dir))
+    held = read_decisions(run_dir / rundir.DECISIONS)
+    run = {"name": run_dir.resolve().name, "started_at": meta.get("started_at")}
+    rundir.write_json(run_dir / rundir.DECISIONS, decisions_payload(combine(held, new), run=run))
+    summary = analyse(run_dir, config=config)
+    log = rundir.read_json(run_dir / rundir.GROUPING_LOG) if (run_dir / rundir.GROUPING_LOG).is_file() else {}
+    unmet = [tuple(pair) for pair in log.get("unmet_must_links", [])]
+    return {**summary, "persons_before": persons_before, "applied": len(new), "unmet": unmet}
+
+
+def _current_persons(run_dir: Path) -> list[Any]:
+    path = run_dir / rundir.CANONICAL_PERSONS
+    if not path.is_file():
+        return []
+    return list(rundir.read_json(path).get("persons") or [])

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from streamreid.decisions import Decision, DecisionError, apart, combine, constraints, parse_decisions
+from streamreid.scene import SceneKeeper
+from streamreid.types import Frame
+
+
+def _doc(*decisions):
+    return {"format": "streamreid-decisions", "version": 1, "decisions": list(decisions)}
+
+
+def test_parse_reads_actions_tracklets_and_persons():
+    parsed = parse_decisions(_doc({"action": "merge", "persons": [0, 4], "tracklets": [[1, 2], [7]]}), name="d.json")
+    assert parsed == (Decision(action="merge", groups=((1, 2), (7,)), persons=(0, 4)),)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "not a streamreid decisions file"),
+        ({"format": "streamreid-decisions", "version": 2, "decisions": []}, "version 2"),
+        (_doc({"action": "merge", "tracklets": [[1]]}), "two non-empty lists"),
+        (_doc({"action": "merge", "tracklets": [[1], [-2]]}), "whole numbers"),
+        (_doc({"action": "merge", "tracklets": [[1], [1.5]]}), "whole numbers"),
+        (_doc({"action": "merge", "tracklets": [[1, 2], [2]]}), "on both sides"),
+    ],
+)
+def test_parse_rejects_malformed_files_naming_the_decision(data, message):
+    with pytest.raises(DecisionError, match=message):
+        parse_decisions(data, name="d.json")
+
+
+def test_later_decisions_replace_earlier_ones_about_the_same_groups():
+    reject = Decision(action="reject", groups=((1,), (7,)))
+    merge = Decision(action="merge", groups=((7,), (1,)))
+    other = Decision(action="split", groups=((3,), (4,)))
+    assert combine([reject, other], [merge]) == (other, merge)
+
+
+def test_constraints_follow_the_decisions_in_order():
+    merge = Decision(action="merge", groups=((1, 2), (7,)))
+    must, cannot = constraints([merge], known={1, 2, 7})
+    assert must == [(1, 2), (1, 7)] and cannot == []
+    split = Decision(action="split", groups=((1, 2), (7,)))
+    must, cannot = constraints([merge, split], known={1, 2, 7})
+    assert must == [(1, 2)] and cannot == [(1, 7), (2, 7)]
+    # tracklets the run no longer has are left out
+    assert constraints([merge], known={1, 2}) == ([], [])
+
+
+def test_apart_maps_cannot_links_to_person_pairs():
+    assert apart([(1, 2), (3,), (7,)], [(2, 7), (3, 99)]) == {(0, 2)}
+
+
+def test_scene_is_the_median_of_frames_spread_over_the_stream(tmp_path):
+    keeper = SceneKeeper(width=320, samples=5)
+    background = np.full((360, 640, 3), 90, dtype=np.uint8)
+    for index in range(200):
+        image = background.copy()
+        x = (index * 11) % 600
+        image[100:300, x : x + 40] = 250  # someone walking through
+        keeper.update(Frame(index=index, time=index / 10, image=image))
+    assert len(keeper.frames) == 5 and keeper.seen == 200
+    assert keeper.image.shape == (180, 320, 3)
+    # one frame shows the walker on 3.5 % of its pixels; the median keeps (almost) none of it
+    assert (np.abs(keeper.image.astype(int) - 90) > 10).mean() < 0.01
+    path = keeper.write(tmp_path)
+    import imageio.v3 as iio
+
+    assert iio.imread(path).shape == (180, 320, 3)
+    assert SceneKeeper().write(tmp_path / "none") is None
+
+
+def test_paths_are_smoothed_without_moving_a_straight_walk():
+    from streamreid.report.data import smooth
+
+    line = np.stack([np.arange(20.0), 2 * np.arange(20.0)], axis=1)
+    assert np.allclose(smooth(line)[5:-5], line[5:-5])
+    zigzag = line + np.array([[0, 3], [0, -3]] * 10)
+    assert np.abs(smooth(zigzag) - line)[4:-4].max() < 1.0
+    assert smooth(line[:1]).shape == (1, 2)
