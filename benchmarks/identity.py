@@ -294,7 +294,7 @@ def _appearance_scores(run_dir: Path, *, truth: dict[int, int], persons: list[di
     """Top-1 between persons and the recommendations' precision."""
     from streamreid import rundir
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"tracklet_top1": _tracklet_top1(run_dir, truth)}
     path = run_dir / rundir.SIMILARITY_NPY
     if path.is_file():
         similarity = np.load(path)
@@ -314,6 +314,27 @@ def _appearance_scores(run_dir: Path, *, truth: dict[int, int], persons: list[di
         out["recommended_true"] = right
         out["decision"] = recs.get("decision")
     return out
+
+
+def _tracklet_top1(run_dir: Path, truth: dict[int, int]) -> float:
+    """Top-1 of the embedder alone: each tracklet's nearest other tracklet (by mean raw feature) is the same human?
+
+    Only tracklets whose human has another tracklet that was never on screen with them are asked.
+    """
+    from streamreid import rundir
+    from streamreid.pipeline import co_visible_pairs
+
+    path = run_dir / rundir.CROP_FEATURES
+    if not path.is_file():
+        return float("nan")
+    data = np.load(path)
+    ids = [int(t) for t in np.unique(data["tracker_id"])]
+    means = np.array([data["features"][data["tracker_id"] == t].mean(axis=0) for t in ids])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    detections = evaluation.read_mot(run_dir / rundir.MOT, visible_only=False)
+    tracks = [{"frame_numbers": detections[detections[:, 1] == t, 0]} for t in ids]
+    share, _ = evaluation.top1(means @ means.T, [truth.get(t) for t in ids], excluded=co_visible_pairs(tracks))
+    return share
 
 
 # ---------------------------------------------------------------------------------------------------- the peer
@@ -464,6 +485,7 @@ def flatten(name: str, scores: dict[str, Any]) -> dict[str, Any]:
         "pair P": pairs.get("precision"),
         "pair R": pairs.get("recall"),
         "top-1": scores.get("top1"),
+        "tracklet top-1": scores.get("tracklet_top1"),
         "recs": scores.get("recommended"),
         "recs true": scores.get("recommended_true"),
     }
