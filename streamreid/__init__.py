@@ -6,15 +6,30 @@ from streamreid.types import CropSample, Frame, Person, QualityComponents, Track
 
 __version__ = "0.1.0"
 
+_LAZY = {"process": "streamreid.api", "watch": "streamreid.api", "Snapshot": "streamreid.api"}
+
+
+def __getattr__(name: str) -> object:
+    """``process``, ``watch`` and ``Snapshot`` load the pipeline on first use: ``import streamreid`` stays light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'streamreid' has no attribute {name!r}")
+
+
 __all__ = [
     "Config",
     "CropSample",
     "Frame",
     "Person",
     "QualityComponents",
+    "Snapshot",
     "StreamReidError",
     "TrackletStats",
     "VideoInfo",
     "__version__",
     "load_config",
+    "process",
+    "watch",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``streamreid process | report | select | apply | sample-video``.
+"""Command line: ``streamreid process | batch | match | report | select | apply | sample-video``.
 
 Every user error ends in one line on stderr and a non-zero exit status; a
 traceback appears only with ``--debug``.
@@ -9,15 +9,39 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 from streamreid import __version__
 from streamreid.errors import StreamReidError
+from streamreid.redact import RedactingFilter, redact
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (docker stop, systemd), raised like Ctrl-C so a run finishes its report the same way."""
+
+
+_terminated: list[int] = []  # SIGTERMs received (a list, so the handler needs no global statement)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # a second SIGTERM is the default one: it ends the process at once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _terminated.append(signum)
+    raise Terminated()
+
+
+def _handle_sigterm() -> None:
+    """Make SIGTERM take the path of Ctrl-C (possible only in the main thread)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
 
 log = logging.getLogger("streamreid")
 
@@ -46,23 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     process.add_argument("source", help="video file, '-', stream URL or webcam")
     process.add_argument("--out", type=Path, help="run directory (default: runs/<source name>, numbered if taken)")
-    process.add_argument("--config", type=Path, help="YAML file overriding configs/default.yaml")
-    process.add_argument("--model", help="detector weights: a path or an ultralytics name such as yolo11n.pt")
-    process.add_argument("--device", help="auto, cpu, cuda, cuda:0 (detector and ReID)")
-    process.add_argument("--max-frames", type=int, help="stop after this many decoded frames")
-    process.add_argument("--imgsz", type=int, help="detector input size in pixels (default 640)")
-    process.add_argument("--runtime", choices=("torch", "onnx", "openvino"), help="detector runtime (default torch)")
-    process.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
-    process.add_argument("--stride", type=int, help="keep every n-th decoded frame")
-    process.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
-    process.add_argument("--embedder", choices=("auto", "osnet", "fallback", "omz-0287", "omz-0288"),
-                         help="ReID embedder (default auto)")  # fmt: skip
-    process.add_argument("--reid-weights", help="path to OSNet (torchreid) weights, or an OMZ IR folder")
-    process.add_argument("--auto-merge", action=argparse.BooleanOptionalAction, default=None,
-                         help="apply the confident merges (default on; --no-auto-merge only lists them)")  # fmt: skip
-    process.add_argument("--no-reid", action="store_true", help="skip re-identification")
-    process.add_argument("--no-report", action="store_true", help="skip WebPs and the HTML report")
+    _run_options(process)
     _common(process)
+
+    _batch_parsers(commands)
 
     report = commands.add_parser(
         "report",
@@ -106,6 +117,74 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a run, shared by ``process`` and ``batch``."""
+    parser.add_argument("--config", type=Path, help="YAML file overriding configs/default.yaml")
+    parser.add_argument("--model", help="detector weights: a path or an ultralytics name such as yolo11n.pt")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:0 (detector and ReID)")
+    parser.add_argument("--max-frames", type=int, help="stop after this many decoded frames")
+    parser.add_argument("--imgsz", type=int, help="detector input size in pixels (default 640)")
+    parser.add_argument("--runtime", choices=("torch", "onnx", "openvino"), help="detector runtime (default torch)")
+    parser.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
+    parser.add_argument("--stride", type=int, help="keep every n-th decoded frame")
+    parser.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
+    parser.add_argument(
+        "--realtime",
+        action=argparse.BooleanOptionalAction,
+        help="decode every frame but detect only as often as the machine keeps up (default: on for network "
+        "streams and cameras, off for files)",
+    )
+    parser.add_argument("--embedder", choices=("auto", "osnet", "fallback", "omz-0287", "omz-0288"),
+                        help="ReID embedder (default auto)")  # fmt: skip
+    parser.add_argument("--reid-weights", help="path to OSNet (torchreid) weights, or an OMZ IR folder")
+    parser.add_argument("--auto-merge", action=argparse.BooleanOptionalAction, default=None,
+                        help="apply the confident merges (default on; --no-auto-merge only lists them)")  # fmt: skip
+    parser.add_argument("--no-reid", action="store_true", help="skip re-identification")
+    parser.add_argument("--no-report", action="store_true", help="skip WebPs and the HTML report")
+    parser.add_argument(
+        "--report-every",
+        type=float,
+        metavar="SECONDS",
+        help="refresh persons, similarity and the report this often while the stream runs "
+        "(default: every 60 s for live sources, never for files; 0 = never)",
+    )
+
+
+def _batch_parsers(commands: Any) -> None:
+    batch = commands.add_parser(
+        "batch",
+        help="process many videos (files, folders, globs), locally or on Ray, and match people across them",
+        description=(
+            "Process every video into OUT/<name>/ exactly as 'process' does, several at once, then find the same "
+            "people across the videos and write OUT/index.html. A failed video does not stop the others; a second "
+            "call skips the runs already complete."
+        ),
+        epilog=(
+            "With --engine ray and --ray-address, every node needs streamreid (and the models) installed and must "
+            "see the videos and OUT at the same paths (a shared file system)."
+        ),
+    )
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, folder of videos or glob pattern")
+    batch.add_argument("--out", type=Path, required=True, help="batch folder: one run directory per video")
+    batch.add_argument("--workers", type=int, default=1, help="videos processed at once (default 1)")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local", help="local process pool or Ray")
+    batch.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
+    batch.add_argument("--no-match", action="store_true", help="skip matching people across the videos")
+    _run_options(batch)
+    _common(batch)
+
+    match = commands.add_parser(
+        "match",
+        help="find the same people across earlier runs (same embedder)",
+        description="Compare the persons of two or more run directories by appearance and write "
+        "cross_video_matches.json and index.html into OUT.",
+    )
+    match.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    match.add_argument("--out", type=Path, help="output folder (default: the runs' common parent folder)")
+    match.add_argument("--config", type=Path, help="YAML file overriding the reid thresholds")
+    _common(match)
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the summary and errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -123,24 +202,28 @@ def _configure_logging(args: argparse.Namespace) -> None:
     else:  # pipes and CI logs: one plain line per message, never wrapped
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(RedactingFilter())  # no camera password in any log line
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("streamreid").setLevel(level)
 
 
-def _default_run_dir(source: str) -> Path:
-    stem = Path(source.rstrip("/")).stem if source not in ("-", "") else "stdin"
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "run"
-    base = Path("runs") / stem
-    candidate, number = base, 2
-    while candidate.exists():
-        candidate = base.with_name(f"{stem}-{number}")
-        number += 1
-    return candidate
-
-
 def _process(args: argparse.Namespace) -> int:
-    from streamreid.config import load_config
     from streamreid.pipeline import process
+    from streamreid.rundir import default_run_dir
+
+    config = _run_config(args)
+    out = args.out or default_run_dir(str(args.source))
+    source: str | int = args.source
+    result = process(source, out_dir=out, config=config, progress=not args.quiet and sys.stderr.isatty())
+    _print_summary(result, stopped_by="SIGTERM" if _terminated else "Ctrl-C")
+    if result.status == "interrupted" and not _terminated:
+        return EXIT_INTERRUPTED
+    return 0  # a finished run, or a service manager's stop (SIGTERM) with its final report
+
+
+def _run_config(args: argparse.Namespace) -> Any:
+    """The configuration the run options ask for: defaults, then ``--config``, then flags."""
+    from streamreid.config import load_config
 
     overrides: dict[str, Any] = {
         "detector.model": args.model,
@@ -157,22 +240,19 @@ def _process(args: argparse.Namespace) -> int:
         "reid.auto_merge": args.auto_merge,
         "reid.enabled": False if args.no_reid else None,
         "report.enabled": False if args.no_report else None,
+        "report.every_s": args.report_every,
+        "source.realtime": args.realtime,
     }
-    config = load_config(args.config, overrides)
-    out = args.out or _default_run_dir(str(args.source))
-    source: str | int = args.source
-    result = process(source, out_dir=out, config=config, progress=not args.quiet and sys.stderr.isatty())
-    _print_summary(result)
-    return EXIT_INTERRUPTED if result.status == "interrupted" else 0
+    return load_config(args.config, overrides)
 
 
-def _print_summary(result: Any) -> None:
+def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     video = result.video
-    title = "stopped early (Ctrl-C)" if result.status == "interrupted" else "done"
+    title = f"stopped early ({stopped_by})" if result.status == "interrupted" else "done"
     console.print(f"[bold]streamreid {title}[/]: {result.persons} persons from {result.tracklets} tracklets")
     seconds = result.timings.get("stream_total", 0.0)
     fps = result.frames_processed / seconds if seconds > 0 else 0.0
@@ -183,6 +263,14 @@ def _print_summary(result: Any) -> None:
     console.print(f"  detector {result.detector.detail}")
     if result.embedder:
         console.print(f"  reid     {result.embedder}")
+    realtime = getattr(result, "realtime", None)
+    if realtime and realtime.get("detection_fps") is not None:
+        console.print(
+            f"  realtime detecting {realtime['detection_fps']:.1f} fps of the source's"
+            f" {realtime['source_fps'] or 0:.1f}"
+            f" ({realtime['frames_passed_over']} frames decoded only), latency {realtime['latency_s']:.2f} s"
+            f" (p95 {realtime['latency_p95_s']:.2f} s)"
+        )
     for note in result.notes:
         console.print(f"  [yellow]note[/]     {note}")
     console.print(f"  run dir  {result.run_dir}")
@@ -194,6 +282,98 @@ def _print_summary(result: Any) -> None:
     for stage, value in result.timings.items():
         table.add_row(stage, f"{value:.2f}")
     console.print(table)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from streamreid.batch import run_batch
+
+    config = _run_config(args)
+    if args.engine == "ray":
+        from streamreid.engines import RayEngine
+
+        engine: Any = RayEngine(workers=args.workers, address=args.ray_address)
+    else:
+        if args.ray_address:
+            raise StreamReidError("--ray-address needs --engine ray")
+        from streamreid.engines import LocalEngine
+
+        engine = LocalEngine(workers=args.workers)
+    with _BatchProgress(enabled=not args.quiet) as progress:
+        result = run_batch(args.inputs, out_dir=args.out, config=config, engine=engine, match=not args.no_match,
+                           on_start=progress.start, on_outcome=progress.done)  # fmt: skip
+    _print_batch_summary(result)
+    return 1 if result.failed else 0
+
+
+class _BatchProgress:
+    """A rich progress bar over the videos of a batch, and one line per video as it ends."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True, soft_wrap=True)
+        self.enabled = enabled
+        self.progress = Progress(TextColumn("videos"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=self.console, disable=not enabled or not self.console.is_terminal)  # fmt: skip
+        self.task: Any = None
+
+    def __enter__(self) -> _BatchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def start(self, to_run: int, skipped: int) -> None:
+        self.task = self.progress.add_task("videos", total=to_run + skipped)
+        if skipped and self.enabled:
+            self.console.print(f"{skipped} videos already done (skipped), {to_run} to process")
+
+    def done(self, outcome: Any) -> None:
+        self.progress.advance(self.task)
+        if not self.enabled:
+            return
+        if outcome.status == "failed":
+            self.console.print(f"[red]failed[/]  {outcome.name}: {outcome.error}")
+        elif outcome.status != "skipped":
+            self.console.print(f"[green]{outcome.status}[/] {outcome.name}: {outcome.persons} persons, "
+                               f"{outcome.frames} frames in {outcome.seconds:.1f} s")  # fmt: skip
+
+
+def _print_batch_summary(result: Any) -> None:
+    from rich.console import Console
+
+    console = Console(soft_wrap=True)
+    done = [o for o in result.outcomes if o.status != "failed"]
+    console.print(f"[bold]streamreid batch[/]: {len(done)} of {len(result.outcomes)} videos done, "
+                  f"{len(result.failed)} failed")  # fmt: skip
+    for outcome in result.failed:
+        console.print(f"  [red]failed[/] {outcome.source}: {outcome.error}")
+    if result.matches is not None:
+        console.print(f"  {result.matched} pairs of persons matched across videos: {result.matches}")
+    for note in result.notes:
+        console.print(f"  [yellow]note[/] {note}")
+    console.print(f"  index    [bold]{result.index}[/]")
+
+
+def _match(args: argparse.Namespace) -> int:
+    import os
+
+    from streamreid.config import load_config
+    from streamreid.crossvideo import match_runs
+    from streamreid.report.index import write_index
+
+    out = args.out or Path(os.path.commonpath([str(r.resolve()) for r in args.run_dirs]))
+    path, notes = match_runs(args.run_dirs, out_dir=out, config=load_config(args.config))
+    from streamreid.batch import outcomes_for_index
+
+    index = write_index(out, outcomes_for_index(out, args.run_dirs), matches=path)
+    print(path)
+    print(index)
+    for note in notes:
+        log.warning("%s", note)
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -257,8 +437,15 @@ def _sample_video(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"process": _process, "report": _report, "select": _select, "apply": _apply,
-             "sample-video": _sample_video}  # fmt: skip
+_COMMANDS = {
+    "process": _process,
+    "batch": _batch,
+    "match": _match,
+    "report": _report,
+    "select": _select,
+    "apply": _apply,
+    "sample-video": _sample_video,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,18 +453,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args)
     os.environ.setdefault("YOLO_VERBOSE", "False")
+    _handle_sigterm()
     try:
         return _COMMANDS[args.command](args)
     except StreamReidError as exc:
-        print(f"streamreid: error: {exc}", file=sys.stderr)
+        print(f"streamreid: error: {redact(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("streamreid: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 0 if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
         if args.debug:
             raise
-        print(f"streamreid: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+        print(f"streamreid: unexpected error: {type(exc).__name__}: {redact(exc)} (rerun with --debug for details)",
               file=sys.stderr)  # fmt: skip
         return 1
 

@@ -8,6 +8,7 @@ needs the keys it changes; unknown keys are an error that names the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -29,10 +30,12 @@ class SourceConfig:
     threads: bool = True
     open_timeout: float = 10.0
     read_timeout: float = 10.0
-    reconnect_attempts: int = 5
+    reconnect_attempts: int = -1
     reconnect_backoff: float = 0.5
     reconnect_backoff_max: float = 8.0
     max_frames: int | None = None
+    realtime: bool | None = None
+    max_latency: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,7 @@ class ReidConfig:
     min_calibration_pairs: int = 8
     min_separation: float = 0.9
     recommend_percentile: float = 90.0
+    cross_video_percentile: float = 95.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,17 @@ class ReportConfig:
     webp_width: int = 128
     max_persons: int = 50
     webp_max_frames: int = 120
+    every_s: float | None = None
+    window_s: float | None = None
+    max_tracklets: int = 500
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """How much the crop store keeps (runs that never end need a limit)."""
+
+    retain_s: float | None = None
+    max_gb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,7 @@ class Config:
     ranking: RankingConfig = field(default_factory=RankingConfig)
     reid: ReidConfig = field(default_factory=ReidConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Nested plain dict (tuples become lists), as written to run metadata."""
@@ -273,7 +289,8 @@ def load_config(
         The resulting configuration.
 
     Raises:
-        ConfigError: The file is missing, is not YAML, or names an unknown key.
+        ConfigError: The file is missing, is not YAML, names an unknown key, or a value
+            is out of range or not one of its choices (see :func:`validate`).
     """
     config = base if base is not None else Config()
     if path is not None:
@@ -287,4 +304,132 @@ def load_config(
         config = _merge(config, data, path="")
     if overrides:
         config = config.with_overrides(overrides)
+    return validate(config)
+
+
+# --------------------------------------------------------------------------- validation
+# Every value is checked when the config is loaded, before the first frame: a typo must not
+# surface after hours of video. Choices mirror the modules that use them (a test keeps them equal).
+
+#: Allowed values of the enumerated keys.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "detector.runtime": ("torch", "onnx", "openvino"),
+    "grouping.spatial_mode": ("fixed", "allowance", "predicted"),
+    "grouping.jitter_measure": ("spread", "detrended"),
+    "ranking.jitter_measure": ("spread", "detrended"),
+    "reid.embedder": ("auto", "osnet", "fallback"),
+    "reid.runtime": ("auto", "torch", "openvino"),
+    "reid.method": ("mean_embedding", "mean_pairwise", "top_k_pairwise"),
+    "reid.merge_linkage": ("average", "single", "complete"),
+}
+
+#: Inclusive ``(low, high)`` bounds of numeric keys (``None``: unbounded); null values pass.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "source.stride": (1, None),
+    "source.open_timeout": (1e-3, None),
+    "source.read_timeout": (1e-3, None),
+    "source.reconnect_attempts": (-1, None),
+    "source.reconnect_backoff": (0, None),
+    "source.reconnect_backoff_max": (0, None),
+    "source.max_frames": (1, None),
+    "source.max_latency": (1e-3, None),
+    "detector.confidence": (0, 1),
+    "detector.iou": (0, 1),
+    "detector.imgsz": (32, None),
+    "detector.batch_size": (1, None),
+    "detector.detect_stride": (1, None),
+    "tracker.lost_track_seconds": (1e-3, None),
+    "tracker.track_activation_threshold": (0, 1),
+    "tracker.high_conf_det_threshold": (0, 1),
+    "tracker.minimum_iou_threshold": (0, 1),
+    "tracker.minimum_consecutive_frames": (1, None),
+    "tracker.min_tracklet_detections": (1, None),
+    "crops.height": (8, None),
+    "crops.width": (8, None),
+    "crops.best_k": (1, None),
+    "crops.animation_frames": (0, None),
+    "crops.min_spacing_frames": (0, None),
+    "crops.quality.min_height_fraction": (1e-6, 1),
+    "crops.quality.sharpness_reference": (1e-6, None),
+    "grouping.max_temporal_gap": (1, None),
+    "grouping.max_spatial_distance": (0, None),
+    "grouping.min_motion_alignment": (-1, 1),
+    "grouping.moving_speed": (0, None),
+    "grouping.max_jitter_difference": (0, None),
+    "grouping.min_travel_to_jitter": (0, None),
+    "ranking.duration": (0, None),
+    "ranking.coverage": (0, None),
+    "ranking.center": (0, None),
+    "ranking.smoothness": (0, None),
+    "reid.batch_size": (1, None),
+    "reid.crops_per_person": (1, None),
+    "reid.top_k": (1, None),
+    "reid.threshold": (-1, 1),
+    "reid.near_threshold": (-1, 1),
+    "reid.null_percentile": (0, 100),
+    "reid.cross_video_percentile": (0, 100),
+    "report.webp_fps": (1e-3, None),
+    "report.webp_quality": (0, 100),
+    "report.webp_height": (8, None),
+    "report.webp_width": (8, None),
+    "report.max_persons": (0, None),
+    "report.webp_max_frames": (1, None),
+    "report.every_s": (0, None),
+    "report.window_s": (1e-3, None),
+    "report.max_tracklets": (1, None),
+    "store.retain_s": (1e-3, None),
+    "store.max_gb": (1e-6, None),
+}
+RANGES.update({f"crops.quality.{name}": (0, None) for name in ("confidence", "size", "aspect", "truncation",
+                                                                "occlusion", "sharpness")})  # fmt: skip
+
+
+def _lookup(config: Config, dotted: str) -> tuple[bool, Any]:
+    node: Any = config
+    for part in dotted.split("."):
+        if not hasattr(node, part):
+            return False, None
+        node = getattr(node, part)
+    return True, node
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if high is None:
+        return f">= {low:g}"
+    if low is None:
+        return f"<= {high:g}"
+    return f"between {low:g} and {high:g}"
+
+
+def validate(config: Config) -> Config:
+    """Check every enumerated and numeric value of ``config`` (and the pairs that must agree).
+
+    Keys another version of the config lacks are skipped, so the rules never break a load.
+
+    Returns:
+        ``config`` itself, for chaining.
+
+    Raises:
+        ConfigError: One line naming the first bad key, its value and what is allowed.
+    """
+    for key, allowed in CHOICES.items():
+        present, value = _lookup(config, key)
+        if present and value not in allowed:
+            raise ConfigError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
+    for key, (low, high) in RANGES.items():
+        present, value = _lookup(config, key)
+        if not present or value is None:
+            continue
+        if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(f"config key '{key}' must be {_bounds(low, high)}, got {value!r}")
+    present, ratio = _lookup(config, "grouping.area_ratio_range")
+    if present and (len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]):
+        raise ConfigError(
+            f"config key 'grouping.area_ratio_range' must be [low, high] with 0 < low <= high, got {list(ratio)}"
+        )
+    if config.reid.near_threshold > config.reid.threshold:
+        raise ConfigError(
+            f"config key 'reid.near_threshold' ({config.reid.near_threshold}) must not exceed "
+            f"'reid.threshold' ({config.reid.threshold})"
+        )
     return config

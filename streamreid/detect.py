@@ -15,7 +15,6 @@ import importlib.util
 import logging
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from streamreid.config import ConfigError
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
-from streamreid.weights import ResolvedWeights, cache_dir, sha256_of
+from streamreid.weights import ResolvedWeights, cache_dir, sha256_of, staged_folder
 
 logger = logging.getLogger(__name__)
 
@@ -478,9 +477,7 @@ def export_model(weights: ResolvedWeights, *, runtime: str, imgsz: int) -> Path:
         return target
     _require_packages(runtime, exporting=True)
     logger.info("exporting %s for %s once (cached in %s)", weights.path.name, runtime, folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         source = staging / f"{_MODEL_STEM}.pt"
         shutil.copyfile(weights.path, source)
         yolo = _load_yolo(source)
@@ -496,13 +493,6 @@ def export_model(weights: ResolvedWeights, *, runtime: str, imgsz: int) -> Path:
         if not (staging / _export_name(runtime)).exists():
             raise WeightsError(f"exporting {weights.path.name} for {runtime} produced no {_export_name(runtime)}")
         source.unlink()
-        try:
-            staging.rename(folder)
-        except OSError:
-            if not target.exists():  # not another process finishing the same export first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -20,7 +20,7 @@ from streamreid.config import ConfigError
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.features import as_crop_batch, unit_rows
-from streamreid.weights import ResolvedWeights, cache_dir, sha256_of
+from streamreid.weights import ResolvedWeights, cache_dir, sha256_of, staged_folder
 
 if TYPE_CHECKING:
     import torch
@@ -218,9 +218,6 @@ def _openvino_network(model: torch.nn.Module, *, cache_key: str) -> Any:
                 example_input=torch.rand(1, 3, OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH),
                 input=[ov.PartialShape([-1, 3, OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH])],
             )
-        staging = cached.parent.with_name(cached.parent.name + ".partial")
-        staging.mkdir(parents=True, exist_ok=True)
-        ov.save_model(network, str(staging / "model.xml"), compress_to_fp16=False)
-        if not cached.parent.exists():
-            staging.rename(cached.parent)
+        with staged_folder(cached.parent) as staging:
+            ov.save_model(network, str(staging / "model.xml"), compress_to_fp16=False)
     return core.compile_model(network, "CPU", {"PERFORMANCE_HINT": "LATENCY"})

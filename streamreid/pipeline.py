@@ -27,10 +27,14 @@ import numpy as np
 import supervision as sv
 
 from streamreid import rundir
-from streamreid.config import Config
+from streamreid.config import Config, validate
 from streamreid.decisions import apart, run_constraints
 from streamreid.errors import StreamReidError
+from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.mot import MotSink
+from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval, working_set
+from streamreid.realtime import RealTimePacer, realtime_enabled
+from streamreid.redact import redact
 from streamreid.scene import SceneKeeper
 from streamreid.sources import open_source
 from streamreid.stats import TrackletStatsAccumulator
@@ -112,6 +116,7 @@ class RunResult:
     detector: ResolvedWeights
     embedder: str | None
     notes: tuple[str, ...] = ()
+    realtime: dict[str, Any] | None = None
 
 
 def package_versions() -> dict[str, str | None]:
@@ -142,6 +147,14 @@ def _timed_frames(frames: Iterable[Frame], clock: StageClock) -> Iterator[Frame]
         yield frame
 
 
+def _open_options(options: Any) -> dict[str, Any]:
+    """The ``source`` options :func:`open_source` takes (the pacing ones are the pipeline's business)."""
+    values = dataclasses.asdict(options)
+    for name in ("realtime", "max_latency"):
+        values.pop(name, None)
+    return values
+
+
 def build_detector(config: Config) -> Detector:
     """The YOLO person detector described by ``config.detector``."""
     from streamreid.detect import PersonDetector
@@ -163,6 +176,7 @@ class _TrackletCloser:
         self.stats_log = stats_log
         self.min_detections = min_detections
         self.finished: list[TrackletStats] = []
+        self.forgotten = 0  # finished tracklets no longer held in RAM (they are in the log)
         self.pending = False  # finished tracklets not yet flushed to disk
 
     def close(self, tracker_ids: Iterable[int]) -> None:
@@ -178,6 +192,12 @@ class _TrackletCloser:
                 self.store.write_tracklet(tracker_id, samples, buffers)
             wrote = True
         self.pending = self.pending or wrote
+
+    def forget_older(self, *, keep: int) -> None:
+        """Hold only the ``keep`` most recent finished tracklets in RAM (all are in the log): RAM stays flat."""
+        if len(self.finished) > keep:
+            self.forgotten += len(self.finished) - keep
+            del self.finished[: len(self.finished) - keep]
 
     def flush(self) -> None:
         self.pending = False
@@ -195,6 +215,7 @@ def process(
     embedder: Any = None,
     progress: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    on_refresh: Callable[[Refresh], None] | None = None,
 ) -> RunResult:
     """Run streamreid on one source and write everything to ``out_dir``.
 
@@ -206,6 +227,9 @@ def process(
         embedder: An embedder to use instead of building one from the config (tests).
         progress: Show a progress bar on stderr.
         on_progress: Called with the number of processed frames after each frame.
+        on_refresh: Called (from a background thread) after each periodic refresh of the
+            results, which runs every ``config.report.every_s`` seconds (live sources: every
+            minute by default).
 
     Returns:
         What the run produced. An interrupted run (Ctrl-C) still returns, with
@@ -216,12 +240,13 @@ def process(
             anything is written), with a one-line message.
     """
     from streamreid.reservoir import CropCollector
-    from streamreid.store import CropStore
+    from streamreid.store import CropStore, Retention
 
+    validate(config)  # the whole config, before the first frame: a typo must not fail after hours
     clock = StageClock()
     source_options = config.source
     start = time.perf_counter()
-    stream = clock.timed("open", open_source, source, **dataclasses.asdict(source_options))
+    stream = clock.timed("open", open_source, source, **_open_options(source_options))
     with stream:
         info = stream.info
         if detector is None:
@@ -230,7 +255,7 @@ def process(
         run_dir.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {
             "status": "running",
-            "source": str(source),
+            "source": redact(source),  # never the camera password
             "video": info.to_dict(),
             "detector": {
                 "weights": detector.weights.to_dict(),
@@ -264,7 +289,16 @@ def process(
             closer = _TrackletCloser(stats=stats, crops=crops, store=store, stats_log=stats_log, mot=mot,
                                      min_detections=config.tracker.min_tracklet_detections)  # fmt: skip
             scene = SceneKeeper()  # a still of the scene (median of a few frames) for the report's paths
-            items = detector.iter_detections(_timed_frames(stream, clock), detect_stride=config.detector.detect_stride)
+            retention = Retention(retain_s=config.store.retain_s, max_gb=config.store.max_gb)
+            every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
+            periodic = PeriodicResults(run_dir, config=config, info=info, every_s=every_s, embedder=embedder,
+                                       on_refresh=on_refresh)  # fmt: skip
+            frames = _timed_frames(stream, clock)
+            pacer = RealTimePacer(max_latency=source_options.max_latency) if realtime_enabled(
+                source_options.realtime, info) else None  # fmt: skip
+            if pacer is not None:  # live: detect only as often as the machine keeps up
+                frames = pacer.pace(frames)
+            items = detector.iter_detections(frames, detect_stride=config.detector.detect_stride)
             try:
                 while True:
                     decode_before = clock.seconds["decode"]
@@ -283,6 +317,8 @@ def process(
                     if detections is None:
                         continue
                     frames_detected += 1
+                    if pacer is not None:
+                        pacer.detected(frame)
                     tracked, ended = clock.timed("track", tracker.update, detections, time=frame.time)
                     detections_total += len(tracked)
                     clock.timed("stats", stats.update, frame.index, frame.time, tracked)
@@ -299,12 +335,22 @@ def process(
                         clock.timed("store", closer.flush)
                         clock.timed("store", scene.write, run_dir, final=False)
                         last_flush = time.monotonic()
+                    if retention.due() and not periodic.busy:  # never under a refresh that is reading
+                        clock.timed("store", retention.apply, store, now=frame.time)
+                    if periodic.due():
+                        clock.timed("store", closer.flush)
+                        now = Progress(stream.decoded_frames, frames_processed, frames_detected, frame.time,
+                                       pacer.to_dict() if pacer is not None else {})  # fmt: skip
+                        live_crops = crops.peek() if crops is not None else {}
+                        periodic.start(finished=closer.finished, live=stats.snapshot(), crops=live_crops, progress=now)
+                        closer.forget_older(keep=config.report.max_tracklets)  # more than any refresh looks at
             except KeyboardInterrupt:
                 status = "interrupted"
                 log.warning("interrupted: finishing the report with the %d frames seen so far", frames_processed)
             finally:
                 if hasattr(items, "close"):
                     items.close()
+                periodic.wait()  # the final analysis must not race a refresh
             clock.timed("store", closer.close, tracker.finish())
             clock.timed("store", closer.close, stats.live_ids)
             end_reason = getattr(stream, "end_reason", "end")
@@ -312,17 +358,26 @@ def process(
                 status = "interrupted" if end_reason == "gave_up" else "complete"
             store.close(complete=status == "complete")
             scene.write(run_dir)
+            clear_checkpoint(run_dir)  # every live tracklet is in the log and the store now
         frames_decoded = stream.decoded_frames
         skipped = getattr(stream, "skipped_frames", 0)
         reconnects = getattr(stream, "reconnects", 0)
 
-    finished = sorted(closer.finished, key=lambda s: (s.start_frame, s.tracker_id))
+    finished = closer.finished if not closer.forgotten else _read_stats_log(run_dir / rundir.TRACKLET_STATS_LOG)
+    finished = sorted(finished, key=lambda s: (s.start_frame, s.tracker_id))
     rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in finished]})
     notes = []
     if end_reason == "gave_up":
         notes.append(f"the live source stopped answering after {frames_decoded} frames and did not come back")
     elif end_reason == "read_error":
         notes.append(f"the video could not be read past frame {frames_decoded} (damaged or truncated file)")
+    if periodic.refreshes:
+        meta["periodic"] = periodic.to_dict()
+    if pacer is not None:
+        meta["realtime"] = pacer.to_dict()
+    if retention.dropped.get("crops") or retention.dropped.get("detections"):
+        meta["retention"] = retention.dropped
+        notes.append(retention.note())
     meta.update(
         status=status,
         end_reason=end_reason,
@@ -341,8 +396,8 @@ def process(
     rundir.write_json(run_dir / rundir.RUN_JSON, meta)
     stream_seconds = time.perf_counter() - start
 
-    analysis = analyse(run_dir, config=config, stats=finished, info=info, clock=clock, embedder=embedder,
-                       frames_processed=frames_processed)  # fmt: skip
+    analysis = analyse(run_dir, config=config, stats=finished, info=info, clock=clock,
+                       embedder=embedder or periodic.embedder, frames_processed=frames_processed)  # fmt: skip
     timings = clock.to_dict()
     timings["stream_total"] = round(stream_seconds, 4)
     timings["total"] = round(time.perf_counter() - start, 4)
@@ -372,6 +427,7 @@ def process(
         detector=detector.weights,
         embedder=(analysis.get("embedder") or {}).get("name"),
         notes=tuple(analysis["notes"]),
+        realtime=pacer.to_dict() if pacer is not None else None,
     )
 
 
@@ -447,15 +503,24 @@ def load_tracklet_stats(run_dir: Path) -> list[TrackletStats]:
     path = run_dir / rundir.TRACKLET_STATS
     if path.is_file():
         return [TrackletStats.from_dict(item) for item in rundir.read_json(path)["tracklets"]]
-    log_path = run_dir / rundir.TRACKLET_STATS_LOG
-    stats = []
-    if log_path.is_file():
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            try:
-                stats.append(TrackletStats.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, KeyError):
-                break  # a line cut by a kill ends the usable log
+    stats = _read_stats_log(run_dir / rundir.TRACKLET_STATS_LOG)
+    finished = {s.tracker_id for s in stats}
+    live, _ = read_checkpoint(run_dir)  # tracklets still on screen at the last refresh before the kill
+    stats.extend(s for s in live if s.tracker_id not in finished)
     return sorted(stats, key=lambda s: (s.start_frame, s.tracker_id))
+
+
+def _read_stats_log(path: Path) -> list[TrackletStats]:
+    """The tracklets of a ``tracklet_stats.jsonl`` log, up to a line cut by a kill."""
+    stats = []
+    if path.is_file():
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    stats.append(TrackletStats.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, TypeError, KeyError):
+                    break  # a line cut by a kill ends the usable log
+    return stats
 
 
 def person_tracks(persons: list[Person], detections: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
@@ -530,11 +595,16 @@ def analyse(
         stats = load_tracklet_stats(run_dir)
     frames_detected = _frames_detected(meta, frames_processed, store_path=run_dir / rundir.STORE)
     kept = [s for s in stats if s.detection_count >= config.tracker.min_tracklet_detections]
-    # the user's decisions from the report (streamreid apply), as tracklet constraints
-    user_must, user_cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
 
     store = open_store(run_dir / rundir.STORE)
-    detections = store.detections()
+    _, live_crops = read_checkpoint(run_dir)  # people still on screen at the last refresh (or the kill)
+    if live_crops:
+        store.add_provisional(live_crops)
+    # a bounded working set: the recent window, a capped gallery, nothing retention dropped
+    kept, since = working_set(kept, config=config, is_live=info.is_live, dropped_until=store.dropped.get("until_time"))
+    detections = store.detections(since=since)
+    # the user's decisions from the report (streamreid apply), as tracklet constraints
+    user_must, user_cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
 
     grouping_config = scaled_grouping_config(config.grouping, fps=info.fps, frame_size=(info.width, info.height))
 
@@ -598,15 +668,16 @@ def analyse(
         from streamreid.report.webp import write_person_webps
 
         ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
-        for stale in (run_dir / rundir.WEBP_DIR).glob("person_*.webp"):
-            stale.unlink()
-        write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
+        stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))
+        written = write_person_webps(run_dir, ranked[: config.report.max_persons], store, config=config.report)
         clock.add("webp", time.perf_counter() - start)
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         meta.update(embedder=embedder_info, notes=notes)
         meta.setdefault("counts", {})["persons"] = len(persons)
         rundir.write_json(run_dir / rundir.RUN_JSON, meta)
         report = _write_report(run_dir, config, clock=clock)
+        for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
+            path.unlink(missing_ok=True)
     return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
 
 
@@ -621,8 +692,8 @@ def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, stor
         # a killed run never wrote its counts: the last stored detection bounds the frames seen
         from streamreid.store import open_store
 
-        frames = open_store(store_path).detections()["frame_index"]
-        decoded = int(frames.max()) + 1 if len(frames) else 1
+        last = open_store(store_path).last_frame_index()  # one row, not the whole run
+        decoded = last + 1 if last is not None else 1
         return max(1, -(-decoded // stride))
     detect_stride = int(config.get("detector", {}).get("detect_stride", 1))
     return max(1, -(-frames_processed // detect_stride))

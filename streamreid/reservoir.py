@@ -342,6 +342,10 @@ class CropCollector:
             return [], []
         return reservoir.samples()
 
+    def peek(self) -> dict[int, tuple[list[CropSample], list[int]]]:
+        """The crops kept so far of every live tracklet, leaving them in place (for checkpoints)."""
+        return {tracker_id: reservoir.samples() for tracker_id, reservoir in self._reservoirs.items()}
+
     def live_ids(self) -> list[int]:
         """Tracker ids that currently have a reservoir, ascending."""
         return sorted(self._reservoirs)

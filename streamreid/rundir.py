@@ -8,10 +8,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from streamreid.errors import StoreError
+from streamreid.redact import redact
 
 RUN_JSON = "run.json"
 STORE = "store.zarr"
@@ -116,3 +118,19 @@ def require_run_dir(path: str | Path) -> Path:
     if not (run_dir / RUN_JSON).is_file():
         raise StoreError(f"{run_dir} is not a streamreid run directory (no {RUN_JSON})")
     return run_dir
+
+
+def default_run_dir(source: str) -> Path:
+    """``runs/<name of the source>``, numbered (``-2``, ``-3``, ...) when taken; never holds credentials."""
+    if "://" in source:  # a URL: named after the end of its path, else its host
+        parts = urlsplit(redact(source))
+        stem = Path(parts.path.rstrip("/")).name or parts.hostname or "stream"
+    else:
+        stem = Path(source.rstrip("/")).stem if source not in ("-", "") else "stdin"
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem) or "run"
+    base = Path("runs") / stem
+    candidate, number = base, 2
+    while candidate.exists():
+        candidate = base.with_name(f"{stem}-{number}")
+        number += 1
+    return candidate

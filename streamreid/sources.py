@@ -7,9 +7,11 @@ returns a :class:`VideoStream`, which yields :class:`~streamreid.types.Frame`
 records and owns the container until iteration ends, however it ends.
 
 Live network sources get open and read timeouts, so a dead camera never hangs a
-run, and are reconnected with exponential backoff when they drop; frame indices
-and times continue across a reconnect. Frames the decoder reports as corrupt are
-skipped with a warning. Every problem a user can fix is raised as one
+run, and are reconnected with capped exponential backoff when they drop (forever
+with ``reconnect_attempts=-1``). Times continue across a reconnect by the wall-clock
+length of the outage, and frame indices follow the times (an outage of 60 s at
+25 fps skips 1500 indices), so whatever counts frames sees the outage as a gap.
+Frames the decoder reports as corrupt are skipped with a warning. Every problem a user can fix is raised as one
 :class:`~streamreid.errors.SourceError` line.
 """
 
@@ -23,12 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 import av.error
 
 from streamreid.errors import SourceError
+from streamreid.redact import redact
 from streamreid.types import Frame, VideoInfo
 
 logger = logging.getLogger("streamreid.sources")
@@ -43,6 +46,11 @@ _FALLBACK_FPS = 25.0
 _END_TOLERANCE_S = 1.0
 _CORRUPT_LOG_FIRST = 5
 _CORRUPT_LOG_EVERY = 100
+#: With ``reconnect_attempts=-1`` (forever) the *first* connection still gives up after this
+#: many retries: a wrong URL is a user error to report, a camera that dropped is waited for.
+FIRST_OPEN_RETRIES_WHEN_FOREVER = 5
+#: Reconnect attempts logged one by one before logging only every this-many-th attempt.
+_RECONNECT_LOG_EVERY = 10
 
 # Errors worth another connection attempt; anything else (a 404, an unknown protocol,
 # a stream that is not video) fails at once.
@@ -77,7 +85,7 @@ class _Target:
     """How to hand a source to ``av.open``.
 
     Attributes:
-        display: The source for messages and ``VideoInfo.source`` (passwords removed).
+        display: The source for messages and ``VideoInfo.source`` (credentials removed by :func:`redact`).
         kind: ``file``, ``stdin``, ``network`` or ``device``.
         location: Path, URL or device name given to FFmpeg (``None`` for stdin).
         format: Forced demuxer/device format, or ``None`` to probe.
@@ -99,15 +107,6 @@ class _Target:
     def reconnectable(self) -> bool:
         """Sources that can be opened again after they drop."""
         return self.kind in {"network", "device"}
-
-
-def _redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _device_target(number: int, display: str) -> _Target:
@@ -145,7 +144,7 @@ def _resolve(source: str | int | os.PathLike[str]) -> _Target:
         options: tuple[tuple[str, str], ...] = ()
         if scheme in {"rtsp", "rtsps"}:
             options = (("rtsp_transport", "tcp"),)
-        return _Target(display=_redact(text), kind="network", location=text, options=options)
+        return _Target(display=redact(text), kind="network", location=text, options=options)
     if text.startswith("/dev/video") and text[len("/dev/video") :].isdigit():
         if sys.platform == "darwin":
             return _device_target(int(text[len("/dev/video") :]), text)
@@ -316,6 +315,8 @@ class VideoStream:
         clock = _Clock(self.info.fps)
         failures = 0  # reconnect attempts since the last good frame
         last_frame_wall = time.monotonic()
+        next_index = 0  # frame indices follow stream time: an outage skips the indices it lasted
+        resumed_after: float | None = None  # time of the last frame before a reconnect
         while True:
             container = self._container
             if container is None:
@@ -330,9 +331,12 @@ class VideoStream:
                         self._skip_corrupt(f"undecodable packet after frame {self.decoded_frames - 1}: {_reason(exc)}")
                         continue
                     for av_frame in decoded:
-                        index = self.decoded_frames
                         self.decoded_frames += 1
                         frame_time = clock.time_of(av_frame)
+                        if resumed_after is not None:
+                            next_index += _frames_lost(resumed_after, frame_time, clock.interval)
+                            resumed_after = None
+                        index, next_index = next_index, next_index + 1
                         failures = 0
                         last_frame_wall = time.monotonic()
                         if av_frame.is_corrupt:
@@ -366,6 +370,7 @@ class VideoStream:
                 return
             failures = reopened
             clock.resume(gap_seconds=time.monotonic() - last_frame_wall)
+            resumed_after = clock.last
 
     def _reached_known_end(self, clock: _Clock, error: BaseException | None) -> bool:
         """A network stream with a known duration (an RTSP server playing a file) that ended at that duration."""
@@ -387,17 +392,19 @@ class VideoStream:
         old, self._container = self._container, None
         if old is not None:
             old.close()
-        while failures < self._reconnect_attempts:
-            delay = min(self._reconnect_backoff * 2**failures, self._reconnect_backoff_max)
+        forever = self._reconnect_attempts < 0
+        while forever or failures < self._reconnect_attempts:
+            delay = min(self._reconnect_backoff * 2 ** min(failures, 30), self._reconnect_backoff_max)
             failures += 1
-            logger.warning(
-                "%s: %s; reconnecting in %.1f s (attempt %d of %d)",
-                self.info.source,
-                why,
-                delay,
-                failures,
-                self._reconnect_attempts,
-            )
+            if failures <= _RECONNECT_LOG_EVERY or failures % _RECONNECT_LOG_EVERY == 0:
+                logger.warning(
+                    "%s: %s; reconnecting in %.1f s (attempt %d of %s)",
+                    self.info.source,
+                    why,
+                    delay,
+                    failures,
+                    "unlimited" if forever else self._reconnect_attempts,
+                )
             time.sleep(delay)
             try:
                 self._container = _open_container(
@@ -451,6 +458,11 @@ def _open_container(
         container.close()
         raise
     return container
+
+
+def _frames_lost(before: float, after: float, interval: float) -> int:
+    """Frames an outage from ``before`` to ``after`` (seconds) lasted, beyond the one normal step."""
+    return max(0, round((after - before) / interval) - 1)
 
 
 def _moov_at_end_error() -> SourceError:
@@ -520,8 +532,8 @@ def _check_options(
         raise ValueError(f"stride must be >= 1, got {stride}")
     if open_timeout <= 0 or read_timeout <= 0:
         raise ValueError(f"open_timeout and read_timeout must be > 0, got {open_timeout} and {read_timeout}")
-    if reconnect_attempts < 0:
-        raise ValueError(f"reconnect_attempts must be >= 0, got {reconnect_attempts}")
+    if reconnect_attempts < -1:
+        raise ValueError(f"reconnect_attempts must be >= 0, or -1 for forever, got {reconnect_attempts}")
     if reconnect_backoff < 0 or reconnect_backoff_max < 0:
         raise ValueError("reconnect_backoff and reconnect_backoff_max must be >= 0")
     if max_frames is not None and max_frames < 1:
@@ -535,7 +547,7 @@ def open_source(
     threads: bool = True,
     open_timeout: float = 10.0,
     read_timeout: float = 10.0,
-    reconnect_attempts: int = 5,
+    reconnect_attempts: int = -1,
     reconnect_backoff: float = 0.5,
     reconnect_backoff_max: float = 8.0,
     max_frames: int | None = None,
@@ -551,7 +563,8 @@ def open_source(
         open_timeout: Seconds a network source or device may take to open.
         read_timeout: Seconds without data before a live source counts as dropped.
         reconnect_attempts: Connection attempts for a network source or device, both
-            at the first open and after it drops (0 = no retries).
+            at the first open and after it drops (0 = no retries, -1 = forever after a
+            drop, with :data:`FIRST_OPEN_RETRIES_WHEN_FOREVER` retries at the first open).
         reconnect_backoff: First wait before another attempt, doubled each time.
         reconnect_backoff_max: Longest wait between attempts.
         max_frames: Stop after this many decoded frames.
@@ -586,7 +599,8 @@ def open_source(
         raise SourceError("nothing is piped into stdin: use e.g. `ffmpeg -i in.mp4 -c copy -f mpegts - | ... -`")
 
     head = _stdin_head(sys.stdin.buffer) if target.kind == "stdin" else b""
-    attempts = 1 + (reconnect_attempts if target.reconnectable else 0)
+    retries = reconnect_attempts if reconnect_attempts >= 0 else FIRST_OPEN_RETRIES_WHEN_FOREVER
+    attempts = 1 + (retries if target.reconnectable else 0)
     for attempt in range(attempts):
         started = time.monotonic()
         try:

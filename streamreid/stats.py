@@ -137,43 +137,50 @@ class TrackletStatsAccumulator:
     def finish(self, tracker_id: int) -> TrackletStats | None:
         """Close a tracklet: return its final statistics and forget it (``None`` if unknown)."""
         run = self._live.pop(tracker_id, None)
-        if run is None:
-            return None
-        n = run.count
-        mean_x, mean_y, mean_area = run.mean_x, run.mean_y, run.mean_area
-        variance = (run.m2_x + run.m2_y) / n
-        var_t = run.m2_t / n
-        residual = variance
-        if var_t > 1e-12:
-            cov_x, cov_y = run.co_xt / n, run.co_yt / n
-            residual = max(variance - (cov_x * cov_x + cov_y * cov_y) / var_t, 0.0)
-        span = run.end_frame - run.start_frame
-        if span > 0:
-            velocity = (
-                (run.last_center[0] - run.first_center[0]) / span,
-                (run.last_center[1] - run.first_center[1]) / span,
-            )
-        else:
-            velocity = (0.0, 0.0)
-        return TrackletStats(
-            tracker_id=int(tracker_id),
-            start_frame=run.start_frame,
-            end_frame=run.end_frame,
-            start_time=run.start_time,
-            end_time=run.end_time,
-            duration=span + 1,
-            detection_count=n,
-            mean_center=(mean_x, mean_y),
-            center_jitter=math.sqrt(variance),
-            mean_area=mean_area,
-            area_variance=run.m2_area / n,
-            mean_velocity=velocity,
-            velocity_magnitude=math.hypot(*velocity),
-            first_bbox=run.first_bbox,
-            last_bbox=run.last_bbox,
-            mean_confidence=run.sum_conf / n,
-            gap_count=run.gap_count,
-            gap_frames=run.gap_frames,
-            max_gap=run.max_gap,
-            motion_residual=math.sqrt(residual),
+        return None if run is None else _summary(tracker_id, run)
+
+    def snapshot(self) -> list[TrackletStats]:
+        """Statistics of every live tracklet so far, leaving them open (for periodic results)."""
+        return [_summary(tracker_id, run) for tracker_id, run in self._live.items() if run.count]
+
+
+def _summary(tracker_id: int, run: _Running) -> TrackletStats:
+    """The statistics of one tracklet from its running moments."""
+    n = run.count
+    mean_x, mean_y, mean_area = run.mean_x, run.mean_y, run.mean_area
+    variance = (run.m2_x + run.m2_y) / n
+    var_t = run.m2_t / n
+    residual = variance
+    if var_t > 1e-12:
+        cov_x, cov_y = run.co_xt / n, run.co_yt / n
+        residual = max(variance - (cov_x * cov_x + cov_y * cov_y) / var_t, 0.0)
+    span = run.end_frame - run.start_frame
+    if span > 0:
+        velocity = (
+            (run.last_center[0] - run.first_center[0]) / span,
+            (run.last_center[1] - run.first_center[1]) / span,
         )
+    else:
+        velocity = (0.0, 0.0)
+    return TrackletStats(
+        tracker_id=int(tracker_id),
+        start_frame=run.start_frame,
+        end_frame=run.end_frame,
+        start_time=run.start_time,
+        end_time=run.end_time,
+        duration=span + 1,
+        detection_count=n,
+        mean_center=(mean_x, mean_y),
+        center_jitter=math.sqrt(variance),
+        mean_area=mean_area,
+        area_variance=run.m2_area / n,
+        mean_velocity=velocity,
+        velocity_magnitude=math.hypot(*velocity),
+        first_bbox=run.first_bbox,
+        last_bbox=run.last_bbox,
+        mean_confidence=run.sum_conf / n,
+        gap_count=run.gap_count,
+        gap_frames=run.gap_frames,
+        max_gap=run.max_gap,
+        motion_residual=math.sqrt(residual),
+    )

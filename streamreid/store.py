@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -110,6 +111,9 @@ class _AppendTable:
         self.capacity = 0
         self._pending: dict[str, list[np.ndarray]] = {name: [] for name in columns}
         self._pending_rows = 0
+        self.first_row = 0  # rows before this were dropped by retention (a multiple of chunk_rows)
+        self.dropped_rows = 0
+        self.unit_times: dict[int, float] = {}  # latest time in each chunk of rows still kept
 
     @property
     def rows(self) -> int:
@@ -131,7 +135,40 @@ class _AppendTable:
             blocks[name] = block
         for name, block in blocks.items():
             self._pending[name].append(block)
+        start = self.rows
+        times = blocks["time"]
+        for unit in range(start // self.chunk_rows, (start + count - 1) // self.chunk_rows + 1):
+            low, high = max(unit * self.chunk_rows - start, 0), min((unit + 1) * self.chunk_rows - start, count)
+            latest = float(times[low:high].max())
+            self.unit_times[unit] = max(self.unit_times.get(unit, latest), latest)
         self._pending_rows += count
+
+    def oldest_droppable(self) -> tuple[int, float] | None:
+        """The oldest whole chunk of written rows still kept, with its latest time (never the last chunk)."""
+        unit = self.first_row // self.chunk_rows
+        if (unit + 1) * self.chunk_rows >= self.written or unit not in self.unit_times:
+            return None
+        return unit, self.unit_times[unit]
+
+    def drop_oldest(self, folder: Path) -> int:
+        """Delete the oldest kept chunk of rows from disk; returns the bytes freed."""
+        unit = self.first_row // self.chunk_rows
+        self.first_row = (unit + 1) * self.chunk_rows
+        self.dropped_rows += self.chunk_rows
+        self.unit_times.pop(unit, None)
+        freed = 0
+        for name, array in self.arrays.items():
+            rows_per_file = (array.shards or array.chunks)[0]
+            # a file goes once every row it holds is before first_row
+            for index in range((self.first_row - self.chunk_rows) // rows_per_file, self.first_row // rows_per_file):
+                chunk = folder / name / "c" / str(index)
+                if chunk.is_dir():
+                    freed += _directory_size(chunk)
+                    shutil.rmtree(chunk, ignore_errors=True)
+                elif chunk.is_file():
+                    freed += chunk.stat().st_size
+                    chunk.unlink(missing_ok=True)
+        return freed
 
     def write(self, run: Callable[[list[Callable[[], Any]]], None], *, whole_chunks_only: bool) -> bool:
         """Write pending rows (up to the last whole chunk, or all); True when anything was written."""
@@ -254,6 +291,7 @@ class CropStore:
         self._pool = ThreadPoolExecutor(max_workers=_WRITE_THREADS, thread_name_prefix="crop-store")
         self._detections = _AppendTable(detections, DETECTION_COLUMNS, chunk_rows=chunk_rows)
         self._crops = _AppendTable(crops, {"images": ("uint8", image_tail), **CROP_COLUMNS}, chunk_rows=chunk_crops)
+        self._dropped: dict[str, Any] = {"crops": 0, "detections": 0, "bytes": 0, "until_time": None}
 
     def __enter__(self) -> CropStore:
         return self
@@ -327,29 +365,9 @@ class CropStore:
             ValueError: Lengths differ or a crop has the wrong size.
         """
         self._check_open()
-        if len(samples) != len(buffers):
-            raise ValueError(f"{len(samples)} samples but {len(buffers)} buffer flags")
-        if not samples:
+        if not samples and not buffers:
             return
-        scores = np.array([s.quality.score for s in samples], dtype=np.float32)
-        frames = np.array([s.frame_index for s in samples], dtype=np.int64)
-        order = np.lexsort((frames, -scores))
-        rank = np.empty(len(samples), dtype=np.int32)
-        rank[order] = np.arange(len(samples), dtype=np.int32)
-        images = np.stack([s.image for s in samples])
-        quality = np.array([[getattr(s.quality, name) for name in QUALITY_COLUMNS] for s in samples], np.float32)
-        self._crops.append(
-            {
-                "images": images,
-                "tracker_id": np.full(len(samples), int(tracker_id), dtype=np.int64),
-                "frame_index": frames,
-                "time": np.array([s.time for s in samples], dtype=np.float64),
-                "xyxy": np.array([s.xyxy for s in samples], dtype=np.float32).reshape(-1, 4),
-                "quality": quality,
-                "rank": rank,
-                "buffers": np.asarray(buffers, dtype=np.uint8),
-            }
-        )
+        self._crops.append(crop_rows(tracker_id, samples, buffers))
         if self._crops.chunk_full:
             self._write(whole_chunks_only=True)
 
@@ -375,6 +393,44 @@ class CropStore:
             self._closed = True
             self._pool.shutdown(wait=True)
 
+    def retain(self, *, after_time: float | None = None, max_bytes: int | None = None) -> dict[str, Any]:
+        """Drop the oldest data: every whole chunk older than ``after_time``, then more until under ``max_bytes``.
+
+        Data goes in whole chunks (64 crops, 65536 detections), oldest first, never the
+        chunk being written; readers then start at the first kept row. What was dropped
+        is recorded in the store's attributes (``dropped``) and returned.
+
+        Args:
+            after_time: Keep what is newer than this stream time (seconds); ``None``: no age limit.
+            max_bytes: Keep the store under this size; ``None``: no size limit.
+
+        Returns:
+            ``{"crops", "detections", "bytes", "until_time"}``: the totals dropped so far.
+        """
+        self._check_open()
+        tables = {"crops": self._crops, "detections": self._detections}
+        size = self.bytes_on_disk if max_bytes is not None else 0
+        changed = False
+        while True:
+            candidates = [(t[1], name) for name, table in tables.items() if (t := table.oldest_droppable())]
+            if not candidates:
+                break
+            latest, name = min(candidates)
+            too_old = after_time is not None and latest < after_time
+            too_big = max_bytes is not None and size > max_bytes
+            if not (too_old or too_big):
+                break
+            freed = tables[name].drop_oldest(self.path / name)
+            size -= freed
+            self._dropped["bytes"] += freed
+            self._dropped["until_time"] = max(self._dropped["until_time"] or latest, latest)
+            changed = True
+        self._dropped.update(crops=self._crops.dropped_rows, detections=self._detections.dropped_rows)
+        if changed:
+            kept_from = {"crops_from": self._crops.first_row, "detections_from": self._detections.first_row}
+            self._root.attrs.update({**kept_from, "dropped": dict(self._dropped)})
+        return dict(self._dropped)
+
     def _write(self, *, whole_chunks_only: bool) -> None:
         wrote_detections = self._detections.write(self._run, whole_chunks_only=whole_chunks_only)
         wrote_crops = self._crops.write(self._run, whole_chunks_only=whole_chunks_only)
@@ -389,6 +445,69 @@ class CropStore:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"crop store {self.path} is closed")
+
+
+class Retention:
+    """When and how much the pipeline drops from the store (``store.retain_s``, ``store.max_gb``).
+
+    Args:
+        retain_s: Keep the last this-many seconds of video; ``None``: no age limit.
+        max_gb: Keep the store under this many GB; ``None``: no size limit.
+        every_s: Wall-clock seconds between two checks (a size check walks the store).
+    """
+
+    def __init__(self, *, retain_s: float | None, max_gb: float | None, every_s: float = 10.0) -> None:
+        self.retain_s = retain_s
+        self.max_bytes = None if max_gb is None else int(max_gb * 1e9)
+        self.every_s = every_s
+        self.dropped: dict[str, Any] = {}
+        self._last = time.monotonic()
+
+    def due(self) -> bool:
+        """A limit is set and the last check is ``every_s`` old."""
+        if self.retain_s is None and self.max_bytes is None:
+            return False
+        return time.monotonic() - self._last >= self.every_s
+
+    def apply(self, store: CropStore, *, now: float) -> None:
+        """Drop what is older than ``now - retain_s`` and whatever else keeps the store over the size limit."""
+        self._last = time.monotonic()
+        after = None if self.retain_s is None else now - self.retain_s
+        self.dropped = store.retain(after_time=after, max_bytes=self.max_bytes)
+
+    def note(self) -> str:
+        """One line for the user on what was dropped."""
+        megabytes = self.dropped.get("bytes", 0) / 1e6
+        return (
+            f"store retention dropped {self.dropped.get('crops', 0)} crops and {self.dropped.get('detections', 0)} "
+            f"detections ({megabytes:.0f} MB) from before {self.dropped.get('until_time') or 0:.0f} s of video"
+        )
+
+
+def crop_rows(tracker_id: int, samples: Sequence[CropSample], buffers: Sequence[int]) -> dict[str, np.ndarray]:
+    """The store rows of one tracklet's crops: ``images`` and every :data:`CROP_COLUMNS` array, ranked by score.
+
+    Raises:
+        ValueError: Lengths differ.
+    """
+    if len(samples) != len(buffers):
+        raise ValueError(f"{len(samples)} samples but {len(buffers)} buffer flags")
+    scores = np.array([s.quality.score for s in samples], dtype=np.float32)
+    frames = np.array([s.frame_index for s in samples], dtype=np.int64)
+    order = np.lexsort((frames, -scores))
+    rank = np.empty(len(samples), dtype=np.int32)
+    rank[order] = np.arange(len(samples), dtype=np.int32)
+    quality = np.array([[getattr(s.quality, name) for name in QUALITY_COLUMNS] for s in samples], np.float32)
+    return {
+        "images": np.stack([s.image for s in samples]),
+        "tracker_id": np.full(len(samples), int(tracker_id), dtype=np.int64),
+        "frame_index": frames,
+        "time": np.array([s.time for s in samples], dtype=np.float64),
+        "xyxy": np.array([s.xyxy for s in samples], dtype=np.float32).reshape(-1, 4),
+        "quality": quality.reshape(-1, len(QUALITY_COLUMNS)),
+        "rank": rank,
+        "buffers": np.asarray(buffers, dtype=np.uint8),
+    }
 
 
 def _clear_old_store(path: Path) -> None:
@@ -466,11 +585,61 @@ class StoreReader:
             int(attrs.get("num_detections", 0)), *(a.shape[0] for a in self._detection_arrays.values())
         )
         self.num_crops = min(int(attrs.get("num_crops", 0)), *(a.shape[0] for a in self._crop_arrays.values()))
+        # retention dropped the rows before these (see CropStore.retain)
+        self.crops_from = min(int(attrs.get("crops_from", 0)), self.num_crops)
+        self.detections_from = min(int(attrs.get("detections_from", 0)), self.num_detections)
+        self.dropped: dict[str, Any] = dict(attrs.get("dropped") or {})
         self._metadata: dict[str, np.ndarray] | None = None
+        self._provisional: dict[str, np.ndarray] | None = None  # crops of tracklets still live (a checkpoint)
 
-    def detections(self) -> dict[str, np.ndarray]:
-        """Every committed detection: ``frame_index``, ``time``, ``tracker_id``, ``xyxy``, ``confidence``."""
-        return {name: array[: self.num_detections] for name, array in self._detection_arrays.items()}
+    def add_provisional(self, rows: dict[str, np.ndarray]) -> int:
+        """Serve the checkpointed crops of tracklets that were still live, after the committed ones.
+
+        Rows of tracker ids that already have crops in the store are left out (those
+        tracklets ended and were written since), so nothing is served twice.
+
+        Args:
+            rows: ``images`` and the :data:`CROP_COLUMNS` arrays, as :func:`crop_rows` makes them.
+
+        Returns:
+            The number of crops added.
+        """
+        stored = self._crop_arrays["tracker_id"][self.crops_from : self.num_crops]
+        keep = ~np.isin(rows["tracker_id"], stored)
+        if not keep.any():
+            return 0
+        self._provisional = {name: np.asarray(values)[keep] for name, values in rows.items()}
+        self._metadata = None
+        return int(keep.sum())
+
+    def detections(self, *, since: float | None = None) -> dict[str, np.ndarray]:
+        """Committed detections: ``frame_index``, ``time``, ``tracker_id``, ``xyxy``, ``confidence``.
+
+        Args:
+            since: Only from about this stream time on (whole chunks: a few earlier rows
+                may come too); ``None``: every row retention kept. Reads O(window), not O(run).
+        """
+        start = self.detections_from if since is None else self._first_detection_row(since)
+        return {name: array[start : self.num_detections] for name, array in self._detection_arrays.items()}
+
+    def last_frame_index(self) -> int | None:
+        """Frame index of the last committed detection (rows are in frame order), ``None`` when there is none."""
+        if self.num_detections <= self.detections_from:
+            return None
+        return int(self._detection_arrays["frame_index"][self.num_detections - 1])
+
+    def _first_detection_row(self, since: float) -> int:
+        """Start of the chunk of detections that holds the first row at or after ``since`` (rows are in time order)."""
+        times = self._detection_arrays["time"]
+        step = times.chunks[0]
+        low, high = self.detections_from // step, max(self.detections_from // step, (self.num_detections - 1) // step)
+        while low < high:  # the last chunk whose first time is before ``since``
+            middle = (low + high + 1) // 2
+            if float(times[middle * step]) < since:
+                low = middle
+            else:
+                high = middle - 1
+        return max(low * step, self.detections_from)
 
     def crop_metadata(self) -> dict[str, np.ndarray]:
         """Metadata of every committed crop, one row per crop in store order.
@@ -483,9 +652,13 @@ class StoreReader:
 
     def _load_metadata(self) -> dict[str, np.ndarray]:
         if self._metadata is None:
-            metadata = {"index": np.arange(self.num_crops, dtype=np.int64)}
+            extra = self._provisional or {}
+            total = self.num_crops + len(extra.get("tracker_id", ()))
+            metadata = {"index": np.arange(self.crops_from, total, dtype=np.int64)}
             for name in CROP_COLUMNS:
-                values = self._crop_arrays[name][: self.num_crops]
+                values = self._crop_arrays[name][self.crops_from : self.num_crops]
+                if extra:
+                    values = np.concatenate([values, extra[name].astype(values.dtype)])
                 if name == "quality":
                     metadata.update({column: values[:, i] for i, column in enumerate(QUALITY_COLUMNS)})
                 else:
@@ -502,8 +675,16 @@ class StoreReader:
         rows = np.asarray(indices, dtype=np.int64).reshape(-1)
         if len(rows) == 0:
             return np.empty((0, self.crop_height, self.crop_width, 3), dtype=np.uint8)
-        if rows.min() < 0 or rows.max() >= self.num_crops:
-            raise IndexError(f"crop rows must be in [0, {self.num_crops}), got {rows.min()}..{rows.max()}")
+        extra = self._provisional["images"] if self._provisional else None
+        total = self.num_crops + (len(extra) if extra is not None else 0)
+        if rows.min() < self.crops_from or rows.max() >= total:
+            raise IndexError(f"crop rows must be in [{self.crops_from}, {total}), got {rows.min()}..{rows.max()}")
+        if extra is not None and rows.max() >= self.num_crops:
+            stored = rows < self.num_crops
+            images = np.empty((len(rows), self.crop_height, self.crop_width, 3), dtype=np.uint8)
+            images[stored] = self.images(rows[stored])
+            images[~stored] = extra[rows[~stored] - self.num_crops]
+            return images
         unique, inverse = np.unique(rows, return_inverse=True)
         # Read runs of nearby rows as slices: much faster than Zarr's orthogonal indexing on shards.
         runs = np.split(unique, np.flatnonzero(np.diff(unique) > _CROPS_PER_IMAGE_CHUNK) + 1)
@@ -550,4 +731,4 @@ class StoreReader:
         rows = rows[np.lexsort(keys)]
         if limit is not None:
             rows = rows[:limit]
-        return self.images(rows), {name: values[rows] for name, values in metadata.items()}
+        return self.images(metadata["index"][rows]), {name: values[rows] for name, values in metadata.items()}

@@ -4,6 +4,11 @@ Wraps roboflow's ``trackers.ByteTrackTracker`` (the successor of supervision's
 removed ``sv.ByteTrack``). Each update passes the frame's timestamp, so the
 Kalman filter predicts across frames that were not detected (a detection
 stride, a dropped frame, a variable frame rate) by the real elapsed time.
+
+Tracker ids are numbered per run (0, 1, 2, … in order of confirmation), whatever
+the library does with its own counter: some ``trackers`` releases keep it on the
+class, shared by every tracker in the process, so two runs in one process would
+otherwise number each other's people.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class PersonTracker:
             high_conf_det_threshold=config.high_conf_det_threshold,
         )
         self._live: set[int] = set()
+        self._run_ids: dict[int, int] = {}  # the library's id -> this run's id, while the track lives
+        self._next_id = 0
 
     def update(self, detections: sv.Detections, *, time: float) -> tuple[sv.Detections, list[int]]:
         """Track one detected frame.
@@ -56,14 +63,24 @@ class PersonTracker:
         else:
             tracked = sv.Detections.empty()
             tracked.tracker_id = np.array([], dtype=int)
+        tracked.tracker_id = self._to_run_ids(tracked.tracker_id)
         self._live.update(int(t) for t in tracked.tracker_id)
-        alive = {int(t.tracker_id) for t in self._tracker.tracks if t.tracker_id >= 0}
+        alive = {self._run_ids[int(t.tracker_id)] for t in self._tracker.tracks if int(t.tracker_id) in self._run_ids}
         ended = sorted(self._live - alive)
         self._live -= set(ended)
+        self._run_ids = {key: value for key, value in self._run_ids.items() if value not in ended}
         return tracked, ended
+
+    def _to_run_ids(self, library_ids: np.ndarray) -> np.ndarray:
+        """This run's ids for the library's; new ones are numbered in the library's order."""
+        for library_id in sorted({int(t) for t in library_ids} - self._run_ids.keys()):
+            self._run_ids[library_id] = self._next_id
+            self._next_id += 1
+        return np.array([self._run_ids[int(t)] for t in library_ids], dtype=int)
 
     def finish(self) -> list[int]:
         """End of stream: every id still live, in ascending order."""
         ended = sorted(self._live)
         self._live.clear()
+        self._run_ids.clear()
         return ended

@@ -48,8 +48,9 @@ class Frame:
 
     Attributes:
         index: Zero-based index of the frame in the stream, counting every decoded
-            frame (so with a stride of 2 the indices are 0, 2, 4, ...). Continues
-            across reconnects of a live source.
+            frame (so with a stride of 2 the indices are 0, 2, 4, ...). Across an
+            outage of a live source it skips the frames the outage lasted, so
+            indices and times agree on how far apart two frames are.
         time: Presentation time in seconds from the start of the stream.
         image: BGR image, ``(height, width, 3)`` uint8.
     """

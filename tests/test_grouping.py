@@ -10,7 +10,7 @@ import pytest
 import supervision as sv
 from benchmark_modules import load_benchmark
 
-from streamreid.config import ConfigError, GroupingConfig, load_config
+from streamreid.config import Config, ConfigError, GroupingConfig
 from streamreid.grouping import (
     AREA_RATIO,
     CHECK_NAMES,
@@ -424,7 +424,7 @@ def test_duplicate_tracker_ids_are_refused():
     ],
 )
 def test_bad_grouping_config_is_named(key, value, message):
-    config = load_config(None, {key: value}).grouping
+    config = Config().with_overrides({key: value}).grouping  # built in code: load_config would refuse it first
     with pytest.raises(ConfigError, match=message):
         group_tracklets([record(1, 0, 10)], config=config)
 

@@ -276,3 +276,62 @@ def test_write_tracklet_checks_its_input(tmp_path):
     store.close()
     with pytest.raises(RuntimeError, match="closed"):
         store.flush()
+
+
+# --- retention: bounded disk for runs that never end ----------------------------------------------------------
+
+
+def _long_store(path, *, tracklets=40, crops_each=6, chunk_crops=8, chunk_rows=32):
+    """Tracklet t lives from second 10 t to 10 t + 5, with ``crops_each`` crops and one detection per frame."""
+    store = CropStore(path, crop_height=HEIGHT, crop_width=WIDTH, chunk_crops=chunk_crops, chunk_rows=chunk_rows)
+    for tracker_id in range(tracklets):
+        frames = [250 * tracker_id + 25 * k for k in range(crops_each)]  # 25 fps: 10 s apart per tracklet
+        for frame in range(frames[0], frames[-1] + 1, 5):
+            store.append_detections(frame_index=frame, time=frame / 25.0, tracker_id=np.array([tracker_id]),
+                                    xyxy=np.ones((1, 4)), confidence=np.ones(1))  # fmt: skip
+        samples = [make_sample(tracker_id, f, 0.5 + 0.01 * k) for k, f in enumerate(frames)]
+        store.write_tracklet(tracker_id, samples, [BEST | ANIMATION] * len(samples))
+        store.flush()
+    return store
+
+
+def test_retention_by_age_drops_whole_old_chunks_and_records_it(tmp_path):
+    path = tmp_path / STORE_NAME
+    store = _long_store(path)
+    before = store.bytes_on_disk
+    dropped = store.retain(after_time=200.0)  # keep the last ~200 s of a 400 s run
+    assert dropped["crops"] > 0 and dropped["detections"] > 0 and dropped["bytes"] > 0
+    assert dropped["until_time"] < 200.0, "nothing newer than the limit is dropped"
+    assert store.bytes_on_disk < before * 0.7
+    store.close()
+    reader = open_store(path)
+    assert reader.dropped == dropped
+    meta = reader.crop_metadata()
+    assert meta["index"][0] == reader.crops_from > 0 and meta["time"].min() < 200.0 + 10
+    kept = sorted(set(meta["tracker_id"].tolist()))
+    assert kept[-1] == 39 and kept[0] >= 15
+    crops, rows = reader.crops_for([39], buffer="any", order="time")
+    assert np.array_equal(crops[0], crop_image(39, 250 * 39)), "later crops read back exactly"
+    detections = reader.detections()
+    assert 150.0 < detections["time"].min() < 200.0 and detections["time"].max() == (9750 + 125) / 25
+
+
+def test_retention_by_size_keeps_the_store_under_the_limit(tmp_path):
+    store = _long_store(tmp_path / STORE_NAME)
+    limit = store.bytes_on_disk // 3
+    store.retain(max_bytes=limit)
+    assert store.bytes_on_disk <= limit * 1.05
+    store.retain(after_time=None, max_bytes=None)  # no limits: nothing more goes
+    store.close()
+    assert open_store(tmp_path / STORE_NAME).crops_for([39], buffer="best")[0].shape[0] == 6
+
+
+def test_detections_since_reads_only_the_window(tmp_path):
+    store = _long_store(tmp_path / STORE_NAME)
+    store.close()
+    reader = open_store(tmp_path / STORE_NAME)
+    recent = reader.detections(since=300.0)
+    everything = reader.detections()
+    assert recent["time"].min() <= 300.0 < recent["time"].max()
+    assert len(recent["time"]) < len(everything["time"]) / 2
+    assert np.array_equal(recent["time"], everything["time"][-len(recent["time"]) :])

@@ -25,6 +25,7 @@ import numpy as np
 from streamreid import rundir
 from streamreid.decisions import Decision, DecisionError, read_decisions
 from streamreid.errors import StoreError
+from streamreid.redact import redact
 from streamreid.report.webp import webp_path_for
 from streamreid.types import Person
 
@@ -185,7 +186,7 @@ class ReportData:
 
 def display_source(run: Mapping[str, Any], run_dir: Path) -> str:
     """The source as the report displays it (heading, title and run table all use this one)."""
-    return str(run.get("source") or (run.get("video") or {}).get("source") or Path(run_dir).name)
+    return redact(run.get("source") or (run.get("video") or {}).get("source") or Path(run_dir).name)
 
 
 @contextmanager

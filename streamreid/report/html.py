@@ -166,6 +166,7 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "heatmap": heatmap,
         "scale_colour": figures.scale_colour,
         "fallback_notice": FALLBACK_NOTICE,
+        "live_notice": _live_notice(run),
         "run_rows": _run_rows(data),
         "timings": _timings(run.get("timings") or {}),
         "payload": payload,
@@ -189,6 +190,22 @@ def _facts(data: ReportData) -> list[str]:
     if data.decisions:
         facts.append(f"{_plural(len(data.decisions), 'decision')} of yours applied")
     return facts
+
+
+def _live_notice(run: dict[str, Any]) -> str | None:
+    """How recent a report refreshed while the stream runs is (run.json's ``live``), or ``None``."""
+    live = run.get("live") or {}
+    if run.get("status") != "running" or not live.get("as_of"):
+        return None
+    parts = [f"Live report as of {live['as_of']}"]
+    if isinstance(live.get("seconds_of_video"), (int, float)):
+        parts[0] += f" ({live['seconds_of_video']:.0f} s of video)"
+    parts.append("the stream is still running")
+    if isinstance(live.get("every_s"), (int, float)):
+        parts.append(f"refreshed every {live['every_s']:g} s")
+    if isinstance(live.get("detection_fps"), (int, float)) and isinstance(live.get("latency_s"), (int, float)):
+        parts.append(f"detecting at {live['detection_fps']:.1f} fps, {live['latency_s']:.1f} s behind the camera")
+    return "; ".join(parts) + "."
 
 
 def _short_source(source: str) -> str:
