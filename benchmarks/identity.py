@@ -195,9 +195,9 @@ class Setting:
 SETTINGS = {
     s.name: s
     for s in (
-        Setting("gt-osnet", "gt", 0, "osnet-msmt17"),
-        Setting("gt-fallback", "gt", 0, "fallback"),
-        Setting("gt-omz0288", "gt", 0, "omz-0288"),
+        Setting("gt-osnet", "gt", 640, "osnet-msmt17"),
+        Setting("gt-fallback", "gt", 640, "fallback"),
+        Setting("gt-omz0288", "gt", 640, "omz-0288"),
         Setting("fall640-fallback", "fall", 640, "fallback", confidence=0.1),
         Setting("fall640-osnet", "fall", 640, "osnet-msmt17", confidence=0.1),
         Setting("pose640-osnet", "pose", 640, "osnet-msmt17"),

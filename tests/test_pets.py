@@ -40,7 +40,7 @@ def truth():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     bench = load_benchmark("identity")
-    setting = bench.Setting("pets-osnet", "gt", 0, "osnet-msmt17")
+    setting = bench.Setting("pets-osnet", "gt", 640, "osnet-msmt17")
     return bench.run_setting(setting, video=PETS / "vtest.avi", out=tmp_path_factory.mktemp("pets"),
                              config_overrides={"source.max_frames": FRAMES})  # fmt: skip
 
