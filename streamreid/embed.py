@@ -83,8 +83,13 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
         WeightsError: ``osnet`` without usable weights, or explicit weights that fail to load.
     """
     mode = config.embedder
+    from streamreid.embed_openvino import OMZ_ALIASES, OMZ_MODELS, OmzReidEmbedder
+
+    if mode in OMZ_ALIASES or mode in OMZ_MODELS:
+        omz = OmzReidEmbedder(model=mode, weights=config.weights, allow_download=config.download)
+        return omz, f"Using {omz.name}: {omz.weights.detail}."
     if mode not in ("auto", "osnet", "fallback"):
-        raise ConfigError(f"reid.embedder must be auto, osnet or fallback, got '{mode}'")
+        raise ConfigError(f"reid.embedder must be auto, osnet, fallback, omz-0287 or omz-0288, got '{mode}'")
     if mode == "fallback":
         message = "Using the weights-free fallback embedder (reid.embedder: fallback): part colour and texture."
         logger.info(message)

@@ -51,6 +51,7 @@ costliest link on the way is forbidden and the matching solved again.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -187,6 +188,31 @@ def is_moving(stats: TrackletStats, *, config: GroupingConfig) -> bool:
         return False
     travel = stats.velocity_magnitude * max(stats.end_frame - stats.start_frame, 0)
     return travel >= config.min_travel_to_jitter * detrended_jitter(stats)
+
+
+def scaled_grouping_config(config: GroupingConfig, *, fps: float, frame_size: tuple[int, int]) -> GroupingConfig:
+    """The grouping limits of ``config`` in frames and pixels for one video.
+
+    ``max_gap_seconds``, ``max_distance_fraction`` and ``max_jitter_fraction`` (fractions of the
+    frame diagonal), when set, replace ``max_temporal_gap``, ``max_spatial_distance`` and
+    ``max_jitter_difference``, so one configuration means the same at 7 fps and at 60 fps, in
+    a 640×360 film and in a 4K stream. The defaults equal the reference's 30 frames, 200 px
+    and 40 px at 25 fps in 640×360.
+
+    Args:
+        config: The grouping configuration.
+        fps: Frames per second of the decoded stream (frame indices count every decoded frame).
+        frame_size: ``(width, height)`` in pixels.
+    """
+    diagonal = float(np.hypot(*frame_size))
+    changes: dict[str, Any] = {}
+    if config.max_gap_seconds is not None and fps > 0:
+        changes["max_temporal_gap"] = max(1, round(config.max_gap_seconds * fps))
+    if config.max_distance_fraction is not None and diagonal > 0:
+        changes["max_spatial_distance"] = config.max_distance_fraction * diagonal
+    if config.max_jitter_fraction is not None and diagonal > 0:
+        changes["max_jitter_difference"] = config.max_jitter_fraction * diagonal
+    return dataclasses.replace(config, **changes)
 
 
 def validate_grouping_config(config: GroupingConfig) -> None:

@@ -52,6 +52,8 @@ _REID_OUTPUTS = (
     rundir.MERGE_RECOMMENDATIONS,
 )  # fmt: skip
 
+#: Most rounds of applying confident merges and deciding again on the merged persons.
+_MERGE_ROUNDS = 3
 #: Longest time between two writes to disk while people stay on screen.
 _FLUSH_SECONDS = 5.0
 #: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
@@ -610,7 +612,13 @@ def analyse(
         A summary dict: ``persons`` (count), ``embedder`` (dict or None), ``report``
         (path or None) and ``notes`` (list of warnings for the user).
     """
-    from streamreid.grouping import build_persons, group_tracklets, grouping_log, reid_candidates
+    from streamreid.grouping import (
+        build_persons,
+        group_tracklets,
+        grouping_log,
+        reid_candidates,
+        scaled_grouping_config,
+    )
     from streamreid.ranking import rank_persons, ranking_results
     from streamreid.store import open_store
 
@@ -635,9 +643,11 @@ def analyse(
     # the user's decisions from the report (streamreid apply), as tracklet constraints
     user_must, user_cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
 
+    grouping_config = scaled_grouping_config(config.grouping, fps=info.fps, frame_size=(info.width, info.height))
+
     def persons_stage(must_link: list[tuple[int, int]]) -> tuple[list[Person], list[Any], list[dict[str, np.ndarray]]]:
         start = time.perf_counter()
-        grouping = group_tracklets(kept, config=config.grouping, must_link=[*user_must, *must_link],
+        grouping = group_tracklets(kept, config=grouping_config, must_link=[*user_must, *must_link],
                                    cannot_link=user_cannot)  # fmt: skip
         persons = build_persons(grouping.groups, kept)
         rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(grouping))
@@ -671,18 +681,22 @@ def analyse(
             clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes,
                              cannot_link=user_cannot)  # fmt: skip
             embedder_info = _embedder_info(embedder)
-            merged = [cluster for cluster in clusters if len(cluster) > 1]
-            if config.reid.auto_merge and merged:
-                # opt-in: the appearance clusters become must-links of the five-check grouping, then redo
-                must_link = [
+            before, must_link, applied = len(persons), [], []
+            for _ in range(_MERGE_ROUNDS):
+                merged = [cluster for cluster in clusters if len(cluster) > 1]
+                if not (config.reid.auto_merge and merged):
+                    break
+                # the confident clusters become must-links of the five-check grouping, then redo
+                must_link += [
                     (persons[a].tracklet_ids[0], persons[b].tracklet_ids[0])
                     for cluster in merged
                     for a, b in zip(cluster, cluster[1:], strict=False)
                 ]
-                before = len(persons)
+                applied += [[list(persons[i].tracklet_ids) for i in cluster] for cluster in merged]
                 persons, scores, tracks = persons_stage(must_link)
-                _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[], merged=True,
-                      cannot_link=user_cannot)  # fmt: skip
+                clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[],
+                                 merged=True, applied=applied, cannot_link=user_cannot)  # fmt: skip
+            if applied:
                 notes.append(f"auto-merge joined {before} persons into {len(persons)} by appearance")
         except StreamReidError as exc:
             notes.append(f"re-identification skipped: {exc}")
@@ -795,6 +809,7 @@ def _embedder_info(embedder: Any) -> dict[str, Any]:
 
 def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarray]], store: Any, *,
           config: Config, embedder: Any, notes: list[str], merged: bool = False,
+          applied: list[list[list[int]]] | None = None,
           cannot_link: list[tuple[int, int]] = ()) -> list[list[int]]:  # fmt: skip
     """Embed each person's best crops, compare persons, write similarity and merge recommendations.
 
@@ -802,18 +817,11 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
         The appearance clusters (lists of person indices) under the cannot-link constraints.
     """
     from streamreid.merging import constrained_agglomerative, merge_recommendations_payload
-    from streamreid.similarity import (
-        embeddings_payload,
-        mean_vectors,
-        null_threshold,
-        recommend_pairs,
-        similarity_matrix,
-        similarity_payload,
-    )
+    from streamreid.similarity import null_threshold, recommend_pairs, similarity_matrix
 
     options = config.reid
     embedder_info = _embedder_info(embedder)
-    if embedder.kind != "osnet":
+    if embedder.kind == "fallback":
         notes.append(
             "appearance similarity comes from the weights-free fallback embedder (colour/texture histograms), "
             "not OSNet: treat its recommendations as hints"
@@ -830,9 +838,12 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
     )
 
     person_ids = [p.person_id for p in persons]
-    similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
     # seen together, or kept apart by the user: known to be different people
     different = co_visible_pairs(tracks) | apart([p.tracklet_ids for p in persons], cannot_link)
+    if options.decision == "calibrated":
+        return _reid_calibrated(run_dir, features, metas, persons, tracks, different, options=options,
+                                embedder_info=embedder_info, notes=notes, merged=merged, applied=applied)  # fmt: skip
+    similarity = similarity_matrix(features, method=options.method, top_k=options.top_k)
     calibrated = null_threshold(similarity, different, percentile=options.null_percentile)
     recommendations = recommend_pairs(
         similarity,
@@ -843,23 +854,8 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
         different_pairs=different,
         run_dir=str(run_dir),
     )
-    means = mean_vectors(features, normalise=True).astype(np.float32)
-    np.save(run_dir / rundir.EMBEDDINGS_NPY, means)
-    rundir.write_json(run_dir / rundir.EMBEDDINGS, embeddings_payload(means, person_ids, embedder=embedder_info))
-    np.save(run_dir / rundir.SIMILARITY_NPY, similarity)
-    rundir.write_json(
-        run_dir / rundir.SIMILARITY,
-        similarity_payload(
-            similarity,
-            person_ids,
-            method=options.method,
-            embedder=embedder_info,
-            threshold=options.threshold,
-            near_threshold=options.near_threshold,
-            calibrated_threshold=calibrated,
-            different_pairs=different,
-        ),
-    )
+    _write_similarity(run_dir, features, similarity, person_ids, different, calibrated, options=options,
+                      embedder_info=embedder_info)  # fmt: skip
     # merge only what both the fixed and the per-video calibrated thresholds accept
     merge_threshold = max(options.threshold, calibrated) if calibrated is not None else options.threshold
     clusters, merges = constrained_agglomerative(
@@ -870,3 +866,86 @@ def _reid(run_dir: Path, persons: list[Person], tracks: list[dict[str, np.ndarra
         merge_recommendations_payload(recommendations, clusters, person_ids, merges=merges, auto_merged=merged),
     )
     return clusters
+
+
+def _write_similarity(run_dir: Path, features: list[np.ndarray], similarity: np.ndarray, person_ids: list[int],
+                      different: set[tuple[int, int]], calibrated: float | None, *, options: Any,
+                      embedder_info: dict[str, Any], extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+    from streamreid.similarity import embeddings_payload, mean_vectors, similarity_payload
+
+    means = mean_vectors(features, normalise=True).astype(np.float32)
+    np.save(run_dir / rundir.EMBEDDINGS_NPY, means)
+    rundir.write_json(run_dir / rundir.EMBEDDINGS, embeddings_payload(means, person_ids, embedder=embedder_info))
+    np.save(run_dir / rundir.SIMILARITY_NPY, similarity)
+    payload = similarity_payload(
+        similarity,
+        person_ids,
+        method=options.method,
+        embedder=embedder_info,
+        threshold=options.threshold,
+        near_threshold=options.near_threshold,
+        calibrated_threshold=calibrated,
+        different_pairs=different,
+    )
+    rundir.write_json(run_dir / rundir.SIMILARITY, {**payload, **(extra or {})})
+
+
+def co_visible_tracklets(tracks: list[dict[str, np.ndarray]]) -> set[tuple[int, int]]:
+    """Pairs of tracklet ids seen in the same frame, from the persons' tracks."""
+    if not tracks:
+        return set()
+    frames = np.concatenate([t["frame_numbers"] for t in tracks])
+    ids = np.concatenate([t["tracker_ids"] for t in tracks])
+    unique = np.unique(ids)
+    pairs = co_visible_pairs([{"frame_numbers": frames[ids == t]} for t in unique])
+    return {(int(unique[a]), int(unique[b])) for a, b in pairs}
+
+
+def _reid_calibrated(run_dir: Path, features: list[np.ndarray], metas: list[dict[str, np.ndarray]],
+                     persons: list[Person], tracks: list[dict[str, np.ndarray]], different: set[tuple[int, int]], *,
+                     options: Any, embedder_info: dict[str, Any], notes: list[str], merged: bool,
+                     applied: list[list[list[int]]] | None) -> list[list[int]]:  # fmt: skip
+    """The calibrated decision: adapt, fit the video's rule, keep confident clusters, list uncertain pairs."""
+    from streamreid.calibration import decide_persons
+    from streamreid.merging import merge_recommendations_payload
+    from streamreid.similarity import recommendation_record
+
+    person_ids = [p.person_id for p in persons]
+    decision = decide_persons(
+        features,
+        [np.asarray(m["tracker_id"], dtype=np.int64) for m in metas],
+        [np.asarray(m["frame_index"], dtype=np.int64) for m in metas],
+        different=different,
+        tracklet_negatives=co_visible_tracklets(tracks),
+        method=options.method,
+        top_k=options.top_k,
+        linkage=options.merge_linkage,
+        adapt=options.adapt,
+        min_pairs=options.min_calibration_pairs,
+        min_auc=options.min_separation,
+        merge_percentile=options.null_percentile,
+        recommend_percentile=options.recommend_percentile,
+    )
+    rule = decision.rule
+    if not rule.trusted:
+        notes.append(rule.reason)
+    extra = {
+        "decision": rule.to_dict(),
+        "adaptation": decision.projection.to_dict() if decision.projection else None,
+        "seen_together": sorted([person_ids[a], person_ids[b]] for a, b in different),
+    }
+    _write_similarity(run_dir, decision.features, decision.similarity, person_ids, different, rule.merge_threshold,
+                      options=options, embedder_info=embedder_info, extra=extra)  # fmt: skip
+    records = [
+        recommendation_record(value, person_ids[a], person_ids[b], reference=rule.merge_threshold or 1.0,
+                              near=rule.recommend_threshold or 1.0, level="calibrated", run_dir=str(run_dir))
+        for a, b, value in decision.recommended
+    ]  # fmt: skip
+    # once merged, the persons are the confident clusters: what is left to show is the uncertain pairs
+    clusters = [[i] for i in range(len(persons))] if merged else decision.clusters
+    payload = merge_recommendations_payload(records, clusters, person_ids, merges=[] if merged else decision.merges,
+                                            auto_merged=merged)  # fmt: skip
+    payload.update(extra)
+    payload["applied_merges"] = applied or []
+    rundir.write_json(run_dir / rundir.MERGE_RECOMMENDATIONS, payload)
+    return decision.clusters

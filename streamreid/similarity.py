@@ -270,16 +270,8 @@ def recommend_pairs(
                 level = "near"
             else:
                 continue
-            first, second = int(person_ids[a]), int(person_ids[b])
-            record: dict[str, Any] = {
-                "persons": [first, second],
-                "similarity": round(value, 6),
-                "confidence": round(_confidence(value, reference=reference, near=near_threshold), 4),
-                "level": level,
-            }
-            if run_dir is not None:
-                record["command"] = select_command(run_dir, (first, second))
-            out.append(record)
+            out.append(recommendation_record(value, person_ids[a], person_ids[b], reference=reference,
+                                             near=near_threshold, level=level, run_dir=run_dir))  # fmt: skip
     out.sort(key=lambda r: (-r["similarity"], r["persons"]))
     return out
 
@@ -394,3 +386,17 @@ def embeddings_payload(
         "dim": int(embeddings.shape[1]),
         "timestamp": timestamp or utc_timestamp(),
     }
+
+
+def recommendation_record(value: float, first: int, second: int, *, reference: float, near: float, level: str,
+                          run_dir: str | Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """One entry of ``merge_recommendations.json``'s ``recommendations`` (person ids, confidence, command)."""
+    record: dict[str, Any] = {
+        "persons": [int(first), int(second)],
+        "similarity": round(float(value), 6),
+        "confidence": round(_confidence(float(value), reference=reference, near=near), 4),
+        "level": level,
+    }
+    if run_dir is not None:
+        record["command"] = select_command(run_dir, (int(first), int(second)))
+    return record

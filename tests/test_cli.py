@@ -190,7 +190,8 @@ def test_select_round_trip_through_the_cli(tmp_path, synthetic_video):
     from streamreid.pipeline import process
 
     scenario = scenario_reentry_crossing()
-    config = Config().with_overrides({"reid.embedder": "fallback"})
+    # the fixed rule, only recommending: the returning walker is a recommendation with its command
+    config = Config().with_overrides({"reid.embedder": "fallback", "reid.decision": "fixed", "reid.auto_merge": False})
     run = process(str(synthetic_video), out_dir=tmp_path / "run", config=config,
                   detector=ScriptedDetector(scenario), progress=False)  # fmt: skip
     recommendation = json.loads((run.run_dir / "merge_recommendations.json").read_text())["recommendations"][0]

