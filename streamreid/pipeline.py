@@ -1,4 +1,4 @@
-"""The one module that wires the stages together and owns side effects.
+"""The one module that wires the stages together (the sinks and writers it calls do the I/O).
 
 ``process`` runs the single pass: decode each frame once → detect people → track
 → update tracklet statistics and crop reservoirs → write tracked detections and
@@ -63,7 +63,7 @@ _TRACKLET_FLUSH_SECONDS = 1.0
 
 _VERSIONED_PACKAGES = (
     "streamreid", "av", "numpy", "torch", "torchvision", "ultralytics", "supervision", "trackers",
-    "torchreid", "zarr", "numba", "imageio", "pillow", "scipy",
+    "torchreid", "zarr", "imageio", "pillow", "scipy",
 )  # fmt: skip
 
 
