@@ -322,7 +322,7 @@ def _tracklet_top1(run_dir: Path, truth: dict[int, int]) -> float:
     Only tracklets whose human has another tracklet that was never on screen with them are asked.
     """
     from streamreid import rundir
-    from streamreid.pipeline import co_visible_pairs
+    from streamreid.person_tracks import co_visible_pairs
 
     path = run_dir / rundir.CROP_FEATURES
     if not path.is_file():

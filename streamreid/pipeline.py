@@ -35,6 +35,7 @@ from streamreid.errors import StreamReidError
 from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.mot import MotSink
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval, working_set
+from streamreid.person_tracks import co_visible_pairs, co_visible_tracklets, person_tracks
 from streamreid.realtime import RealTimePacer, realtime_enabled
 from streamreid.redact import redact
 from streamreid.scene import SceneKeeper
@@ -560,40 +561,6 @@ def _read_stats_log(path: Path) -> list[TrackletStats]:
     return stats
 
 
-def person_tracks(persons: list[Person], detections: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
-    """Every detection of each person (frame numbers, boxes, confidences, tracker ids), in frame order."""
-    tracker_ids = detections["tracker_id"]
-    order = np.argsort(detections["frame_index"], kind="stable")
-    tracks = []
-    for person in persons:
-        rows = order[np.isin(tracker_ids[order], np.asarray(person.tracklet_ids))]
-        tracks.append(
-            {
-                "frame_numbers": detections["frame_index"][rows].astype(np.int64),
-                "bboxes": detections["xyxy"][rows].astype(np.float32),
-                "confidences": detections["confidence"][rows].astype(np.float32),
-                "tracker_ids": tracker_ids[rows].astype(np.int64),
-            }
-        )
-    return tracks
-
-
-def co_visible_pairs(tracks: list[dict[str, np.ndarray]]) -> set[tuple[int, int]]:
-    """Pairs of persons (by index) seen in the same frame: known to be different people."""
-    if len(tracks) < 2:
-        return set()
-    frames = np.concatenate([t["frame_numbers"] for t in tracks])
-    owners = np.concatenate([np.full(len(t["frame_numbers"]), i) for i, t in enumerate(tracks)])
-    unique_pairs = np.unique(np.stack([frames, owners], axis=1), axis=0)
-    pairs: set[tuple[int, int]] = set()
-    boundaries = np.flatnonzero(np.diff(unique_pairs[:, 0])) + 1
-    for group in np.split(unique_pairs[:, 1], boundaries):
-        if len(group) > 1:
-            members = group.tolist()
-            pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
-    return pairs
-
-
 def analyse(
     run_dir: str | Path,
     *,
@@ -888,17 +855,6 @@ def _write_similarity(run_dir: Path, features: list[np.ndarray], similarity: np.
         different_pairs=different,
     )
     rundir.write_json(run_dir / rundir.SIMILARITY, {**payload, **(extra or {})})
-
-
-def co_visible_tracklets(tracks: list[dict[str, np.ndarray]]) -> set[tuple[int, int]]:
-    """Pairs of tracklet ids seen in the same frame, from the persons' tracks."""
-    if not tracks:
-        return set()
-    frames = np.concatenate([t["frame_numbers"] for t in tracks])
-    ids = np.concatenate([t["tracker_ids"] for t in tracks])
-    unique = np.unique(ids)
-    pairs = co_visible_pairs([{"frame_numbers": frames[ids == t]} for t in unique])
-    return {(int(unique[a]), int(unique[b])) for a, b in pairs}
 
 
 def _reid_calibrated(run_dir: Path, features: list[np.ndarray], metas: list[dict[str, np.ndarray]],
