@@ -70,12 +70,11 @@ class SceneKeeper:
             final: ``False`` for the writes during the stream: only the first one is made (so a
                 killed run has a scene), the median is not recomputed at every flush.
         """
-        image = self.image
-        if image is None:
+        if not self.frames:
             return None
         path = Path(run_dir) / rundir.SCENE
-        if self.changed and (final or not self.written):
-            write_jpeg(path, image)
+        if self.changed and (final or not self.written):  # the median costs tens of ms: only when written
+            write_jpeg(path, self.image)
             self.changed = False
             self.written = True
         return path
