@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from streamreid import __version__
+from streamreid.config import CHOICES
 from streamreid.errors import StreamReidError
 from streamreid.redact import RedactingFilter, redact
 
@@ -83,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", type=Path)
     report.add_argument("--config", type=Path, help="YAML file overriding the defaults")
-    report.add_argument("--embedder", choices=("auto", "osnet", "fallback"))
+    report.add_argument("--embedder", choices=CHOICES["reid.embedder"])
     report.add_argument("--reid-weights")
     _common(report)
 
@@ -138,7 +139,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="decode every frame but detect only as often as the machine keeps up (default: on for network "
         "streams and cameras, off for files)",
     )
-    parser.add_argument("--embedder", choices=("auto", "osnet", "fallback", "omz-0287", "omz-0288"),
+    parser.add_argument("--embedder", choices=CHOICES["reid.embedder"],
                         help="ReID embedder (default auto)")  # fmt: skip
     parser.add_argument("--reid-weights", help="path to OSNet (torchreid) weights, or an OMZ IR folder")
     parser.add_argument("--auto-merge", action=argparse.BooleanOptionalAction, default=None,

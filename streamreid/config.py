@@ -319,7 +319,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "grouping.spatial_mode": ("fixed", "allowance", "predicted"),
     "grouping.jitter_measure": ("spread", "detrended"),
     "ranking.jitter_measure": ("spread", "detrended"),
-    "reid.embedder": ("auto", "osnet", "fallback"),
+    "reid.embedder": ("auto", "osnet", "fallback", "omz-0287", "omz-0288"),
     "reid.runtime": ("auto", "torch", "openvino"),
     "reid.method": ("mean_embedding", "mean_pairwise", "top_k_pairwise"),
     "reid.merge_linkage": ("average", "single", "complete"),

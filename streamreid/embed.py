@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from streamreid.config import ConfigError, ReidConfig
+from streamreid.config import CHOICES, ConfigError, ReidConfig
 from streamreid.errors import WeightsError
 from streamreid.fallback_embedder import FallbackEmbedder
 from streamreid.features import Embedder
@@ -88,8 +88,8 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
     if mode in OMZ_ALIASES or mode in OMZ_MODELS:
         omz = OmzReidEmbedder(model=mode, weights=config.weights, allow_download=config.download)
         return omz, f"Using {omz.name}: {omz.weights.detail}."
-    if mode not in ("auto", "osnet", "fallback"):
-        raise ConfigError(f"reid.embedder must be auto, osnet, fallback, omz-0287 or omz-0288, got '{mode}'")
+    if mode not in CHOICES["reid.embedder"]:
+        raise ConfigError(f"reid.embedder must be one of {', '.join(CHOICES['reid.embedder'])}, got '{mode}'")
     if mode == "fallback":
         message = "Using the weights-free fallback embedder (reid.embedder: fallback): part colour and texture."
         logger.info(message)

@@ -108,3 +108,16 @@ def test_every_rule_names_a_key_of_the_config_and_choices_match_their_modules():
     assert CHOICES["grouping.spatial_mode"] == grouping.SPATIAL_MODES
     assert CHOICES["reid.method"] == similarity.SIMILARITY_METHODS
     assert CHOICES["reid.merge_linkage"] == merging.LINKAGES
+
+
+def test_every_embedder_the_builder_knows_passes_validation_and_the_cli():
+    from streamreid.cli import _parser as build_parser
+    from streamreid.config import CHOICES
+    from streamreid.embed_openvino import OMZ_ALIASES
+
+    assert set(OMZ_ALIASES) <= set(CHOICES["reid.embedder"])
+    for embedder in CHOICES["reid.embedder"]:
+        assert load_config(None, {"reid.embedder": embedder}).reid.embedder == embedder
+        assert build_parser().parse_args(["report", "RUN", "--embedder", embedder]).embedder == embedder
+    with pytest.raises(ConfigError, match="reid.embedder"):
+        load_config(None, {"reid.embedder": "omz-9999"})
