@@ -10,8 +10,9 @@ person) in full but bounded batches.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -65,6 +66,40 @@ def embed_groups(embedder: Embedder, groups: Iterable[np.ndarray], *, batch: int
     run()
     empty = np.zeros((0, embedder.dim), dtype=np.float32)
     return [np.concatenate(parts) if parts else empty for parts in features]
+
+
+class RememberingEmbedder:
+    """An embedder that runs each distinct crop once: crops seen before (same pixels) reuse their features.
+
+    The end of the stream compares persons again after each round of confident merges; a merged
+    person's best crops are crops its parts already had, so only new crops reach the network.
+    Memory is one feature row per distinct crop of one analysis.
+
+    Args:
+        embedder: The embedder to run for crops not seen before.
+    """
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.inner = embedder
+        self._known: dict[tuple[tuple[int, ...], bytes], np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)  # name, kind, dim, weights, device, ...
+
+    def embed(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Features of ``crops``, like the wrapped embedder's; crops seen before are not run again."""
+        images = [np.ascontiguousarray(crop) for crop in crops]
+        keys = [(image.shape, hashlib.blake2b(image.tobytes(), digest_size=16).digest()) for image in images]
+        missing = list(dict.fromkeys(key for key in keys if key not in self._known))
+        if missing:
+            index = {key: i for i, key in enumerate(keys)}
+            new = [images[index[key]] for key in missing]
+            same_shape = len({image.shape for image in new}) == 1
+            vectors = self.inner.embed(np.stack(new) if same_shape else new)
+            self._known.update(zip(missing, vectors, strict=True))
+        if not images:
+            return np.zeros((0, self.inner.dim), dtype=np.float32)
+        return np.stack([self._known[key] for key in keys]).astype(np.float32, copy=False)
 
 
 def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:

@@ -645,6 +645,9 @@ def analyse(
                 from streamreid.embed import build_embedder
 
                 embedder, _ = build_embedder(config.reid)  # logs its choice
+            from streamreid.embed import RememberingEmbedder
+
+            embedder = RememberingEmbedder(embedder)  # merge rounds below embed only crops not seen before
             clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=notes,
                              cannot_link=user_cannot)  # fmt: skip
             embedder_info = _embedder_info(embedder)

@@ -419,3 +419,25 @@ def test_openvino_runtime_gives_the_torch_features_and_caches_the_conversion(tmp
     again = OsnetEmbedder(random_init=True, runtime="openvino")  # from the cache
     np.testing.assert_allclose(again.embed(crops[:2]), converted.embed(crops[:2]), atol=1e-6)
     assert OsnetEmbedder(random_init=True, runtime="auto").runtime == "openvino"
+
+
+def test_remembering_embedder_runs_each_distinct_crop_once_and_gives_the_same_features():
+    from streamreid.embed import RememberingEmbedder
+
+    calls = []
+
+    class Counting(FallbackEmbedder):
+        def embed(self, crops):
+            calls.append(len(crops))
+            return super().embed(crops)
+
+    inner = Counting()
+    remembering = RememberingEmbedder(inner)
+    crops = random_crops(5, seed=4)
+    first = remembering.embed(crops)
+    np.testing.assert_allclose(first, FallbackEmbedder().embed(crops), atol=1e-6)
+    again = remembering.embed(np.concatenate([crops[3:], crops[:2], random_crops(1, seed=9)]))
+    np.testing.assert_allclose(again[:4], first[[3, 4, 0, 1]], atol=0)
+    assert calls == [5, 1]  # only the new crop reached the network the second time
+    assert remembering.dim == inner.dim and remembering.kind == "fallback"
+    assert remembering.embed(np.zeros((0, 256, 128, 3), np.uint8)).shape == (0, inner.dim)
