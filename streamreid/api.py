@@ -186,7 +186,7 @@ def watch(
                 persons = value.persons
                 snapshot = Snapshot(number, False, value.as_of, value.progress.seconds_of_video, persons,
                                     *_changes(previous, persons), run_dir=value.run_dir,
-                                    report=value.summary.get("report"))  # fmt: skip
+                                    report=value.summary.report)  # fmt: skip
             else:
                 persons = _persons(value.run_dir)
                 seconds = rundir.read_json(value.run_dir / rundir.RUN_JSON)["counts"]["seconds_of_video"]

@@ -27,8 +27,8 @@ def test_persons_seen_in_one_frame_are_pairs_and_visits_apart_are_not():
     detections = _detections([(0, 1), (1, 1), (1, 2), (2, 2), (5, 3), (6, 3)])
     persons = [_person(0, (1, 3)), _person(1, (2,))]
     tracks = person_tracks(persons, detections)
-    assert tracks[0]["frame_numbers"].tolist() == [0, 1, 5, 6]
-    assert tracks[0]["tracker_ids"].tolist() == [1, 1, 3, 3]
+    assert tracks[0].frame_numbers.tolist() == [0, 1, 5, 6]
+    assert tracks[0].tracker_ids.tolist() == [1, 1, 3, 3]
     assert co_visible_pairs(tracks) == {(0, 1)}
     assert co_visible_tracklets(tracks) == {(1, 2)}
     assert co_visible_pairs(tracks[:1]) == set() and co_visible_tracklets([]) == set()
