@@ -11,10 +11,10 @@ persons, docs/OUTPUTS.md). :class:`Analysis` is what an analysis returns to its 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from streamreid.person_tracks import PersonTrack
 from streamreid.ranking import PersonScore
 from streamreid.reid_stage import EmbedderInfo
 from streamreid.types import Person, TrackletStats, VideoInfo
+
+if TYPE_CHECKING:
+    from streamreid.store import StoreReader
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,9 @@ def read_stats_log(path: Path) -> list[TrackletStats]:
     return stats
 
 
-def frames_detected(meta: Mapping[str, Any], frames_processed: int | None, *, last_frame_index: Any) -> int:
+def frames_detected(
+    meta: Mapping[str, Any], frames_processed: int | None, *, last_frame_index: Callable[[], int | None]
+) -> int:
     """Frames the detector ran on: what coverage is a share of (detect_stride counted).
 
     Args:
@@ -150,7 +155,7 @@ def frames_detected(meta: Mapping[str, Any], frames_processed: int | None, *, la
 
 def load_working_set(
     run_dir: Path,
-    store: Any,
+    store: StoreReader,
     *,
     config: Config,
     stats: Sequence[TrackletStats] | None = None,

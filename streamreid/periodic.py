@@ -31,6 +31,7 @@ from streamreid.types import CropSample, Person, TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
     from streamreid.analysis import Analysis
+    from streamreid.features import Embedder
 
 log = logging.getLogger("streamreid")
 
@@ -158,7 +159,7 @@ class PeriodicResults:
         config: Config,
         info: VideoInfo,
         every_s: float | None,
-        embedder: Any = None,
+        embedder: Embedder | None = None,
         on_refresh: Callable[[Refresh], None] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)

@@ -1,11 +1,15 @@
-"""The one module that wires the stages together (the sinks and writers it calls do the I/O).
+"""The pipeline's outline: it wires the stages together and decides when each one writes.
 
-``process`` runs the single pass: decode each frame once → detect people → track
-→ update tracklet statistics and crop reservoirs → write tracked detections and
-finished tracklets to the run directory as they happen. When the stream ends (or
-the user presses Ctrl-C) ``analyse`` runs the end-of-stream stages over what was
-stored: grouping into persons, ranking, re-identification, similarity, merge
-recommendations, WebPs and the HTML report.
+:func:`process` is one run. It opens the source (``sources.py``), builds the detector
+(``runtimes.py``) and streams: each frame is decoded once → people are detected → tracked
+(``track.py``) → their statistics (``stats.py``) and crops (``reservoir.py``) are updated →
+detections and finished tracklets go to the run directory as they happen
+(``tracklet_sink.py``, ``store.py``), with periodic refreshes for live sources
+(``periodic.py``). The stream's :class:`~streamreid.run_record.StreamSummary` then goes to
+:func:`analyse`, the end of the stream, which also redoes a finished or killed run: the
+:class:`~streamreid.analysis.WorkingSet` → persons (grouping and ranking,
+:class:`~streamreid.analysis.PersonsFound`) → re-identification rounds
+(``reid_stage.py``: :class:`~streamreid.reid_stage.ReidResult`) → WebPs and the HTML report.
 """
 
 from __future__ import annotations

@@ -11,11 +11,14 @@ import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamreid.config import Config
 from streamreid.redact import redact
 from streamreid.types import TrackletStats, VideoInfo
+
+if TYPE_CHECKING:
+    from streamreid.features import Embedder
 
 _VERSIONED_PACKAGES = (
     "streamreid", "av", "numpy", "torch", "torchvision", "ultralytics", "supervision", "trackers",
@@ -114,7 +117,7 @@ class StreamSummary:
     periodic: dict[str, Any] | None = None
     realtime: dict[str, Any] | None = None
     retention: dict[str, Any] | None = None
-    embedder: Any = None
+    embedder: Embedder | None = None
 
     def counts(self) -> dict[str, Any]:
         """``run.json``'s ``counts``."""
