@@ -95,6 +95,12 @@ class Analysis:
     report: Path | None
     notes: tuple[str, ...]
 
+    def record(self, meta: Mapping[str, Any]) -> dict[str, Any]:
+        """What ``run.json`` (``meta``) gets from the analysis: the embedder, the persons count, the notes."""
+        embedder = self.embedder.to_dict() if self.embedder else None
+        return {"embedder": embedder, "counts": {**meta.get("counts", {}), "persons": self.persons},
+                "notes": list(self.notes)}  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (``embedder`` as a dict or ``None``)."""
         return {"persons": self.persons, "embedder": self.embedder.to_dict() if self.embedder else None,

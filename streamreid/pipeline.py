@@ -182,9 +182,8 @@ def process(
                        embedder=embedder or streamed.embedder, frames_processed=streamed.frames_processed)  # fmt: skip
     timings = {**clock.to_dict(), "stream_total": round(stream_seconds, 4)}
     timings["total"] = round(time.perf_counter() - start, 4)
-    meta.update(timings=timings, finished_at=now(), embedder=analysis.embedder.to_dict() if analysis.embedder else None,
-                counts={**meta["counts"], "persons": analysis.persons}, notes=list(analysis.notes))  # fmt: skip
-    rundir.write_json(run_dir / rundir.RUN_JSON, meta)
+    rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta), "timings": timings,
+                                                  "finished_at": now()})  # fmt: skip
     report = analysis.report
     if report is not None:
         # the report was rendered before the final timings existed: render it again, it is cheap
@@ -397,18 +396,16 @@ def analyse(
             "reid", _reid, run_dir, work, found, store, config=config, embedder=embedder, clock=clock
         )
         notes += reid_notes
-    report = None
+    analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
     if config.report.enabled:
         webps = webps or _start_webps(run_dir, found, store, config=config, clock=clock)
         written = webps.result()
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
-        meta.update(embedder=embedder_info.to_dict() if embedder_info else None, notes=notes)
-        meta.setdefault("counts", {})["persons"] = len(found.persons)
-        rundir.write_json(run_dir / rundir.RUN_JSON, meta)
-        report = _write_report(run_dir, config, clock=clock)
+        rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
+        analysis = dataclasses.replace(analysis, report=_write_report(run_dir, config, clock=clock))
         for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
             path.unlink(missing_ok=True)
-    return Analysis(persons=len(found.persons), embedder=embedder_info, report=report, notes=tuple(notes))
+    return analysis
 
 
 def _find_persons(
