@@ -39,9 +39,6 @@ from streamreid.types import Frame, VideoInfo
 
 logger = logging.getLogger("streamreid.sources")
 
-NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "tcp", "udp", "srt", "rtp", "hls"})
-"""URL schemes treated as live network streams."""
-
 REMUX_HINT = "remux it as MPEG-TS, MKV or fragmented MP4, e.g. `ffmpeg -i in.mp4 -c copy -f mpegts -`"
 
 _MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
