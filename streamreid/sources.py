@@ -11,6 +11,9 @@ run, and are reconnected with capped exponential backoff when they drop (forever
 with ``reconnect_attempts=-1``). Times continue across a reconnect by the wall-clock
 length of the outage, and frame indices follow the times (an outage of 60 s at
 25 fps skips 1500 indices), so whatever counts frames sees the outage as a gap.
+A video *file* over HTTP(S) (a known duration) is not live: a connection that drops
+is resumed where it broke (FFmpeg's own Range reconnect first, then a new connection
+that seeks back and skips the frames already delivered), so no frame comes twice.
 Frames the decoder reports as corrupt are skipped with a warning. Every problem a user can fix is raised as one
 :class:`~streamreid.errors.SourceError` line.
 """
