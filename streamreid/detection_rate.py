@@ -38,3 +38,8 @@ def resolve_detect_stride(config: Config, *, fps: float | None) -> Config:
         return config
     stride = detect_stride_for(fps, detect_rate=config.detector.detect_rate, source_stride=config.source.stride)
     return dataclasses.replace(config, detector=dataclasses.replace(config.detector, detect_stride=stride))
+
+
+def saved_stride(value: int | str) -> int:
+    """``detector.detect_stride`` as saved in a run's ``run.json``; ``auto`` (never resolved, e.g. no frame) is 1."""
+    return 1 if value == AUTO else int(value)

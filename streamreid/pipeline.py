@@ -31,7 +31,7 @@ from streamreid import rundir
 from streamreid.background import Prefetch
 from streamreid.config import Config, validate
 from streamreid.decisions import apart, run_constraints
-from streamreid.detection_rate import resolve_detect_stride
+from streamreid.detection_rate import resolve_detect_stride, saved_stride
 from streamreid.errors import StreamReidError
 from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.mot import MotSink
@@ -467,12 +467,12 @@ def process(
         detector=detector.weights,
         embedder=(analysis.get("embedder") or {}).get("name"),
         notes=tuple(analysis["notes"]),
-        runtime=_runtime_line(detector),
+        runtime=_runtime_line(detector, detect_stride=int(config.detector.detect_stride)),
         realtime=pacer.to_dict() if pacer is not None else None,
     )
 
 
-def _runtime_line(detector: Detector) -> str:
+def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     """How the detector runs, for the summary: the runtime ``auto`` chose and its figures, or the one given."""
     from streamreid.runtimes import describe
 
@@ -482,7 +482,9 @@ def _runtime_line(detector: Detector) -> str:
     if not line and runtime:
         line = f"{runtime} ({getattr(detector, 'precision', '?')}), as configured"
     sizing = getattr(detector, "size_choice", None)
-    return f"{line}; input size {sizing.imgsz}, {sizing.reason}" if sizing is not None else line
+    if sizing is not None:
+        line += f"; input size {sizing.imgsz}: {sizing.reason}"
+    return line + (f"; detecting one frame in {detect_stride}" if detect_stride > 1 else "")
 
 
 def _write_detections(store: Any, mot: MotSink, frame: Frame, tracked: sv.Detections) -> None:
@@ -722,7 +724,8 @@ def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, stor
     if counts.get("frames_detected"):
         return int(counts["frames_detected"])
     config = meta.get("config", {})
-    stride = int(config.get("source", {}).get("stride", 1)) * int(config.get("detector", {}).get("detect_stride", 1))
+    detect_stride = saved_stride(config.get("detector", {}).get("detect_stride", 1))
+    stride = int(config.get("source", {}).get("stride", 1)) * detect_stride
     if frames_processed is None:
         # a killed run never wrote its counts: the last stored detection bounds the frames seen
         from streamreid.store import open_store
@@ -730,7 +733,6 @@ def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, stor
         last = open_store(store_path).last_frame_index()  # one row, not the whole run
         decoded = last + 1 if last is not None else 1
         return max(1, -(-decoded // stride))
-    detect_stride = int(config.get("detector", {}).get("detect_stride", 1))
     return max(1, -(-frames_processed // detect_stride))
 
 
