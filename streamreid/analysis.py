@@ -148,8 +148,10 @@ def frames_detected(
     counts = meta.get("counts", {})
     if counts.get("frames_detected"):
         return int(counts["frames_detected"])
+    from streamreid.detection_rate import saved_stride
+
     config = meta.get("config", {})
-    detect_stride = int(config.get("detector", {}).get("detect_stride", 1))
+    detect_stride = saved_stride(config.get("detector", {}).get("detect_stride", 1))
     if frames_processed is None:
         # a killed run never wrote its counts: the last stored detection bounds the frames seen
         stride = int(config.get("source", {}).get("stride", 1)) * detect_stride

@@ -2,8 +2,9 @@
 
 Pure functions over the store's detection columns: :func:`person_tracks` gathers a
 person's rows in frame order into a :class:`PersonTrack`; :func:`co_visible_pairs` and
-:func:`co_visible_tracklets` list the persons (or tracklets) seen in the same frame,
-which are known to be different people — the negatives of every appearance decision.
+:func:`co_visible_tracklets` list the persons (or tracklets) seen in the same frame at
+different places, which are known to be different people — the negatives of every
+appearance decision. :func:`seen_together` is the rule itself, over plain rows.
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ class PersonTrack:
         frame_numbers: ``(N,)`` int64 frame index of each detection.
         bboxes: ``(N, 4)`` float32 ``xyxy`` boxes.
         confidences: ``(N,)`` float32 detector confidences.
-        tracker_ids: ``(N,)`` int64 tracklet of each detection.
+        tracker_ids: ``(N,)`` int64 tracklet of each detection, or ``None`` where it is not kept
+            (``canonical_persons.npz`` has each person's tracklets, not each detection's).
     """
 
     frame_numbers: np.ndarray
     bboxes: np.ndarray
     confidences: np.ndarray
-    tracker_ids: np.ndarray
+    tracker_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         count = len(self.frame_numbers)
-        if not (len(self.bboxes) == len(self.confidences) == len(self.tracker_ids) == count):
+        ids = self.tracker_ids
+        if not (len(self.bboxes) == len(self.confidences) == count and (ids is None or len(ids) == count)):
             raise ValueError("a PersonTrack's arrays must have one row per detection")
 
     def __len__(self) -> int:
@@ -64,33 +67,87 @@ def person_tracks(persons: Sequence[Person], detections: Mapping[str, np.ndarray
     return tracks
 
 
-def seen_together(frames: np.ndarray, owners: np.ndarray) -> set[tuple[int, int]]:
-    """Pairs of owners ``(a, b)``, ``a < b``, with a row in the same frame."""
-    if len(frames) == 0:
-        return set()
-    unique_pairs = np.unique(np.stack([frames, owners], axis=1), axis=0)
+def seen_together(
+    frames: np.ndarray,
+    owners: np.ndarray,
+    boxes: np.ndarray | None = None,
+    confidences: np.ndarray | None = None,
+    *,
+    same_place: float = 0.5,
+    min_confidence: float = 0.25,
+) -> set[tuple[int, int]]:
+    """Pairs of owners ``(a, b)``, ``a < b``, seen in the same frame at different places.
+
+    A hard constraint needs firm evidence, so two kinds of sightings do not count:
+
+    * boxes below ``min_confidence``: ByteTrack's second association gives faint boxes to
+      tracks, and at a track's end such a box is sometimes another person's;
+    * two boxes in one frame that share a place (their intersection covers ``same_place`` of
+      the smaller one): a detector's duplicate of one person, or a track restarted on them
+      before the old one ended. People who really are together stand apart in some frame.
+
+    Args:
+        frames: Frame index of each row.
+        owners: Owner (person index, tracklet id) of each row.
+        boxes: ``xyxy`` of each row; ``None`` counts every shared frame.
+        confidences: Detector confidence of each row; ``None`` counts every row as firm.
+        same_place: Share of the smaller box two boxes must both cover to be one place.
+        min_confidence: Rows below it are no evidence.
+    """
+    frames, owners = np.asarray(frames), np.asarray(owners)
+    boxes = np.full((len(frames), 4), np.nan) if boxes is None else np.asarray(boxes, dtype=np.float64)
+    if confidences is not None:
+        firm = np.asarray(confidences) >= min_confidence
+        frames, owners, boxes = frames[firm], owners[firm], boxes[firm]
+    order = np.argsort(frames, kind="stable")
+    frames, owners, boxes = frames[order], owners[order], boxes[order]
     pairs: set[tuple[int, int]] = set()
-    boundaries = np.flatnonzero(np.diff(unique_pairs[:, 0])) + 1
-    for group in np.split(unique_pairs[:, 1], boundaries):
-        if len(group) > 1:
-            members = group.tolist()
-            pairs.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+    for rows in np.split(np.arange(len(frames)), np.flatnonzero(np.diff(frames)) + 1):
+        if len(np.unique(owners[rows])) > 1:
+            pairs |= _apart_in_frame(owners[rows], boxes[rows], same_place=same_place)
     return pairs
 
 
-def co_visible_pairs(tracks: Sequence[PersonTrack]) -> set[tuple[int, int]]:
-    """Pairs of persons (by index) seen in the same frame: known to be different people."""
+def _apart_in_frame(owners: np.ndarray, boxes: np.ndarray, *, same_place: float) -> set[tuple[int, int]]:
+    """Pairs of owners in one frame none of whose boxes share a place."""
+    low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    high = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=2)
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    shared = inter >= same_place * np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)  # NaN boxes: False
+    together, close = set(), set()
+    for i, j in zip(*np.triu_indices(len(owners), k=1), strict=True):
+        a, b = sorted((int(owners[i]), int(owners[j])))
+        if a != b:
+            (close if shared[i, j] else together).add((a, b))
+    return together - close
+
+
+def _rows(tracks: Sequence[PersonTrack]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.concatenate([t.frame_numbers for t in tracks]),
+        np.concatenate([t.bboxes for t in tracks]),
+        np.concatenate([t.confidences for t in tracks]),
+    )
+
+
+def co_visible_pairs(
+    tracks: Sequence[PersonTrack], *, same_place: float = 0.5, min_confidence: float = 0.25
+) -> set[tuple[int, int]]:
+    """Pairs of persons (by index) seen in the same frame at different places (see :func:`seen_together`)."""
     if len(tracks) < 2:
         return set()
-    frames = np.concatenate([t.frame_numbers for t in tracks])
-    owners = np.concatenate([np.full(len(t.frame_numbers), i) for i, t in enumerate(tracks)])
-    return seen_together(frames, owners)
+    frames, boxes, confidences = _rows(tracks)
+    owners = np.concatenate([np.full(len(t), i) for i, t in enumerate(tracks)])
+    return seen_together(frames, owners, boxes, confidences, same_place=same_place, min_confidence=min_confidence)
 
 
 def co_visible_tracklets(tracks: Sequence[PersonTrack]) -> set[tuple[int, int]]:
-    """Pairs of tracklet ids seen in the same frame, from the persons' tracks."""
+    """Pairs of tracklet ids seen in the same frame at different places, from the persons' tracks."""
     if not tracks:
         return set()
-    frames = np.concatenate([t.frame_numbers for t in tracks])
+    if any(t.tracker_ids is None for t in tracks):
+        raise ValueError("co_visible_tracklets needs each detection's tracker id")
+    frames, boxes, confidences = _rows(tracks)
     ids = np.concatenate([t.tracker_ids for t in tracks])
-    return {(int(a), int(b)) for a, b in seen_together(frames, ids)}
+    return {(int(a), int(b)) for a, b in seen_together(frames, ids, boxes, confidences)}

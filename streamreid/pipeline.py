@@ -38,6 +38,7 @@ from streamreid.analysis import (
 )
 from streamreid.background import Prefetch
 from streamreid.config import Config, ReidConfig, validate
+from streamreid.detection_rate import resolve_detect_stride
 from streamreid.embed import RememberingEmbedder
 from streamreid.errors import StreamReidError
 from streamreid.live_tracklets import clear_checkpoint
@@ -80,6 +81,7 @@ _MERGE_ROUNDS = 3
 _FLUSH_SECONDS = 5.0
 #: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
 _PREFETCH_BATCHES = 2
+_PROBE_SPACING_S = 0.5  # imgsz auto: seconds of video between two probe frames
 #: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
 _TRACKLET_FLUSH_SECONDS = 1.0
 
@@ -118,13 +120,21 @@ class RunResult:
     realtime: dict[str, Any] | None = None
 
 
-def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None) -> Detector:
-    """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``)."""
-    from streamreid.runtimes import build_person_detector
+def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None, fps: float | None = None) -> Detector:
+    """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``).
 
+    With ``imgsz: auto`` its input size is chosen from the stream, on probe frames about
+    half a second of video apart (:mod:`streamreid.input_size`).
+    """
+    from streamreid.input_size import build_sized_detector
+
+    config = resolve_detect_stride(config, fps=fps)
     options = dataclasses.asdict(config.detector)
-    options.pop("detect_stride")  # the pipeline's business, not the model's
-    return build_person_detector(frame_shape=frame_shape, **options)
+    del options["detect_rate"]  # the rate and the stride are the pipeline's business
+    frame_step = config.source.stride * options.pop("detect_stride")
+    probe_every = max(1, round((fps or 2.0) * _PROBE_SPACING_S / frame_step))
+    return build_sized_detector(frame_shape=frame_shape, probe_every=probe_every,
+                                people_confidence=config.tracker.track_activation_threshold, **options)  # fmt: skip
 
 
 def process(
@@ -165,8 +175,11 @@ def process(
     start = time.perf_counter()
     with clock.timed("open", open_source, source, config=config.source) as stream:
         info = stream.info
+        config = resolve_detect_stride(config, fps=info.fps)  # "auto": about detect_rate detections a second
         if detector is None:
-            detector = clock.timed("load_detector", build_detector, config, frame_shape=(info.height, info.width))
+            detector = clock.timed(
+                "load_detector", build_detector, config, frame_shape=(info.height, info.width), fps=info.fps
+            )
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = start_record(source, info, detector, config)
@@ -175,6 +188,7 @@ def process(
                            progress=progress, on_progress=on_progress, on_refresh=on_refresh)  # fmt: skip
     rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in streamed.tracklets]})
     meta.update(streamed.record())
+    meta["detector"].update(detector.to_dict() if hasattr(detector, "to_dict") else {})  # e.g. the size chosen
     rundir.write_json(run_dir / rundir.RUN_JSON, meta)
     stream_seconds = time.perf_counter() - start
 
@@ -193,7 +207,8 @@ def process(
         frames_processed=streamed.frames_processed, detections=streamed.detections,
         tracklets=len(streamed.tracklets), persons=analysis.persons, report=report, timings=timings,
         detector=detector.weights, embedder=analysis.embedder.name if analysis.embedder else None,
-        notes=analysis.notes, runtime=_runtime_line(detector), realtime=streamed.realtime,
+        notes=analysis.notes, runtime=_runtime_line(detector, detect_stride=int(config.detector.detect_stride)),
+        realtime=streamed.realtime,
     )  # fmt: skip
 
 
@@ -336,15 +351,19 @@ class _StreamStages:
         )  # fmt: skip
 
 
-def _runtime_line(detector: Detector) -> str:
+def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     """How the detector runs, for the summary: the runtime ``auto`` chose and its figures, or the one given."""
     from streamreid.runtimes import describe
 
     choice = getattr(detector, "runtime_choice", None)
-    if choice is not None:
-        return describe(choice)
     runtime = getattr(detector, "runtime", None)
-    return f"{runtime} ({getattr(detector, 'precision', '?')}), as configured" if runtime else ""
+    line = describe(choice) if choice is not None else ""
+    if not line and runtime:
+        line = f"{runtime} ({getattr(detector, 'precision', '?')}), as configured"
+    sizing = getattr(detector, "size_choice", None)
+    if sizing is not None:
+        line += f"; input size {sizing.imgsz}: {sizing.reason}"
+    return line + (f"; detecting one frame in {detect_stride}" if detect_stride > 1 else "")
 
 
 # --------------------------------------------------------------------------- end of stream
