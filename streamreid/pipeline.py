@@ -17,7 +17,6 @@ import platform
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -632,9 +631,12 @@ def analyse(
     persons, scores, tracks = persons_stage([])
     stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
     webps = None
-    if config.report.enabled and not (config.reid.enabled and config.reid.auto_merge):
-        # the persons shown are settled (only auto-merge regroups them): their WebPs encode while ReID runs
-        webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
+    if config.report.enabled:
+        from streamreid.report.webp import PersonAnimations
+
+        # WebPs encode while ReID runs; a person a merge leaves alone keeps its animation (same tracklets)
+        webps = PersonAnimations(run_dir, store, config=config.report)
+        webps.start(_in_rank_order(persons, scores))
     for name in _REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
         (run_dir / name).unlink(missing_ok=True)
     embedder_info = None
@@ -673,10 +675,9 @@ def analyse(
             log.warning("re-identification skipped: %s", exc)
         clock.add("reid", time.perf_counter() - start)
     report = None
-    if config.report.enabled:
-        if webps is None:
-            webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
-        written = webps.result()
+    if webps is not None:
+        with webps:
+            written = clock.timed("webp", webps.write, _in_rank_order(persons, scores))
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         meta.update(embedder=embedder_info, notes=notes)
         meta.setdefault("counts", {})["persons"] = len(persons)
@@ -687,17 +688,10 @@ def analyse(
     return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
 
 
-def _start_webps(run_dir: Path, persons: list[Person], scores: list[Any], store: Any, *, config: Config,
-                 clock: StageClock) -> Future[Any]:  # fmt: skip
-    """Write the WebPs of the persons the report shows (the first ``max_persons`` by rank) in a background thread."""
-    from streamreid.report.webp import write_person_webps
-
+def _in_rank_order(persons: list[Person], scores: list[Any]) -> list[Person]:
+    """Persons best-ranked first (the report shows the first ``max_persons`` with animations)."""
     rank_of = {score.person_id: score.rank for score in scores}
-    ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))[: config.report.max_persons]
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamreid-webps")
-    future = pool.submit(clock.timed, "webp", write_person_webps, run_dir, ranked, store, config=config.report)
-    pool.shutdown(wait=False)  # the job runs on; the caller waits for its future
-    return future
+    return sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
 
 
 def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, store_path: Path) -> int:
