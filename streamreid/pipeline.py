@@ -11,6 +11,7 @@ recommendations, WebPs and the HTML report.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import platform
@@ -124,15 +125,21 @@ class RunResult:
     realtime: dict[str, Any] | None = None
 
 
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    return tuple(_package_version(name) for name in _VERSIONED_PACKAGES)
+
+
+def _package_version(name: str) -> tuple[str, str | None]:
+    try:
+        return name, metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return name, None
+
+
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a run depends on."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    """Installed versions of the packages a run depends on (looked up once per process: tens of ms)."""
+    return {"python": platform.python_version(), **dict(_installed_versions())}
 
 
 def _now() -> str:

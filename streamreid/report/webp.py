@@ -176,7 +176,8 @@ class PersonAnimations:
         run_dir: The run directory (WebPs go to ``webp/``).
         store: Reader of the run's crop store (read from the worker threads).
         config: Report settings (fps, quality, size, how many persons, frames per animation).
-        workers: Encoding threads; default: the cores available, at most 4.
+        workers: Background encoding threads; default: one fewer than the cores available (at least
+            one, at most three), as the caller's thread runs ReID meanwhile, then helps in :meth:`write`.
     """
 
     def __init__(self, run_dir: Path, store: StoreReader, *, config: ReportConfig, workers: int | None = None) -> None:
@@ -185,7 +186,7 @@ class PersonAnimations:
         self.config = config
         self._jobs: dict[tuple[int, ...], Future[bytes | None]] = {}
         # libwebp and the store's decompression release the GIL: persons encode side by side
-        workers = workers or _encoding_workers()
+        workers = workers or max(1, _encoding_workers() - 1)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="streamreid-webp")
 
     def start(self, persons: Sequence[Person]) -> None:
@@ -206,9 +207,15 @@ class PersonAnimations:
         for key in [key for key in self._jobs if key not in wanted]:  # merged away or no longer shown
             self._jobs.pop(key).cancel()
         self.start(shown)
+        done: dict[tuple[int, ...], bytes | None] = {}
+        for person in reversed(shown):  # the caller takes jobs from the back while the workers go on from the front
+            key = _tracklets_key(person)
+            if self._jobs[key].cancel():
+                done[key] = self._encode(key)
         written: dict[int, Path] = {}
         for person in shown:
-            data = self._jobs[_tracklets_key(person)].result()
+            key = _tracklets_key(person)
+            data = done[key] if key in done else self._jobs[key].result()
             if data is not None:
                 written[person.person_id] = _write_bytes(data, webp_path_for(self.run_dir, person.person_id))
         return written
