@@ -765,7 +765,9 @@ def _embed_persons(
             metas.append(meta)
             yield crops
 
-    return embed_groups(embedder, crops_per_person_in_order()), metas
+    # the next persons' crops are read (decompressed) in a thread while the embedder runs on these
+    with Prefetch(crops_per_person_in_order(), depth=4, name="reid-crops") as groups:
+        return embed_groups(embedder, groups), metas
 
 
 def _embedder_info(embedder: Any) -> dict[str, Any]:
