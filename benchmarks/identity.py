@@ -69,9 +69,11 @@ def pose_model() -> Path:
 
 
 def detector_path(model: str) -> str | None:
-    """A model key (``fall``, ``pose``) as the path the detector takes (``None`` = the offline default)."""
+    """A model key (``fall``, ``pose``) as the path the detector takes."""
+    from streamreid.assets import FALL_DETECTOR, fetch_asset
+
     if model == "fall":
-        return None
+        return str(fetch_asset(FALL_DETECTOR)[0])
     return str(pose_model()) if model == "pose" else model
 
 
@@ -93,7 +95,9 @@ def cached_detections(
     from streamreid.detect import PersonDetector
     from streamreid.sources import open_source
 
-    detector = PersonDetector(model=detector_path(model), confidence=confidence, imgsz=imgsz, runtime=runtime)
+    classes = ("person", "normal", "fall")  # every class kept here, so the table can count the "Fall" boxes
+    detector = PersonDetector(model=detector_path(model), confidence=confidence, imgsz=imgsz, runtime=runtime,
+                              person_classes=classes)  # fmt: skip
     frames, boxes, scores, classes, detected = [], [], [], [], []
     start = time.perf_counter()
     with open_source(video) as stream:
@@ -195,6 +199,8 @@ class Setting:
 SETTINGS = {
     s.name: s
     for s in (
+        Setting("default-osnet", "default", 0, "osnet-msmt17"),  # streamreid's defaults, the real detector
+        Setting("default-fallback", "default", 0, "fallback"),
         Setting("gt-osnet", "gt", 640, "osnet-msmt17"),
         Setting("gt-fallback", "gt", 640, "fallback"),
         Setting("gt-omz0288", "gt", 640, "omz-0288"),
@@ -248,6 +254,8 @@ def run_setting(
     from streamreid.config import Config
     from streamreid.pipeline import process
 
+    if setting.model == "default":
+        return _run_defaults(setting, video=video, out=out, config_overrides=config_overrides, reanalyse=reanalyse)
     data = cached_detections(video, model=setting.model, imgsz=setting.imgsz, every=setting.every)
     overrides = {
         "source": {"stride": setting.every},
@@ -269,6 +277,23 @@ def run_setting(
         return run_dir
     process(video, out_dir=run_dir, config=config, detector=detector, embedder=build_embedder(setting.embedder),
             progress=False)  # fmt: skip
+    return run_dir
+
+
+def _run_defaults(
+    setting: Setting, *, video: Path, out: Path, config_overrides: dict[str, Any] | None, reanalyse: bool
+) -> Path:
+    """streamreid as a user runs it: the default detector, input size and detection rate, nothing replayed."""
+    from streamreid.config import Config
+    from streamreid.pipeline import analyse, process
+
+    overrides = {"report.enabled": False, "reid.download": False, **dict(setting.overrides), **(config_overrides or {})}
+    run_dir = out / setting.name
+    if reanalyse and (run_dir / "tracklet_stats.json").is_file():
+        analyse(run_dir, config=Config().with_overrides(overrides), embedder=build_embedder(setting.embedder))
+        return run_dir
+    config = Config().with_overrides(overrides)
+    process(video, out_dir=run_dir, config=config, embedder=build_embedder(setting.embedder), progress=False)
     return run_dir
 
 
@@ -586,7 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     peers = [("reid", spec.split(":")[0], int(spec.split(":")[1])) for spec in args.peer.split(",") if spec]
     if args.peer_cached:
         settings = [SETTINGS[n] for n in args.configs.split(",") if n]
-        peers += [("cached", m, i) for m, i in dict.fromkeys((s.model, s.imgsz) for s in settings)]
+        replayed = [s for s in settings if s.model != "default"]  # the defaults detect for themselves
+        peers += [("cached", m, i) for m, i in dict.fromkeys((s.model, s.imgsz) for s in replayed)]
     for kind, model, imgsz in peers:
         if kind == "reid":
             tracks, label = peer_tracks(video, model=model, imgsz=imgsz), f"peer BoT-SORT+ReID {model}@{imgsz}"
