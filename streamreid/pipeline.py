@@ -691,6 +691,8 @@ def analyse(
                 ]
                 applied += [[list(persons[i].tracklet_ids) for i in cluster] for cluster in merged]
                 persons, scores, tracks = persons_stage(must_link)
+                if webps is not None:  # the merged persons' animations start now, beside the next round
+                    webps.start(_in_rank_order(persons, scores))
                 clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[],
                                  merged=True, applied=applied, cannot_link=user_cannot)  # fmt: skip
             if applied:
@@ -772,20 +774,15 @@ def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, 
 def _embed_persons(
     persons: list[Person], store: Any, embedder: Any, *, crops_per_person: int
 ) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
-    """Each person's best crops through the embedder, in shared but bounded batches."""
-    from streamreid.embed import embed_groups
+    """Each person's best crops through the embedder; crops embedded in an earlier round are not read again."""
+    from streamreid.embed import RememberingEmbedder
 
-    metas: list[dict[str, np.ndarray]] = []
-
-    def crops_per_person_in_order() -> Iterator[np.ndarray]:
-        for person in persons:
-            crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
-            metas.append(meta)
-            yield crops
-
-    # the next persons' crops are read (decompressed) in a thread while the embedder runs on these
-    with Prefetch(crops_per_person_in_order(), depth=4, name="reid-crops") as groups:
-        return embed_groups(embedder, groups), metas
+    metas = [
+        store.crop_rows_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
+        for person in persons
+    ]
+    remembering = embedder if isinstance(embedder, RememberingEmbedder) else RememberingEmbedder(embedder)
+    return remembering.embed_stored(store, [meta["index"] for meta in metas]), metas
 
 
 def _embedder_info(embedder: Any) -> dict[str, Any]:

@@ -194,8 +194,17 @@ class PersonAnimations:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="streamreid-webp")
 
     def start(self, persons: Sequence[Person]) -> None:
-        """Start encoding the animations of the first ``max_persons`` of ``persons`` (rank order), not waiting."""
-        for person in self._shown(persons):
+        """Start encoding the animations of the first ``max_persons`` of ``persons`` (rank order), not waiting.
+
+        Called again with newer persons (after a round of merges), it first drops the jobs not
+        begun of the persons no longer among them.
+        """
+        shown = self._shown(persons)
+        wanted = {_tracklets_key(person) for person in shown}
+        for key in [key for key in self._jobs if key not in wanted]:  # merged away or no longer shown
+            if self._jobs[key].cancel():
+                del self._jobs[key]
+        for person in shown:
             key = _tracklets_key(person)
             if key not in self._jobs:
                 self._jobs[key] = self._pool.submit(self._encode, key)
@@ -207,19 +216,15 @@ class PersonAnimations:
             Person id to the WebP written, for the persons that had crops.
         """
         shown = self._shown(persons)
-        wanted = {_tracklets_key(person) for person in shown}
-        for key in [key for key in self._jobs if key not in wanted]:  # merged away or no longer shown
-            self._jobs.pop(key).cancel()
         self.start(shown)
-        done: dict[tuple[int, ...], bytes | None] = {}
         for person in reversed(shown):  # the caller takes jobs from the back while the workers go on from the front
             key = _tracklets_key(person)
             if self._jobs[key].cancel():
-                done[key] = self._encode(key)
+                self._jobs[key] = done = Future()
+                done.set_result(self._encode(key))
         written: dict[int, Path] = {}
         for person in shown:
-            key = _tracklets_key(person)
-            data = done[key] if key in done else self._jobs[key].result()
+            data = self._jobs[_tracklets_key(person)].result()
             if data is not None:
                 written[person.person_id] = _write_bytes(data, webp_path_for(self.run_dir, person.person_id))
         return written
