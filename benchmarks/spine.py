@@ -88,6 +88,8 @@ def spine_config(
             "detector.model": model,
             "detector.runtime": runtime,
             "detector.batch_size": batch_size,
+            # every frame detected, as in the detector-alone pass: spine / detector compares like with like
+            "detector.detect_stride": 1,
         }
     )
 

@@ -18,7 +18,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -71,6 +70,7 @@ from streamreid.weights import ResolvedWeights
 
 if TYPE_CHECKING:
     from streamreid.features import Embedder
+    from streamreid.report.webp import PersonAnimations
     from streamreid.store import CropStore, StoreReader
 
 log = logging.getLogger("streamreid")
@@ -404,21 +404,24 @@ def analyse(
     found = _find_persons(run_dir, work, config=config, clock=clock)
     stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
     webps = None
-    if config.report.enabled and not (config.reid.enabled and config.reid.auto_merge):
-        # the persons shown are settled (only auto-merge regroups them): their WebPs encode while ReID runs
-        webps = _start_webps(run_dir, found, store, config=config, clock=clock)
+    if config.report.enabled:
+        from streamreid.report.webp import PersonAnimations
+
+        # WebPs encode while ReID runs; a person a merge leaves alone keeps its animation (same tracklets)
+        webps = PersonAnimations(run_dir, store, config=config.report)
+        webps.start(found.ranked())
     for name in REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
         (run_dir / name).unlink(missing_ok=True)
     notes, embedder_info = list(work.notes), None
     if config.reid.enabled and found.persons:
         found, embedder_info, reid_notes = clock.timed(
-            "reid", _reid, run_dir, work, found, store, config=config, embedder=embedder, clock=clock
+            "reid", _reid, run_dir, work, found, store, config=config, embedder=embedder, clock=clock, webps=webps
         )
         notes += reid_notes
     analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
-    if config.report.enabled:
-        webps = webps or _start_webps(run_dir, found, store, config=config, clock=clock)
-        written = webps.result()
+    if webps is not None:
+        with webps:
+            written = clock.timed("webp", webps.write, found.ranked())
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
         analysis = dataclasses.replace(analysis, report=_write_report(run_dir, config, clock=clock))
@@ -442,7 +445,7 @@ def _find_persons(
 
 def _reid(
     run_dir: Path, work: WorkingSet, found: PersonsFound, store: StoreReader, *, config: Config,
-    embedder: Embedder | None, clock: StageClock,
+    embedder: Embedder | None, clock: StageClock, webps: PersonAnimations | None = None,
 ) -> tuple[PersonsFound, EmbedderInfo | None, list[str]]:  # fmt: skip
     """Compare the persons by appearance; with auto-merge, join the confident clusters and compare again.
 
@@ -471,6 +474,8 @@ def _reid(
             must_link += merge_links(found.persons, merged)
             applied += [tuple(found.persons[i].tracklet_ids for i in cluster) for cluster in merged]
             found = _find_persons(run_dir, work, config=config, clock=clock, must_link=must_link)
+            if webps is not None:  # the merged persons' animations start now, beside the next round
+                webps.start(found.ranked())
             result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
         if applied:
             notes.append(f"auto-merge joined {before} persons into {len(found.persons)} by appearance")
@@ -494,19 +499,6 @@ def _compare(
                         auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
     write_reid(run_dir, result, options=options)
     return result
-
-
-def _start_webps(
-    run_dir: Path, found: PersonsFound, store: StoreReader, *, config: Config, clock: StageClock
-) -> Future[dict[int, Path]]:
-    """Write the WebPs of the persons the report shows (the first ``max_persons`` by rank) in a background thread."""
-    from streamreid.report.webp import write_person_webps
-
-    ranked = found.ranked(config.report.max_persons)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamreid-webps")
-    future = pool.submit(clock.timed, "webp", write_person_webps, run_dir, ranked, store, config=config.report)
-    pool.shutdown(wait=False)  # the job runs on; the caller waits for its future
-    return future
 
 
 def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None) -> Path | None:

@@ -10,7 +10,7 @@ confident clusters into the must-links the next grouping round honours.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,10 +39,14 @@ FALLBACK_NOTE = (
 class CropSource(Protocol):
     """What :func:`embed_persons` reads crops from (:class:`~streamreid.store.StoreReader`)."""
 
-    def crops_for(
+    def crop_rows_for(
         self, tracker_ids: Sequence[int], *, buffer: str, limit: int | None, order: str
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Crops of the tracklets and their metadata rows."""
+    ) -> dict[str, np.ndarray]:
+        """The metadata rows of the tracklets' crops (``index``: rows for :meth:`images`)."""
+        ...
+
+    def images(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The crops of these rows."""
         ...
 
 
@@ -141,18 +145,15 @@ class ReidResult:
 def embed_persons(
     persons: Sequence[Person], store: CropSource, embedder: Embedder, *, crops_per_person: int
 ) -> CropFeatures:
-    """Each person's best crops through the embedder, in shared but bounded batches."""
-    from streamreid.embed import embed_groups
+    """Each person's best crops through the embedder; crops embedded in an earlier round are not read again."""
+    from streamreid.embed import RememberingEmbedder
 
-    metas: list[dict[str, np.ndarray]] = []
-
-    def crops_in_person_order() -> Iterator[np.ndarray]:
-        for person in persons:
-            crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
-            metas.append(meta)
-            yield crops
-
-    features = embed_groups(embedder, crops_in_person_order())
+    metas = [
+        store.crop_rows_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
+        for person in persons
+    ]
+    remembering = embedder if isinstance(embedder, RememberingEmbedder) else RememberingEmbedder(embedder)
+    features = remembering.embed_stored(store, [meta["index"] for meta in metas])
     return CropFeatures(
         features=tuple(features),
         tracker_ids=tuple(np.asarray(m["tracker_id"], dtype=np.int64) for m in metas),

@@ -7,6 +7,7 @@ is what the streaming half hands the end of the stream (and adds to the record);
 
 from __future__ import annotations
 
+import functools
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -31,15 +32,21 @@ _COUNTED = (
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    return tuple(_package_version(name) for name in _VERSIONED_PACKAGES)
+
+
+def _package_version(name: str) -> tuple[str, str | None]:
+    try:
+        return name, metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return name, None
+
+
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a run depends on."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    """Installed versions of the packages a run depends on (looked up once per process: tens of ms)."""
+    return {"python": platform.python_version(), **dict(_installed_versions())}
 
 
 def now() -> str:
