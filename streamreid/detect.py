@@ -38,9 +38,10 @@ logger = logging.getLogger(__name__)
 RUNTIMES = ("torch", "onnx", "openvino")
 """Inference runtimes: PyTorch, or an export run by ONNX Runtime or OpenVINO."""
 
-PRECISIONS = ("auto", "f32")
+PRECISIONS = ("auto", "f32", "int8")
 """``auto``: the runtime's fastest precision on this machine (OpenVINO runs bf16 on CPUs with AMX or
-AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch's to the pixel."""
+AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch's to the pixel;
+``int8``: OpenVINO only, the weights quantized once with NNCF on real frames (see :mod:`streamreid.quantize`)."""
 
 COCO_DEFAULT_MODEL = "yolo11n.pt"
 """Bare name of the COCO detector used as the default when the user has cached it."""
@@ -283,13 +284,17 @@ class PersonDetector:
             raise WeightsError("no detector weights were found")
         device_name = resolve_device(device, what="detector device")
         exported_format = _format_of(weights_path)
+        if precision == "int8":
+            _check_int8_options(weights_path, exported_format=exported_format, runtime=runtime)
         self.runtime = exported_format or runtime
         if self.runtime != "torch":
             _require_packages(self.runtime, exporting=False)
             device_name = _runtime_device(self.runtime, device_name)
         self.device = device_name
         self.half = bool(half) and self.runtime == "torch" and self.device.startswith("cuda")
-        if exported_format is None and self.runtime != "torch":
+        if precision == "int8":
+            self.model_path = _int8_model(self.weights, imgsz=self.imgsz)
+        elif exported_format is None and self.runtime != "torch":
             self.model_path = export_model(self.weights, runtime=self.runtime, imgsz=self.imgsz)
         else:
             self.model_path = weights_path
@@ -303,9 +308,12 @@ class PersonDetector:
             **_half_option(self.half),
         }
         names = _warm_up(self._model, self.model_path, self._predict_options)
-        self.precision = _inference_precision(
-            self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
-        )
+        if precision == "int8":
+            self.precision = _int8_precision(self._model)
+        else:
+            self.precision = _inference_precision(
+                self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
+            )
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
@@ -406,6 +414,15 @@ class PersonDetector:
         found = iter(self.detect([frame.image for frame, wanted in waiting if wanted]))
         for frame, wanted in waiting:
             yield frame, (next(found) if wanted else None)
+
+    def network_input(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The tensor the network gets for same-shape BGR ``images``: letterboxed, RGB, 0-1, NCHW float32.
+
+        Made by ultralytics' own preprocessing, as in :meth:`detect` (INT8 calibration feeds it to NNCF).
+        """
+        with _quiet_ultralytics():
+            tensor = self._model.predictor.preprocess(list(images))
+        return tensor.cpu().numpy().astype(np.float32, copy=False)
 
     def _predict(self, images: list[np.ndarray]) -> list[sv.Detections]:
         """One model call on same-shape images."""
@@ -609,6 +626,21 @@ def export_model(weights: ResolvedWeights, *, runtime: str, imgsz: int) -> Path:
     return target
 
 
+def _check_int8_options(path: Path, *, exported_format: str | None, runtime: str) -> None:
+    """INT8 is made from PyTorch weights and runs in OpenVINO."""
+    if exported_format is not None:
+        raise ConfigError(f"precision int8 quantizes PyTorch weights; {path} is a {exported_format} export")
+    if runtime != "openvino":
+        raise ConfigError(f"detector precision int8 runs in OpenVINO: use runtime openvino or auto, not {runtime}")
+
+
+def _int8_model(weights: ResolvedWeights, *, imgsz: int) -> Path:
+    """The cached INT8 OpenVINO model of PyTorch ``weights`` (quantized on first use)."""
+    from streamreid.quantize import int8_export
+
+    return int8_export(weights, imgsz=imgsz)
+
+
 def _export_name(runtime: str) -> str:
     return f"{_MODEL_STEM}.onnx" if runtime == "onnx" else f"{_MODEL_STEM}_openvino_model"
 
@@ -660,6 +692,20 @@ def _inference_precision(model: Any, path: Path, runtime: str, *, half: bool, pi
         backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)))
     hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
     return str(hint.get_type_name())
+
+
+def _int8_precision(model: Any) -> str:
+    """``int8``, keeping the PyTorch model's letterbox for an INT8 model that ultralytics runs at fixed shapes.
+
+    On CPUs with AMX-INT8, ultralytics compiles an INT8 model for each input shape it gets (OpenVINO
+    crashes on dynamic INT8 shapes there) and, to keep recompiles rare, letterboxes every frame to a
+    square. A stream's frames all have one shape, so the tight letterbox PyTorch uses is kept: the
+    same input (a 640x384 tensor for a 640x360 frame rather than 640x640), one compile per batch size.
+    """
+    backend = model.predictor.model.backend  # ultralytics' OpenVINO backend, set up by the warm-up call
+    if getattr(backend, "read_model", None) is not None:  # compiled per shape
+        backend.dynamic = True
+    return "int8"
 
 
 def _first_line(exc: BaseException) -> str:
