@@ -510,8 +510,11 @@ def detector_table(
     for (model, imgsz, confidence), variant in ((d, v) for d in detectors for v in variants):
         runtime, precision = resolved_variant(variant)
         data = cached_detections(video, model=model, imgsz=imgsz, runtime=runtime, precision=precision, every=every)
-        frames = data["detected_frames"] + 1
-        scores = evaluation.box_tightness(gt[np.isin(gt[:, 0], frames)], detection_rows(data, confidence=confidence))
+        detected = data.get("detected_frames")  # caches of every frame made before it was stored lack it
+        frames = (detected if detected is not None else np.arange(int(data["frames"]))) + 1
+        truth = gt[np.isin(gt[:, 0], frames)]
+        scores = evaluation.box_tightness(truth, detection_rows(data, confidence=confidence))
+        scores["found"] = f"{round(scores['recall'] * len(truth))}/{len(truth)}"  # recall to the box, not to 0.01
         lying = int(np.sum((data["class_name"] == "fall") & (data["confidence"] >= confidence)))
         per_frame = float(data["seconds"]) / max(len(frames), 1)
         label = f"{model}@{imgsz} conf≥{confidence}" + ("" if variant == "torch" else f" {runtime}-{precision}")
@@ -613,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             "detector",
             "recall",
+            "found",
             "precision",
             "width_ratio",
             "height_ratio",
