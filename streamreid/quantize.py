@@ -11,6 +11,14 @@ The box and keypoint decoding at the end of the network (distribution focal loss
 grid arithmetic) stays in floating point: it is cheap, and it is where eight bits would move
 the boxes. Everything before it — the convolutions, which are the cost — runs in INT8 (AMX
 on Intel Xeons since Sapphire Rapids, VNNI or AVX2 on other x86 CPUs).
+
+What INT8 costs: the boxes stay where they were, but the scores of small, faint people drop,
+so fewer of them pass the confidence threshold (PETS09-S2L1: recall -4.7 points with
+yolo11n-pose at 1280, -1.5 at 640; -0.2 with the fall model at 640). Keeping the head's
+classification branch, or the whole head, in float did not bring them back (the loss comes
+from the backbone). So ``runtime: auto`` uses INT8 only for the weights and input sizes of
+:data:`INT8_VERIFIED` (none so far, see benchmarks/README.md), and ``precision: int8`` asks for
+it anywhere.
 """
 
 from __future__ import annotations
