@@ -8,7 +8,7 @@ predicted pair is right when both persons are the same human. Reported: pair
 precision and recall (all (person in camera 1, person in camera 2) pairs of one
 human), and the share of humans seen by both cameras that get at least one match.
 
-Run: ``python benchmarks/cross_video.py [--imgsz 640] [--json out.json]``.
+Run: ``python benchmarks/cross_video.py [--imgsz auto|640|1280] [--json out.json]``.
 tests/test_cross_video.py runs the same evaluation with ground-truth boxes as detector.
 """
 
@@ -155,7 +155,7 @@ def score(batch_dir: Path) -> Score:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/streamreid-cross-video"))
-    parser.add_argument("--imgsz", type=int, default=640)
+    parser.add_argument("--imgsz", default="auto", help="detector input size, or auto (the default)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))

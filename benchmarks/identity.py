@@ -71,9 +71,11 @@ def pose_model() -> Path:
 
 
 def detector_path(model: str) -> str | None:
-    """A model key (``fall``, ``pose``) as the path the detector takes (``None`` = the offline default)."""
+    """A model key (``fall``, ``pose``) as the path the detector takes."""
+    from streamreid.assets import FALL_DETECTOR, fetch_asset
+
     if model == "fall":
-        return None
+        return str(fetch_asset(FALL_DETECTOR)[0])
     return str(pose_model()) if model == "pose" else model
 
 
@@ -126,12 +128,14 @@ def cached_detections(
     from streamreid.detect import PersonDetector
     from streamreid.sources import open_source
 
+    classes = ("person", "normal", "fall")  # every class kept here, so the table can count the "Fall" boxes
     detector = PersonDetector(
         model=detector_path(model),
         confidence=confidence,
         imgsz=imgsz,
         runtime=runtime,
         precision="auto" if precision == "bf16" else precision,
+        person_classes=classes,
     )
     if runtime != "torch" and detector.precision != precision:
         raise SystemExit(f"{variant} asked, but the detector runs in {detector.precision} here")
@@ -237,6 +241,8 @@ class Setting:
 SETTINGS = {
     s.name: s
     for s in (
+        Setting("default-osnet", "default", 0, "osnet-msmt17"),  # streamreid's defaults, the real detector
+        Setting("default-fallback", "default", 0, "fallback"),
         Setting("gt-osnet", "gt", 640, "osnet-msmt17"),
         Setting("gt-fallback", "gt", 640, "fallback"),
         Setting("gt-omz0288", "gt", 640, "omz-0288"),
@@ -290,6 +296,8 @@ def run_setting(
     from streamreid.config import Config
     from streamreid.pipeline import process
 
+    if setting.model == "default":
+        return _run_defaults(setting, video=video, out=out, config_overrides=config_overrides, reanalyse=reanalyse)
     runtime, precision = resolved_variant(setting.variant)
     data = cached_detections(
         video, model=setting.model, imgsz=setting.imgsz, runtime=runtime, precision=precision, every=setting.every
@@ -314,6 +322,27 @@ def run_setting(
         return run_dir
     process(video, out_dir=run_dir, config=config, detector=detector, embedder=build_embedder(setting.embedder),
             progress=False)  # fmt: skip
+    return run_dir
+
+
+def _run_defaults(
+    setting: Setting, *, video: Path, out: Path, config_overrides: dict[str, Any] | None, reanalyse: bool
+) -> Path:
+    """streamreid as a user runs it: the default detector, input size and detection rate, nothing replayed."""
+    from streamreid.config import Config
+    from streamreid.pipeline import analyse, process
+
+    overrides = {"report.enabled": False, "reid.download": False, **dict(setting.overrides), **(config_overrides or {})}
+    if setting.variant != "torch":  # --runtimes: the defaults in this runtime and precision ("torch" = as shipped)
+        runtime, precision = resolved_variant(setting.variant)
+        overrides["detector.runtime"] = runtime
+        overrides["detector.precision"] = "auto" if precision == "bf16" else precision
+    run_dir = out / setting.name
+    if reanalyse and (run_dir / "tracklet_stats.json").is_file():
+        analyse(run_dir, config=Config().with_overrides(overrides), embedder=build_embedder(setting.embedder))
+        return run_dir
+    config = Config().with_overrides(overrides)
+    process(video, out_dir=run_dir, config=config, embedder=build_embedder(setting.embedder), progress=False)
     return run_dir
 
 
@@ -651,7 +680,8 @@ def main(argv: list[str] | None = None) -> int:
     peers = [("reid", spec.split(":")[0], int(spec.split(":")[1])) for spec in args.peer.split(",") if spec]
     if args.peer_cached:
         settings = [SETTINGS[n] for n in args.configs.split(",") if n]
-        peers += [("cached", m, i) for m, i in dict.fromkeys((s.model, s.imgsz) for s in settings)]
+        replayed = [s for s in settings if s.model != "default"]  # the defaults detect for themselves
+        peers += [("cached", m, i) for m, i in dict.fromkeys((s.model, s.imgsz) for s in replayed)]
     for kind, model, imgsz in peers:
         if kind == "reid":
             tracks, label = peer_tracks(video, model=model, imgsz=imgsz), f"peer BoT-SORT+ReID {model}@{imgsz}"

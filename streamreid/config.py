@@ -17,6 +17,9 @@ import yaml
 
 from streamreid.errors import StreamReidError
 
+AUTO = "auto"
+"""The value of keys that the run decides from the stream itself (``detector.imgsz``)."""
+
 
 class ConfigError(StreamReidError, ValueError):
     """A configuration file or override is invalid."""
@@ -45,11 +48,13 @@ class DetectorConfig:
     model: str | None = None
     confidence: float = 0.1
     iou: float = 0.7
-    imgsz: int = 640
+    imgsz: int | str = "auto"
+    imgsz_candidates: tuple[int, ...] = (640, 1280)
     device: str = "auto"
     batch_size: int = 4
-    detect_stride: int = 1
-    person_classes: tuple[str, ...] = ("person", "normal", "fall", "pedestrian", "people")
+    detect_stride: int | str = "auto"
+    detect_rate: float = 15.0
+    person_classes: tuple[str, ...] = ("person", "normal", "pedestrian", "people")
     half: bool = False
     runtime: str = "auto"
     precision: str = "auto"
@@ -234,6 +239,10 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
         raise ConfigError(f"config key '{path}' must not be null")
     if optional:
         hint = next(arg for arg in args if arg is not type(None))
+    if set(get_args(hint)) == {int, str}:  # a number, or the word "auto"
+        if value == AUTO:
+            return value
+        return _coerce(value, int, path) if not isinstance(value, str) else _auto_or_int(value, path)
     if get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{path}' must be a list, got {value!r}")
@@ -256,6 +265,13 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
     if hint is str:
         return str(value)
     return value
+
+
+def _auto_or_int(value: str, path: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"config key '{path}' must be {AUTO} or an int, got {value!r}") from None
 
 
 def _merge(obj: Any, updates: dict[str, Any], path: str) -> Any:
@@ -340,6 +356,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "detector.imgsz": (32, None),
     "detector.batch_size": (1, None),
     "detector.detect_stride": (1, None),
+    "detector.detect_rate": (1e-3, None),
     "tracker.lost_track_seconds": (1e-3, None),
     "tracker.track_activation_threshold": (0, 1),
     "tracker.high_conf_det_threshold": (0, 1),
@@ -420,10 +437,13 @@ def validate(config: Config) -> Config:
             raise ConfigError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
     for key, (low, high) in RANGES.items():
         present, value = _lookup(config, key)
-        if not present or value is None:
+        if not present or value is None or value == AUTO:
             continue
         if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
             raise ConfigError(f"config key '{key}' must be {_bounds(low, high)}, got {value!r}")
+    present, sizes = _lookup(config, "detector.imgsz_candidates")
+    if present and (not sizes or min(sizes) < 32):
+        raise ConfigError(f"config key 'detector.imgsz_candidates' must be sizes >= 32, got {list(sizes)}")
     present, ratio = _lookup(config, "grouping.area_ratio_range")
     if present and (len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]):
         raise ConfigError(

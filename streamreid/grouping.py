@@ -40,7 +40,9 @@ earlier end to a strictly later start, so no chain holds two tracklets that
 overlap in time.
 
 **Constraints.** ``must_link`` pairs are joined first (union-find), each kept only
-if its group stays free of time overlaps and ``cannot_link`` pairs; the others are
+if its group stays free of ``cannot_link`` pairs and of time overlaps longer than
+half of ``max_temporal_gap`` (a track handed one faint box after a new track started
+on the same person overlaps it by a few frames); the others are
 reported in :attr:`GroupingResult.unmet_must_links`. A must-linked group is then
 one node whose end links to a successor and whose start to a predecessor.
 ``cannot_link`` pairs never end up in one chain: pairs between the two nodes are
@@ -331,7 +333,12 @@ def _time_key(stats: TrackletStats) -> tuple[int, int, int]:
 
 
 def _overlaps(a: TrackletStats, b: TrackletStats) -> bool:
-    return a.start_frame <= b.end_frame and b.start_frame <= a.end_frame
+    return _overlap(a, b) > 0
+
+
+def _overlap(a: TrackletStats, b: TrackletStats) -> int:
+    """Frames (decoded-frame indices) both tracklets span, 0 when one ends before the other starts."""
+    return max(0, min(a.end_frame, b.end_frame) - max(a.start_frame, b.start_frame) + 1)
 
 
 def group_tracklets(
@@ -378,7 +385,7 @@ def group_tracklets(
         raise GroupingError(f"tracklets {a} and {b} are both must-linked and cannot-linked")
 
     cannot_sets = {frozenset(p) for p in cannot}
-    nodes, unmet = _must_link_nodes(by_id, must, cannot_sets)
+    nodes, unmet = _must_link_nodes(by_id, must, cannot_sets, max_overlap=config.max_temporal_gap // 2)
 
     pairs: list[PairCheck] = []
     forced: list[tuple[int, int]] = []
@@ -431,9 +438,14 @@ def _constraint_pairs(
 
 
 def _must_link_nodes(
-    by_id: dict[int, TrackletStats], must: list[tuple[int, int]], cannot: set[frozenset[int]]
+    by_id: dict[int, TrackletStats], must: list[tuple[int, int]], cannot: set[frozenset[int]], *, max_overlap: int
 ) -> tuple[list[tuple[int, ...]], list[tuple[int, int]]]:
-    """Join must-linked tracklets into nodes (member ids in time order), nodes in time order."""
+    """Join must-linked tracklets into nodes (member ids in time order), nodes in time order.
+
+    Must-linked tracklets may overlap in time by up to ``max_overlap`` frames: ByteTrack
+    keeps a lost track for a while and can hand it one more faint box after a new track
+    has started on the same person. A longer overlap, or a cannot-link, leaves the pair unmet.
+    """
     members: dict[int, list[int]] = {tid: [tid] for tid in by_id}
     root: dict[int, int] = {tid: tid for tid in by_id}
     unmet: list[tuple[int, int]] = []
@@ -446,7 +458,9 @@ def _must_link_nodes(
         if ra == rb:
             continue
         clash = any(
-            _overlaps(by_id[x], by_id[y]) or frozenset((x, y)) in cannot for x in members[ra] for y in members[rb]
+            _overlap(by_id[x], by_id[y]) > max_overlap or frozenset((x, y)) in cannot
+            for x in members[ra]
+            for y in members[rb]
         )
         if clash:
             unmet.append((a, b))

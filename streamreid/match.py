@@ -72,51 +72,6 @@ class CrossMatch:
                 "similarity": round(self.similarity, 6), "confidence": round(self.confidence, 4)}  # fmt: skip
 
 
-def _box_iou(boxes: np.ndarray) -> np.ndarray:
-    """IoU of every pair of ``(k, 4)`` xyxy boxes, ``(k, k)``."""
-    x1 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    y1 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    x2 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-    y2 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area[:, None] + area[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
-
-
-def separated_pairs(
-    frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], *, max_iou: float = 0.1
-) -> frozenset[tuple[int, int]]:
-    """Persons (by index) seen in one frame apart from each other: certainly different people.
-
-    Two tracks of one human (a detector's double box, a tracker's split) are also seen in
-    one frame, but always on top of each other; a pair counts only once its boxes overlap
-    by less than ``max_iou`` in some shared frame.
-
-    Args:
-        frames: Per person, the frame numbers of its detections.
-        boxes: Per person, the matching ``(n, 4)`` xyxy boxes.
-        max_iou: Largest overlap of "apart".
-    """
-    if len(frames) < 2:
-        return frozenset()
-    frame = np.concatenate([np.asarray(f, dtype=np.int64) for f in frames])
-    owner = np.concatenate([np.full(len(f), i) for i, f in enumerate(frames)])
-    box = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in boxes])
-    order = np.argsort(frame, kind="stable")
-    frame, owner, box = frame[order], owner[order], box[order]
-    pairs: set[tuple[int, int]] = set()
-    for rows in np.split(np.arange(len(frame)), np.flatnonzero(np.diff(frame)) + 1):
-        if len(rows) < 2:
-            continue
-        apart = _box_iou(box[rows]) < max_iou
-        for a, b in zip(*np.nonzero(np.triu(apart, k=1)), strict=True):
-            first, second = int(owner[rows[a]]), int(owner[rows[b]])
-            if first != second:
-                pairs.add((min(first, second), max(first, second)))
-    return frozenset(pairs)
-
-
 def joint_similarity(a: VideoPersons, b: VideoPersons, *, method: str, top_k: int = 5) -> np.ndarray:
     """Similarity of every person of ``a`` and ``b`` together, ``(Pa + Pb)²``, ``a`` first."""
     return similarity_matrix(list(a.features) + list(b.features), method=method, top_k=top_k)

@@ -31,6 +31,7 @@ from streamreid import rundir
 from streamreid.background import Prefetch
 from streamreid.config import Config, validate
 from streamreid.decisions import apart, run_constraints
+from streamreid.detection_rate import resolve_detect_stride, saved_stride
 from streamreid.errors import StreamReidError
 from streamreid.live_tracklets import clear_checkpoint, read_checkpoint
 from streamreid.mot import MotSink
@@ -59,6 +60,7 @@ _MERGE_ROUNDS = 3
 _FLUSH_SECONDS = 5.0
 #: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
 _PREFETCH_BATCHES = 2
+_PROBE_SPACING_S = 0.5  # imgsz auto: seconds of video between two probe frames
 #: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
 _TRACKLET_FLUSH_SECONDS = 1.0
 
@@ -181,13 +183,21 @@ def _timed_detections(
             close()
 
 
-def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None) -> Detector:
-    """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``)."""
-    from streamreid.runtimes import build_person_detector
+def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None, fps: float | None = None) -> Detector:
+    """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``).
 
+    With ``imgsz: auto`` its input size is chosen from the stream, on probe frames about
+    half a second of video apart (:mod:`streamreid.input_size`).
+    """
+    from streamreid.input_size import build_sized_detector
+
+    config = resolve_detect_stride(config, fps=fps)
     options = dataclasses.asdict(config.detector)
-    options.pop("detect_stride")  # the pipeline's business, not the model's
-    return build_person_detector(frame_shape=frame_shape, **options)
+    del options["detect_rate"]  # the rate and the stride are the pipeline's business
+    frame_step = config.source.stride * options.pop("detect_stride")
+    probe_every = max(1, round((fps or 2.0) * _PROBE_SPACING_S / frame_step))
+    return build_sized_detector(frame_shape=frame_shape, probe_every=probe_every,
+                                people_confidence=config.tracker.track_activation_threshold, **options)  # fmt: skip
 
 
 class _TrackletCloser:
@@ -275,8 +285,11 @@ def process(
     stream = clock.timed("open", open_source, source, **_open_options(source_options))
     with stream:
         info = stream.info
+        config = resolve_detect_stride(config, fps=info.fps)  # "auto": about detect_rate detections a second
         if detector is None:
-            detector = clock.timed("load_detector", build_detector, config, frame_shape=(info.height, info.width))
+            detector = clock.timed(
+                "load_detector", build_detector, config, frame_shape=(info.height, info.width), fps=info.fps
+            )
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         meta: dict[str, Any] = {
@@ -404,6 +417,7 @@ def process(
     if retention.dropped.get("crops") or retention.dropped.get("detections"):
         meta["retention"] = retention.dropped
         notes.append(retention.note())
+    meta["detector"].update(detector.to_dict() if hasattr(detector, "to_dict") else {})  # e.g. the size chosen
     meta.update(
         status=status,
         end_reason=end_reason,
@@ -453,20 +467,24 @@ def process(
         detector=detector.weights,
         embedder=(analysis.get("embedder") or {}).get("name"),
         notes=tuple(analysis["notes"]),
-        runtime=_runtime_line(detector),
+        runtime=_runtime_line(detector, detect_stride=int(config.detector.detect_stride)),
         realtime=pacer.to_dict() if pacer is not None else None,
     )
 
 
-def _runtime_line(detector: Detector) -> str:
+def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     """How the detector runs, for the summary: the runtime ``auto`` chose and its figures, or the one given."""
     from streamreid.runtimes import describe
 
     choice = getattr(detector, "runtime_choice", None)
-    if choice is not None:
-        return describe(choice)
     runtime = getattr(detector, "runtime", None)
-    return f"{runtime} ({getattr(detector, 'precision', '?')}), as configured" if runtime else ""
+    line = describe(choice) if choice is not None else ""
+    if not line and runtime:
+        line = f"{runtime} ({getattr(detector, 'precision', '?')}), as configured"
+    sizing = getattr(detector, "size_choice", None)
+    if sizing is not None:
+        line += f"; input size {sizing.imgsz}: {sizing.reason}"
+    return line + (f"; detecting one frame in {detect_stride}" if detect_stride > 1 else "")
 
 
 def _write_detections(store: Any, mot: MotSink, frame: Frame, tracked: sv.Detections) -> None:
@@ -706,7 +724,8 @@ def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, stor
     if counts.get("frames_detected"):
         return int(counts["frames_detected"])
     config = meta.get("config", {})
-    stride = int(config.get("source", {}).get("stride", 1)) * int(config.get("detector", {}).get("detect_stride", 1))
+    detect_stride = saved_stride(config.get("detector", {}).get("detect_stride", 1))
+    stride = int(config.get("source", {}).get("stride", 1)) * detect_stride
     if frames_processed is None:
         # a killed run never wrote its counts: the last stored detection bounds the frames seen
         from streamreid.store import open_store
@@ -714,7 +733,6 @@ def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, stor
         last = open_store(store_path).last_frame_index()  # one row, not the whole run
         decoded = last + 1 if last is not None else 1
         return max(1, -(-decoded // stride))
-    detect_stride = int(config.get("detector", {}).get("detect_stride", 1))
     return max(1, -(-frames_processed // detect_stride))
 
 

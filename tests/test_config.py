@@ -42,7 +42,10 @@ def test_partial_yaml_and_cli_overrides(tmp_path):
     [
         ("detector:\n  imgsize: 416\n", "unknown config key 'detector.imgsize'"),
         ("detector: [1, 2]\n", "config section 'detector' must be a mapping"),
-        ("detector:\n  imgsz: big\n", "config key 'detector.imgsz' must be int"),
+        ("detector:\n  imgsz: big\n", "config key 'detector.imgsz' must be auto or an int, got 'big'"),
+        ("detector:\n  imgsz: 16\n", "config key 'detector.imgsz' must be >= 32"),
+        ("detector:\n  detect_stride: 0\n", "config key 'detector.detect_stride' must be >= 1"),
+        ("detector:\n  imgsz_candidates: [640, 8]\n", "config key 'detector.imgsz_candidates' must be sizes >= 32"),
         ("reid:\n  enabled: 3\n", "config key 'reid.enabled' must be true or false"),
         ("grouping:\n  area_ratio_range: 0.5\n", "config key 'grouping.area_ratio_range' must be a list"),
         ("detector: {imgsz: [", "is not valid YAML"),

@@ -264,10 +264,14 @@ def test_overlapping_tracklets_are_never_merged():
     assert result.chosen == ()
     (pair,) = result.pairs
     assert pair.checks[TEMPORAL_GAP][2] is False and not pair.accepted
-    # Not even when asked to: the must-link is reported as unmet.
-    forced = group_tracklets([a, b], config=CONFIG, must_link=[(1, 2)])
-    assert forced.groups == ((1,), (2,))
-    assert forced.unmet_must_links == ((1, 2),)
+    # Not even when asked to, once they overlap for longer than half the gap limit: the must-link is unmet.
+    c = record(3, 100 - CONFIG.max_temporal_gap // 2, 200)
+    forced = group_tracklets([a, c], config=CONFIG, must_link=[(1, 3)])
+    assert forced.groups == ((1,), (3,))
+    assert forced.unmet_must_links == ((1, 3),)
+    # A short overlap (a lost track handed one more box after a new track started) can be must-linked.
+    joined = group_tracklets([a, b], config=CONFIG, must_link=[(1, 2)])
+    assert joined.groups == ((1, 2),) and joined.unmet_must_links == ()
 
 
 @pytest.mark.parametrize("seed", range(6))

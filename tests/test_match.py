@@ -16,7 +16,6 @@ from streamreid.match import (
     calibrate_pair,
     match_confidence,
     match_videos,
-    separated_pairs,
 )
 
 
@@ -54,18 +53,6 @@ def test_matches_of_one_person_must_look_alike_in_their_own_video():
     unalike = np.array([[1.0, 0.3], [0.3, 1.0]])
     assert len(accept_matches(cross, 0.8, within_b=alike, floor=0.6)) == 2  # two visits of one human
     assert [(i, j) for i, j, _ in accept_matches(cross, 0.8, within_b=unalike, floor=0.6)] == [(0, 0)]
-
-
-def test_people_apart_in_one_frame_are_different_but_one_human_tracked_twice_is_not():
-    frames = [np.array([0, 1, 2]), np.array([1, 2]), np.array([2, 3]), np.array([5])]
-    boxes = [
-        np.array([[0, 0, 10, 20], [0, 0, 10, 20], [0, 0, 10, 20]]),
-        np.array([[1, 0, 11, 20], [50, 0, 60, 20]]),  # on top of person 0 in frame 1, apart in frame 2
-        np.array([[0, 1, 10, 21], [0, 0, 10, 20]]),  # on top of person 0 whenever both are seen: a double track
-        np.array([[0, 0, 10, 20]]),
-    ]
-    assert separated_pairs(frames, boxes) == {(0, 1), (1, 2)}
-    assert separated_pairs(frames[:1], boxes[:1]) == frozenset()
 
 
 def test_threshold_is_calibrated_on_people_seen_together_in_either_video():

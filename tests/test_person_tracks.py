@@ -5,13 +5,14 @@ from streamreid.types import Person
 
 
 def _detections(rows):
-    """rows: (frame_index, tracker_id)."""
-    array = np.asarray(rows, dtype=np.int64)
+    """rows: (frame_index, tracker_id[, x]): a 40x100 box at x (default: 100 x the tracker id, each in its place)."""
+    array = np.asarray([(*row, row[1] * 100)[:3] for row in rows], dtype=np.int64)
     count = len(array)
+    x = array[:, 2].astype(np.float32)
     return {
         "frame_index": array[:, 0],
         "tracker_id": array[:, 1],
-        "xyxy": np.tile(np.arange(4, dtype=np.float32), (count, 1)),
+        "xyxy": np.stack([x, np.zeros(count), x + 40, np.full(count, 100)], axis=1).astype(np.float32),
         "confidence": np.full(count, 0.5, dtype=np.float32),
     }
 
@@ -32,3 +33,40 @@ def test_persons_seen_in_one_frame_are_pairs_and_visits_apart_are_not():
     assert co_visible_pairs(tracks) == {(0, 1)}
     assert co_visible_tracklets(tracks) == {(1, 2)}
     assert co_visible_pairs(tracks[:1]) == set() and co_visible_tracklets([]) == set()
+
+
+def test_two_boxes_on_one_spot_are_not_evidence_of_two_people():
+    # tracklet 2 restarts on tracklet 1's person before 1 ends (frames 1-2, same spot); 3 walks beside them at x=300
+    detections = _detections([(0, 1, 0), (1, 1, 0), (2, 1, 2), (1, 2, 5), (2, 2, 4), (3, 2, 8), (2, 3, 300)])
+    tracks = person_tracks([_person(0, (1,)), _person(1, (2,)), _person(2, (3,))], detections)
+    assert co_visible_pairs(tracks) == {(0, 2), (1, 2)}
+    assert co_visible_tracklets(tracks) == {(1, 3), (2, 3)}
+    # people who cross stand apart in some other frame: still seen together
+    crossing = _detections([(0, 1, 0), (0, 2, 200), (1, 1, 100), (1, 2, 105)])
+    assert co_visible_pairs(person_tracks([_person(0, (1,)), _person(1, (2,))], crossing)) == {(0, 1)}
+    assert co_visible_pairs([{"frame_numbers": np.array([0])}, {"frame_numbers": np.array([0])}]) == {(0, 1)}
+
+
+def test_a_faint_box_is_no_evidence_of_two_people():
+    # tracklet 1's last box (frame 1) is a faint one handed over by ByteTrack, beside tracklet 2
+    detections = _detections([(0, 1), (1, 1), (1, 2), (2, 2)])
+    detections["confidence"][1] = 0.15
+    tracks = person_tracks([_person(0, (1,)), _person(1, (2,))], detections)
+    assert co_visible_pairs(tracks) == set() and co_visible_tracklets(tracks) == set()
+    assert co_visible_pairs(tracks, min_confidence=0.1) == {(0, 1)}
+
+
+def _seen(frames, boxes):
+    return [{"frame_numbers": f, "bboxes": np.asarray(b, np.float32)} for f, b in zip(frames, boxes, strict=True)]
+
+
+def test_people_apart_in_one_frame_are_different_but_one_human_tracked_twice_is_not():
+    frames = [np.array([0, 1, 2]), np.array([1, 2]), np.array([2, 3]), np.array([5])]
+    boxes = [
+        np.array([[0, 0, 10, 20], [0, 0, 10, 20], [0, 0, 10, 20]]),
+        np.array([[1, 0, 11, 20], [50, 0, 60, 20]]),  # on top of person 0 in frame 1, apart in frame 2
+        np.array([[0, 1, 10, 21], [0, 0, 10, 20]]),  # on top of person 0 whenever both are seen: a double track
+        np.array([[0, 0, 10, 20]]),
+    ]
+    assert co_visible_pairs(_seen(frames, boxes)) == {(0, 1), (1, 2)}
+    assert co_visible_pairs(_seen(frames[:1], boxes[:1])) == set()
