@@ -10,6 +10,7 @@ ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import importlib.util
@@ -710,12 +711,30 @@ def _int8_precision(model: Any) -> str:
     On CPUs with AMX-INT8, ultralytics compiles an INT8 model for each input shape it gets (OpenVINO
     crashes on dynamic INT8 shapes there) and, to keep recompiles rare, letterboxes every frame to a
     square. A stream's frames all have one shape, so the tight letterbox PyTorch uses is kept: the
-    same input (a 640x384 tensor for a 640x360 frame rather than 640x640), one compile per batch size.
+    same input (a 640x384 tensor for a 640x360 frame rather than 640x640). Each shape is compiled
+    once and kept (a few of them): a short last batch no longer costs two recompiles.
     """
     backend = model.predictor.model.backend  # ultralytics' OpenVINO backend, set up by the warm-up call
     if getattr(backend, "read_model", None) is not None:  # compiled per shape
         backend.dynamic = True
+        backend.compile_model = _compiled_per_shape(backend.compile_model)
     return "int8"
+
+
+def _compiled_per_shape(compile_model: Any, *, keep: int = 3) -> Any:
+    """``compile_model`` remembering its last ``keep`` results by input shape (bounded memory)."""
+    compiled: collections.OrderedDict[str, Any] = collections.OrderedDict()
+
+    def compile_once(ov_model: Any) -> Any:
+        shape = str(ov_model.input().get_partial_shape())
+        if shape not in compiled:
+            compiled[shape] = compile_model(ov_model)
+            while len(compiled) > keep:
+                compiled.popitem(last=False)
+        compiled.move_to_end(shape)
+        return compiled[shape]
+
+    return compile_once
 
 
 def _first_line(exc: BaseException) -> str:
