@@ -16,7 +16,7 @@ What INT8 costs: the boxes stay where they were, but the scores of small, faint 
 so fewer of them pass the confidence threshold (PETS09-S2L1: recall -4.7 points with
 yolo11n-pose at 1280, -1.5 at 640; -0.2 with the fall model at 640). Keeping the head's
 classification branch, or the whole head, in float did not bring them back (the loss comes
-from the backbone), and on a CPU with AMX it is no faster than bf16. So ``runtime: auto`` uses
+from the backbone), for 4-10 % more speed than bf16 on a CPU with AMX. So ``runtime: auto`` uses
 INT8 only for the weights and input sizes of :data:`INT8_VERIFIED` (none so far, see
 benchmarks/README.md), and ``precision: int8`` asks for it anywhere.
 """
