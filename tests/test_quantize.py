@@ -149,3 +149,31 @@ def test_int8_wins_auto_when_fastest_and_the_choice_is_cached_apart(tmp_path, mo
     built.clear()
     _, pinned = choose_detector(build, weights=weights, imgsz=640, images=images, cuda=False, precision="f32")
     assert not pinned.cached and pinned.runtime == "openvino" and sorted(built) == ["onnx", "openvino", "torch"]
+
+
+class _Shaped:
+    """An OpenVINO model stand-in with one input shape."""
+
+    def __init__(self, shape: str) -> None:
+        self.shape = shape
+
+    def input(self):
+        return self
+
+    def get_partial_shape(self) -> str:
+        return self.shape
+
+
+def test_each_input_shape_is_compiled_once_and_only_a_few_are_kept():
+    from streamreid.detect import _compiled_per_shape
+
+    compiled: list[str] = []
+    compile_once = _compiled_per_shape(lambda model: compiled.append(model.shape) or f"compiled {model.shape}", keep=2)
+    for shape in ("[4,3,384,640]", "[1,3,384,640]", "[4,3,384,640]", "[1,3,384,640]"):
+        assert compile_once(_Shaped(shape)) == f"compiled {shape}"
+    assert compiled == ["[4,3,384,640]", "[1,3,384,640]"]  # a short last batch does not recompile the full one
+    compile_once(_Shaped("[2,3,384,640]"))  # a third shape: the least recently used one (batch 4) is dropped
+    compile_once(_Shaped("[1,3,384,640]"))
+    assert compiled[-1] == "[2,3,384,640]"  # batch 1 was used last: still kept
+    compile_once(_Shaped("[4,3,384,640]"))
+    assert compiled[-1] == "[4,3,384,640]"  # dropped, so compiled again: memory stays bounded
