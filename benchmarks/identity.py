@@ -256,6 +256,8 @@ SETTINGS = {
         Setting("pose1280-omz0287", "pose", 1280, "omz-0287"),
         Setting("pose1280-omz0288", "pose", 1280, "omz-0288"),
         Setting("pose1280-fallback", "pose", 1280, "fallback"),
+        Setting("pose1280c10-osnet", "pose", 1280, "osnet-msmt17", confidence=0.1),  # the defaults' detections
+        Setting("pose1280c10-fallback", "pose", 1280, "fallback", confidence=0.1),
     )
 }
 DETECTORS = [("fall", 640, 0.1), ("fall", 640, 0.25), ("pose", 640, 0.25), ("pose", 960, 0.25), ("pose", 1280, 0.25)]

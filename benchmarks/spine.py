@@ -96,6 +96,8 @@ def spine_config(
             "detector.runtime": runtime,
             "detector.precision": precision or "auto",
             "detector.batch_size": batch_size,
+            # every frame detected, as in the detector-alone pass: spine / detector compares like with like
+            "detector.detect_stride": 1,
         }
     )
 

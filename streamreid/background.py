@@ -17,6 +17,12 @@ Build on it to put any stage of a streaming pipeline alongside the others::
             for frame, detections in items:
                 ...  # tracking, statistics, crops, store: while the next frames decode and detect
 
+While any stage runs, the interpreter's GIL switch interval is lowered to
+:data:`SWITCH_INTERVAL` (Python's default is 5 ms) and put back when the last stage
+closes: a stage coming back from native code (an inference, a decoded frame) needs
+the GIL for its bit of Python, and would otherwise wait up to 5 ms behind the
+consumer's Python (tracking) each time, leaving the inference engine idle meanwhile.
+
 Ctrl-C arrives in the main thread (the consumer), which then closes the stages; the
 background threads never see it. ``waited`` says how long the consumer was kept
 waiting (the stage was the slower one for that long), ``backlog`` how many items wait
@@ -26,6 +32,7 @@ for the consumer (at ``depth``, the consumer is the slower one).
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -36,6 +43,33 @@ T = TypeVar("T")
 
 _ITEM, _END, _ERROR = 0, 1, 2
 _POLL_SECONDS = 0.05
+#: GIL switch interval (seconds) while stages run in their threads.
+SWITCH_INTERVAL = 0.001
+
+
+class _SwitchInterval:
+    """Lowers ``sys.setswitchinterval`` while at least one stage runs; restores the previous value after."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = sys.getswitchinterval()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, SWITCH_INTERVAL))
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_switching = _SwitchInterval()
 
 
 class Prefetch(Generic[T]):
@@ -61,6 +95,8 @@ class Prefetch(Generic[T]):
         self._done = False
         self._source = iterable
         self._thread = threading.Thread(target=self._run, name=f"streamreid-{name}", daemon=True)
+        self._responsive = True
+        _switching.acquire()
         self._thread.start()
 
     def __iter__(self) -> Iterator[T]:
@@ -77,6 +113,7 @@ class Prefetch(Generic[T]):
         if kind == _ITEM:
             return value  # type: ignore[return-value]
         self._done = True
+        self._leave_responsive()
         if kind == _ERROR:
             raise value  # type: ignore[misc]
         raise StopIteration
@@ -100,11 +137,18 @@ class Prefetch(Generic[T]):
         if self._thread is not threading.current_thread():
             self._thread.join()
         self._done = True
+        self._leave_responsive()
         while True:  # free what was made but will never be consumed
             try:
                 self._queue.get_nowait()
             except queue.Empty:
                 break
+
+    def _leave_responsive(self) -> None:
+        """Give back this stage's hold on the lowered switch interval (once: the stage ended or was closed)."""
+        if self._responsive:
+            self._responsive = False
+            _switching.release()
 
     def __enter__(self) -> Prefetch[T]:
         return self

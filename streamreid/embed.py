@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -82,9 +83,43 @@ class RememberingEmbedder:
     def __init__(self, embedder: Embedder) -> None:
         self.inner = embedder
         self._known: dict[tuple[tuple[int, ...], bytes], np.ndarray] = {}
+        self._rows: dict[int, np.ndarray] = {}  # store row -> features (embed_stored)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)  # name, kind, dim, weights, device, ...
+
+    def embed_stored(self, store: Any, row_groups: Sequence[np.ndarray], *, batch: int = 128) -> list[np.ndarray]:
+        """Features of groups of a store's crops, given by row: each row is read and embedded at most once.
+
+        Later calls (the merge rounds of one analysis, on the same store) read nothing for the
+        rows already embedded. The crops not seen yet are read in store order, ``batch`` at a time
+        (a crop's compressed chunk then serves its neighbours too), the next batch in a thread
+        while the embedder runs on this one.
+
+        Args:
+            store: A :class:`~streamreid.store.StoreReader` (its ``images(rows)``).
+            row_groups: Rows of the store per group (a person's best crops, say).
+            batch: Crops read and embedded at once (memory: about this many crops).
+
+        Returns:
+            ``(n_i, dim)`` float32 features per group, in order.
+        """
+        from streamreid.background import Prefetch
+
+        groups = [np.asarray(rows, dtype=np.int64).reshape(-1) for rows in row_groups]
+        wanted = np.unique(np.concatenate(groups)) if groups else np.zeros(0, dtype=np.int64)
+        missing = [int(row) for row in wanted if int(row) not in self._rows]
+
+        def batches() -> Iterator[tuple[list[int], np.ndarray]]:
+            for start in range(0, len(missing), batch):
+                rows = missing[start : start + batch]
+                yield rows, store.images(rows)
+
+        with Prefetch(batches(), depth=1, name="reid-crops") as read:
+            for rows, images in read:
+                self._rows.update(zip(rows, self.embed(images), strict=True))
+        empty = np.zeros((0, self.inner.dim), dtype=np.float32)
+        return [np.stack([self._rows[int(row)] for row in rows]) if len(rows) else empty for rows in groups]
 
     def embed(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Features of ``crops``, like the wrapped embedder's; crops seen before are not run again."""

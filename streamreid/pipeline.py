@@ -11,13 +11,13 @@ recommendations, WebPs and the HTML report.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import platform
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -127,15 +127,21 @@ class RunResult:
     realtime: dict[str, Any] | None = None
 
 
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    return tuple(_package_version(name) for name in _VERSIONED_PACKAGES)
+
+
+def _package_version(name: str) -> tuple[str, str | None]:
+    try:
+        return name, metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return name, None
+
+
 def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a run depends on."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    """Installed versions of the packages a run depends on (looked up once per process: tens of ms)."""
+    return {"python": platform.python_version(), **dict(_installed_versions())}
 
 
 def _now() -> str:
@@ -650,9 +656,12 @@ def analyse(
     persons, scores, tracks = persons_stage([])
     stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
     webps = None
-    if config.report.enabled and not (config.reid.enabled and config.reid.auto_merge):
-        # the persons shown are settled (only auto-merge regroups them): their WebPs encode while ReID runs
-        webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
+    if config.report.enabled:
+        from streamreid.report.webp import PersonAnimations
+
+        # WebPs encode while ReID runs; a person a merge leaves alone keeps its animation (same tracklets)
+        webps = PersonAnimations(run_dir, store, config=config.report)
+        webps.start(_in_rank_order(persons, scores))
     for name in _REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
         (run_dir / name).unlink(missing_ok=True)
     embedder_info = None
@@ -682,6 +691,8 @@ def analyse(
                 ]
                 applied += [[list(persons[i].tracklet_ids) for i in cluster] for cluster in merged]
                 persons, scores, tracks = persons_stage(must_link)
+                if webps is not None:  # the merged persons' animations start now, beside the next round
+                    webps.start(_in_rank_order(persons, scores))
                 clusters = _reid(run_dir, persons, tracks, store, config=config, embedder=embedder, notes=[],
                                  merged=True, applied=applied, cannot_link=user_cannot)  # fmt: skip
             if applied:
@@ -691,10 +702,9 @@ def analyse(
             log.warning("re-identification skipped: %s", exc)
         clock.add("reid", time.perf_counter() - start)
     report = None
-    if config.report.enabled:
-        if webps is None:
-            webps = _start_webps(run_dir, persons, scores, store, config=config, clock=clock)
-        written = webps.result()
+    if webps is not None:
+        with webps:
+            written = clock.timed("webp", webps.write, _in_rank_order(persons, scores))
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         meta.update(embedder=embedder_info, notes=notes)
         meta.setdefault("counts", {})["persons"] = len(persons)
@@ -705,17 +715,10 @@ def analyse(
     return {"persons": len(persons), "embedder": embedder_info, "report": report, "notes": notes}
 
 
-def _start_webps(run_dir: Path, persons: list[Person], scores: list[Any], store: Any, *, config: Config,
-                 clock: StageClock) -> Future[Any]:  # fmt: skip
-    """Write the WebPs of the persons the report shows (the first ``max_persons`` by rank) in a background thread."""
-    from streamreid.report.webp import write_person_webps
-
+def _in_rank_order(persons: list[Person], scores: list[Any]) -> list[Person]:
+    """Persons best-ranked first (the report shows the first ``max_persons`` with animations)."""
     rank_of = {score.person_id: score.rank for score in scores}
-    ranked = sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))[: config.report.max_persons]
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="streamreid-webps")
-    future = pool.submit(clock.timed, "webp", write_person_webps, run_dir, ranked, store, config=config.report)
-    pool.shutdown(wait=False)  # the job runs on; the caller waits for its future
-    return future
+    return sorted(persons, key=lambda p: rank_of.get(p.person_id, 1 << 30))
 
 
 def _frames_detected(meta: dict[str, Any], frames_processed: int | None, *, store_path: Path) -> int:
@@ -771,18 +774,15 @@ def _write_persons(run_dir: Path, persons: list[Person], tracks: list[dict[str, 
 def _embed_persons(
     persons: list[Person], store: Any, embedder: Any, *, crops_per_person: int
 ) -> tuple[list[np.ndarray], list[dict[str, np.ndarray]]]:
-    """Each person's best crops through the embedder, in shared but bounded batches."""
-    from streamreid.embed import embed_groups
+    """Each person's best crops through the embedder; crops embedded in an earlier round are not read again."""
+    from streamreid.embed import RememberingEmbedder
 
-    metas: list[dict[str, np.ndarray]] = []
-
-    def crops_per_person_in_order() -> Iterator[np.ndarray]:
-        for person in persons:
-            crops, meta = store.crops_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
-            metas.append(meta)
-            yield crops
-
-    return embed_groups(embedder, crops_per_person_in_order()), metas
+    metas = [
+        store.crop_rows_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
+        for person in persons
+    ]
+    remembering = embedder if isinstance(embedder, RememberingEmbedder) else RememberingEmbedder(embedder)
+    return remembering.embed_stored(store, [meta["index"] for meta in metas]), metas
 
 
 def _embedder_info(embedder: Any) -> dict[str, Any]:

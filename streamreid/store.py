@@ -714,6 +714,25 @@ class StoreReader:
         Raises:
             ValueError: Unknown ``buffer`` or ``order``, or a negative ``limit``.
         """
+        rows = self.crop_rows_for(tracker_ids, buffer=buffer, limit=limit, order=order)
+        return self.images(rows["index"]), rows
+
+    def crop_rows_for(
+        self,
+        tracker_ids: Iterable[int],
+        *,
+        buffer: str = "best",
+        limit: int | None = None,
+        order: str = "score",
+    ) -> dict[str, np.ndarray]:
+        """The metadata rows :meth:`crops_for` would return, without reading the images.
+
+        Their ``index`` are rows for :meth:`images`: a caller that already has some crops
+        (their features, say) reads only the others.
+
+        Raises:
+            ValueError: Unknown ``buffer`` or ``order``, or a negative ``limit``.
+        """
         if buffer not in BUFFER_FLAGS:
             raise ValueError(f"buffer must be one of {', '.join(BUFFER_FLAGS)}, got {buffer!r}")
         if order not in ("score", "time"):
@@ -731,4 +750,4 @@ class StoreReader:
         rows = rows[np.lexsort(keys)]
         if limit is not None:
             rows = rows[:limit]
-        return self.images(metadata["index"][rows]), {name: values[rows] for name, values in metadata.items()}
+        return {name: values[rows] for name, values in metadata.items()}

@@ -82,3 +82,21 @@ def test_stage_and_consumer_overlap():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth must be at least 1"):
         Prefetch([], depth=0, name="test")
+
+
+def test_the_switch_interval_is_lowered_while_stages_run_and_restored_after():
+    import sys
+
+    from streamreid.background import SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL  # Python's default, 5 ms
+    outer = Prefetch(range(3), depth=1, name="outer")
+    inner = Prefetch(range(100), depth=1, name="inner")
+    assert sys.getswitchinterval() == SWITCH_INTERVAL
+    assert list(outer) == [0, 1, 2]  # run to its end: that stage lets go
+    assert sys.getswitchinterval() == SWITCH_INTERVAL  # the other still runs
+    inner.close()
+    inner.close()  # idempotent: lets go once
+    outer.close()
+    assert sys.getswitchinterval() == before

@@ -72,6 +72,17 @@ def test_scene_is_the_median_of_frames_spread_over_the_stream(tmp_path):
     assert SceneKeeper().write(tmp_path / "none") is None
 
 
+@pytest.mark.parametrize("count", [1, 2, 3, 6, 7, 8])
+def test_pixel_median_equals_numpys_median_of_the_stack(count):
+    from streamreid.scene import pixel_median
+
+    images = [np.random.default_rng(count + i).integers(0, 256, (9, 7, 3), dtype=np.uint8) for i in range(count)]
+    images[0][0, 0] = 255  # ties and extremes
+    expected = np.median(np.stack(images), axis=0).astype(np.uint8)
+    assert np.array_equal(pixel_median(images), expected)
+    assert all(image[0, 0, 0] == 255 for image in images[:1])  # the inputs are left as they were
+
+
 def test_paths_are_smoothed_without_moving_a_straight_walk():
     from streamreid.report.data import smooth
 

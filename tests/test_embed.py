@@ -441,3 +441,30 @@ def test_remembering_embedder_runs_each_distinct_crop_once_and_gives_the_same_fe
     assert calls == [5, 1]  # only the new crop reached the network the second time
     assert remembering.dim == inner.dim and remembering.kind == "fallback"
     assert remembering.embed(np.zeros((0, 256, 128, 3), np.uint8)).shape == (0, inner.dim)
+
+
+def test_stored_crops_are_read_once_across_rounds_in_store_order_in_bounded_batches(tmp_path):
+    from streamreid.embed import RememberingEmbedder
+    from streamreid.store import CropStore, open_store
+    from streamreid.types import CropSample, QualityComponents
+
+    crops = random_crops(10, seed=11)
+    with CropStore(tmp_path / "store.zarr", chunk_crops=8) as store:
+        quality = QualityComponents(confidence=0.9, size=1, aspect=1, truncation=1, occlusion=1, sharpness=1, score=1)
+        samples = [CropSample(1, i, i / 10, (0.0, 0.0, 10.0, 20.0), quality, crop) for i, crop in enumerate(crops)]
+        store.write_tracklet(1, samples, [1] * len(samples))
+    reader = open_store(tmp_path / "store.zarr")
+    read: list[list[int]] = []
+    images = reader.images
+    reader.images = lambda rows: read.append(list(rows)) or images(rows)
+    remembering = RememberingEmbedder(FallbackEmbedder())
+    first = remembering.embed_stored(reader, [np.array([7, 2]), np.array([], dtype=int), np.array([2, 5])], batch=2)
+    assert read == [[2, 5], [7]]  # each row once, in store order, two at a time
+    direct = FallbackEmbedder().embed(crops)
+    np.testing.assert_allclose(first[0], direct[[7, 2]], atol=1e-6)
+    assert first[1].shape == (0, remembering.dim)
+    np.testing.assert_allclose(first[2], direct[[2, 5]], atol=1e-6)
+    read.clear()
+    again = remembering.embed_stored(reader, [np.array([5, 7, 9])])  # a merged person: only row 9 is new
+    assert read == [[9]]
+    np.testing.assert_allclose(again[0], direct[[5, 7, 9]], atol=1e-6)

@@ -18,7 +18,7 @@ from streamreid.errors import StoreError
 from streamreid.report import write_person_webp, write_person_webps, write_report
 from streamreid.report.figures import format_clock, person_colour, scale_colour
 from streamreid.report.html import FALLBACK_NOTICE, SHOWN_PAIRS
-from streamreid.report.webp import evenly_spaced, webp_path_for
+from streamreid.report.webp import PersonAnimations, evenly_spaced, webp_path_for
 from streamreid.reservoir import ANIMATION
 from streamreid.store import open_store
 
@@ -160,6 +160,31 @@ def test_person_webps_are_thinned_to_the_frame_limit(tmp_path):
     written = write_person_webps(fake.run_dir, fake.persons, store, config=replace(CONFIG, webp_max_frames=5))
     with Image.open(written[0]) as image:
         assert image.n_frames == 5
+
+
+def test_animations_started_before_a_merge_are_kept_for_the_persons_it_leaves_alone(tmp_path, monkeypatch):
+    fake = build_fake_run(tmp_path / "run", num_persons=3, with_webps=False)
+    store = open_store(fake.run_dir / "store.zarr")
+    encoded: list[tuple[int, ...]] = []
+    encode = PersonAnimations._encode
+    monkeypatch.setattr(PersonAnimations, "_encode", lambda self, key: encoded.append(key) or encode(self, key))
+    first, second, third = fake.persons
+    with PersonAnimations(fake.run_dir, store, config=CONFIG) as animations:
+        animations.start(fake.persons)  # before ReID
+        # ReID merged the second and the third person into a new one (a new id)
+        merged = replace(second, person_id=7, tracklet_ids=(*second.tracklet_ids, *third.tracklet_ids))
+        written = animations.write([merged, first])
+    assert set(written) == {7, first.person_id}
+    assert encoded.count(tuple(sorted(first.tracklet_ids))) == 1  # encoded once, before the merge
+    assert encoded.count(tuple(sorted(merged.tracklet_ids))) == 1
+    assert not webp_path_for(fake.run_dir, second.person_id).exists()
+    with Image.open(written[7]) as image:
+        expected = sum(1 for t in merged.tracklet_ids for flags in fake.buffers[t] if flags & ANIMATION)
+        assert image.n_frames == expected
+    with Image.open(written[first.person_id]) as image:
+        direct = write_person_webps(tmp_path / "direct", [first], store, config=CONFIG)[first.person_id]
+        assert image.n_frames == Image.open(direct).n_frames
+        assert written[first.person_id].read_bytes() == direct.read_bytes()  # the same file as written directly
 
 
 # ----------------------------------------------------------------------------- report in Chromium

@@ -8,8 +8,6 @@ writes them (through its Pillow plugin).
 
 from __future__ import annotations
 
-import collections
-import functools
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,20 +46,18 @@ def evenly_spaced(count: int, limit: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, count - 1, num=limit)).astype(np.int64))
 
 
-def write_person_webp(
+def encode_person_webp(
     crops: np.ndarray,
-    path: Path,
     *,
     fps: float = 10.0,
     quality: int = 80,
     size: tuple[int, int] = (256, 128),
     method: int = 2,
-) -> Path:
-    """Write crops as an animated WebP that loops forever.
+) -> bytes:
+    """Encode crops as an animated WebP that loops forever, in memory.
 
     Args:
         crops: ``(N, H, W, 3)`` uint8 BGR crops in time order, ``N >= 1``.
-        path: Output file; its folder is created. Written atomically.
         fps: Frames per second of the animation.
         quality: Lossy WebP quality, 0-100.
         size: ``(height, width)`` of every frame in the WebP.
@@ -69,7 +65,7 @@ def write_person_webp(
             as 4 for files about a tenth larger.
 
     Returns:
-        ``path``.
+        The bytes of the WebP file.
 
     Raises:
         ValueError: ``crops`` is empty or not a stack of colour images, or ``fps``/``quality`` are out of range.
@@ -83,23 +79,54 @@ def write_person_webp(
         raise ValueError(f"quality must be within 0-100, got {quality}")
     height, width = size
     frames = np.stack([_to_rgb(crop, width=width, height=height) for crop in crops])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rundir.replace_atomically(
-        path,
-        lambda tmp: iio.imwrite(
-            tmp,
-            frames,
-            extension=".webp",
-            is_batch=True,
-            duration=max(1, round(1000.0 / fps)),
-            loop=0,
-            quality=int(quality),
-            method=int(method),
-        ),
-        suffix=".webp.part",
+    return iio.imwrite(
+        "<bytes>",
+        frames,
+        extension=".webp",
+        is_batch=True,
+        duration=max(1, round(1000.0 / fps)),
+        loop=0,
+        quality=int(quality),
+        method=int(method),
+        # no key frames after the first: libwebp then encodes each frame once (as a change on the one
+        # before) instead of also trying it as a key frame: a fifth less CPU for files 1 % larger
+        kmin=0,
+        kmax=0,
     )
-    return path
+
+
+def write_person_webp(
+    crops: np.ndarray,
+    path: Path,
+    *,
+    fps: float = 10.0,
+    quality: int = 80,
+    size: tuple[int, int] = (256, 128),
+    method: int = 2,
+) -> Path:
+    """Write crops as an animated WebP that loops forever (:func:`encode_person_webp`, then an atomic write).
+
+    Args:
+        crops: ``(N, H, W, 3)`` uint8 BGR crops in time order, ``N >= 1``.
+        path: Output file; its folder is created. Written atomically.
+        fps: Frames per second of the animation.
+        quality: Lossy WebP quality, 0-100.
+        size: ``(height, width)`` of every frame in the WebP.
+        method: libwebp's effort, 0 (fastest) to 6 (smallest).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: As :func:`encode_person_webp`.
+    """
+    data = encode_person_webp(crops, fps=fps, quality=quality, size=size, method=method)
+    return _write_bytes(data, Path(path))
+
+
+def _write_bytes(data: bytes, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return rundir.replace_atomically(path, lambda tmp: Path(tmp).write_bytes(data), suffix=".webp.part")
 
 
 def _to_rgb(crop: np.ndarray, *, width: int, height: int) -> np.ndarray:
@@ -133,30 +160,101 @@ def write_person_webps(
     Returns:
         Person id to the WebP written, for the persons that had crops.
     """
-    written: dict[int, Path] = {}
-    encode = functools.partial(
-        write_person_webp,
-        fps=config.webp_fps,
-        quality=config.webp_quality,
-        size=(config.webp_height, config.webp_width),
-    )
-    # libwebp releases the GIL: persons are encoded side by side, while the next ones' crops are read;
-    # at most two persons per worker wait in memory
-    workers = _encoding_workers()
-    pending: collections.deque[tuple[int, Future[Path]]] = collections.deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="streamreid-webp") as pool:
-        for person in list(persons)[: max(0, config.max_persons)]:
-            crops = _animation_crops(store, person.tracklet_ids)
-            if crops.shape[0] == 0:
-                continue
-            crops = crops[evenly_spaced(crops.shape[0], max(1, config.webp_max_frames))]
-            pending.append((person.person_id, pool.submit(encode, crops, webp_path_for(run_dir, person.person_id))))
-            while len(pending) >= 2 * workers:
-                person_id, future = pending.popleft()
-                written[person_id] = future.result()
-        for person_id, future in pending:
-            written[person_id] = future.result()
-    return written
+    with PersonAnimations(run_dir, store, config=config) as animations:
+        return animations.write(persons)
+
+
+class PersonAnimations:
+    """Persons' animated WebPs, encoded in background threads before they are needed.
+
+    An animation depends only on the tracklets a person is made of. So end of stream can
+    :meth:`start` the animations of the persons found before re-identification and let them
+    encode while ReID runs; if ReID then merges persons, :meth:`write` keeps every animation
+    whose tracklets are unchanged and encodes only those of the merged persons. Each job
+    reads its own crops from the store and keeps only the encoded bytes (a few hundred KB),
+    so memory stays bounded by the persons shown (``config.max_persons``).
+
+    Use as a context manager: leaving it cancels the jobs not started and waits for the others.
+
+    Args:
+        run_dir: The run directory (WebPs go to ``webp/``).
+        store: Reader of the run's crop store (read from the worker threads).
+        config: Report settings (fps, quality, size, how many persons, frames per animation).
+        workers: Background encoding threads; default: one fewer than the cores available (at least
+            one, at most three), as the caller's thread runs ReID meanwhile, then helps in :meth:`write`.
+    """
+
+    def __init__(self, run_dir: Path, store: StoreReader, *, config: ReportConfig, workers: int | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.store = store
+        self.config = config
+        self._jobs: dict[tuple[int, ...], Future[bytes | None]] = {}
+        # libwebp and the store's decompression release the GIL: persons encode side by side
+        workers = workers or max(1, _encoding_workers() - 1)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="streamreid-webp")
+
+    def start(self, persons: Sequence[Person]) -> None:
+        """Start encoding the animations of the first ``max_persons`` of ``persons`` (rank order), not waiting.
+
+        Called again with newer persons (after a round of merges), it first drops the jobs not
+        begun of the persons no longer among them.
+        """
+        shown = self._shown(persons)
+        wanted = {_tracklets_key(person) for person in shown}
+        for key in [key for key in self._jobs if key not in wanted]:  # merged away or no longer shown
+            if self._jobs[key].cancel():
+                del self._jobs[key]
+        for person in shown:
+            key = _tracklets_key(person)
+            if key not in self._jobs:
+                self._jobs[key] = self._pool.submit(self._encode, key)
+
+    def write(self, persons: Sequence[Person]) -> dict[int, Path]:
+        """Write the WebPs of the first ``max_persons`` of ``persons`` (rank order), reusing what :meth:`start` began.
+
+        Returns:
+            Person id to the WebP written, for the persons that had crops.
+        """
+        shown = self._shown(persons)
+        self.start(shown)
+        for person in reversed(shown):  # the caller takes jobs from the back while the workers go on from the front
+            key = _tracklets_key(person)
+            if self._jobs[key].cancel():
+                self._jobs[key] = done = Future()
+                done.set_result(self._encode(key))
+        written: dict[int, Path] = {}
+        for person in shown:
+            data = self._jobs[_tracklets_key(person)].result()
+            if data is not None:
+                written[person.person_id] = _write_bytes(data, webp_path_for(self.run_dir, person.person_id))
+        return written
+
+    def close(self) -> None:
+        """Cancel the jobs not started, wait for the running ones."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> PersonAnimations:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _shown(self, persons: Sequence[Person]) -> list[Person]:
+        return list(persons)[: max(0, self.config.max_persons)]
+
+    def _encode(self, tracklet_ids: tuple[int, ...]) -> bytes | None:
+        crops = _animation_crops(self.store, tracklet_ids)
+        if crops.shape[0] == 0:
+            return None
+        crops = crops[evenly_spaced(crops.shape[0], max(1, self.config.webp_max_frames))]
+        config = self.config
+        return encode_person_webp(
+            crops, fps=config.webp_fps, quality=config.webp_quality, size=(config.webp_height, config.webp_width)
+        )
+
+
+def _tracklets_key(person: Person) -> tuple[int, ...]:
+    return tuple(sorted(int(t) for t in person.tracklet_ids))
 
 
 def _encoding_workers() -> int:
