@@ -11,13 +11,15 @@ For each named configuration this runs the streamreid pipeline on ``vtest.avi`` 
 The peer is the loop a user would write instead: ultralytics ``model.track`` with BoT-SORT and its
 ReID on (``with_reid: True``, ``model: auto``, the detector's own features), on the same detector.
 
-Detector outputs are cached per (model, imgsz, runtime) under ``--cache`` (default
+Detector outputs are cached per (model, imgsz, runtime, precision) under ``--cache`` (default
 ``$STREAMREID_BENCH_CACHE`` or ``~/.cache/streamreid/bench``), so tracking, linking and ReID
-experiments do not re-run YOLO. Usage::
+experiments do not re-run YOLO. ``--runtimes torch,openvino-bf16,openvino-int8`` runs every
+detector row and configuration once per runtime and precision (INT8 against float, issue 10). Usage::
 
     python benchmarks/identity.py                       # the default configurations
     python benchmarks/identity.py --configs pose1280-osnet,pose1280-none --peer
     python benchmarks/identity.py --detectors-only      # detector evidence table only
+    python benchmarks/identity.py --detectors-only --runtimes torch,openvino-int8 --detector-every 1
 """
 
 from __future__ import annotations
@@ -80,15 +82,46 @@ def detector_path(model: str) -> str | None:
 # ---------------------------------------------------------------------------------------------------- detections
 
 
+def resolved_variant(variant: str) -> tuple[str, str]:
+    """``runtime[-precision]`` as (runtime, precision), ``auto`` precision named for this CPU (``bf16``/``f32``).
+
+    The cache key must name what the detector computes in: OpenVINO's ``auto`` is bf16 on CPUs
+    with AMX or AVX512-BF16 and f32 elsewhere, and the two give (slightly) different boxes.
+    """
+    runtime, _, precision = variant.partition("-")
+    if runtime == "torch":
+        return runtime, precision or "f32"
+    if precision in ("", "auto", "bf16"):
+        from streamreid.runtimes import machine_signature
+
+        bf16 = any(flag in machine_signature() for flag in ("amx_bf16", "avx512_bf16"))
+        if precision == "bf16" and not bf16:
+            raise SystemExit("this CPU has no bf16 (AMX or AVX512-BF16): use openvino-f32")
+        precision = "bf16" if bf16 else "f32"
+    return runtime, precision
+
+
 def cached_detections(
-    video: Path, *, model: str, imgsz: int, runtime: str = "torch", confidence: float = 0.05, every: int = 1
+    video: Path,
+    *,
+    model: str,
+    imgsz: int,
+    runtime: str = "torch",
+    precision: str = "f32",
+    confidence: float = 0.05,
+    every: int = 1,
 ) -> dict[str, Any]:
-    """Person detections of every ``every``-th frame from one detector setting, computed once and cached."""
+    """Person detections of every ``every``-th frame from one detector setting, computed once and cached.
+
+    ``precision`` as :func:`resolved_variant` gives it (``f32``, ``bf16``, ``int8``); it is part
+    of the cache key (PyTorch on CPU is always f32 and keeps the key of earlier caches).
+    """
     if model == "gt":
         return ground_truth_detections(PETS / "gt.txt")
-    text = f"{video.resolve()}|{model}|{imgsz}|{runtime}|{confidence}" + (f"|every{every}" if every > 1 else "")
+    variant = runtime if runtime == "torch" else f"{runtime}-{precision}"
+    text = f"{video.resolve()}|{model}|{imgsz}|{variant}|{confidence}" + (f"|every{every}" if every > 1 else "")
     key = hashlib.sha1(text.encode()).hexdigest()[:12]
-    path = bench_cache() / "detections" / f"{video.stem}-{model}-{imgsz}-{runtime}-{key}.npz"
+    path = bench_cache() / "detections" / f"{video.stem}-{model}-{imgsz}-{variant}-{key}.npz"
     if path.is_file():
         data = np.load(path, allow_pickle=False)
         return {name: data[name] for name in data.files}
@@ -96,8 +129,16 @@ def cached_detections(
     from streamreid.sources import open_source
 
     classes = ("person", "normal", "fall")  # every class kept here, so the table can count the "Fall" boxes
-    detector = PersonDetector(model=detector_path(model), confidence=confidence, imgsz=imgsz, runtime=runtime,
-                              person_classes=classes)  # fmt: skip
+    detector = PersonDetector(
+        model=detector_path(model),
+        confidence=confidence,
+        imgsz=imgsz,
+        runtime=runtime,
+        precision="auto" if precision == "bf16" else precision,
+        person_classes=classes,
+    )
+    if runtime != "torch" and detector.precision != precision:
+        raise SystemExit(f"{variant} asked, but the detector runs in {detector.precision} here")
     frames, boxes, scores, classes, detected = [], [], [], [], []
     start = time.perf_counter()
     with open_source(video) as stream:
@@ -194,6 +235,7 @@ class Setting:
     drop_classes: tuple[str, ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()
     every: int = 1  # decode every frame, detect and track every n-th (source.stride)
+    variant: str = "torch"  # the detector's runtime[-precision], see resolved_variant
 
 
 SETTINGS = {
@@ -258,7 +300,10 @@ def run_setting(
 
     if setting.model == "default":
         return _run_defaults(setting, video=video, out=out, config_overrides=config_overrides, reanalyse=reanalyse)
-    data = cached_detections(video, model=setting.model, imgsz=setting.imgsz, every=setting.every)
+    runtime, precision = resolved_variant(setting.variant)
+    data = cached_detections(
+        video, model=setting.model, imgsz=setting.imgsz, runtime=runtime, precision=precision, every=setting.every
+    )
     overrides = {
         "source": {"stride": setting.every},
         "detector": {"confidence": setting.confidence, "imgsz": setting.imgsz},
@@ -290,6 +335,10 @@ def _run_defaults(
     from streamreid.pipeline import analyse, process
 
     overrides = {"report.enabled": False, "reid.download": False, **dict(setting.overrides), **(config_overrides or {})}
+    if setting.variant != "torch":  # --runtimes: the defaults in this runtime and precision ("torch" = as shipped)
+        runtime, precision = resolved_variant(setting.variant)
+        overrides["detector.runtime"] = runtime
+        overrides["detector.precision"] = "auto" if precision == "bf16" else precision
     run_dir = out / setting.name
     if reanalyse and (run_dir / "tracklet_stats.json").is_file():
         analyse(run_dir, config=Config().with_overrides(overrides), embedder=build_embedder(setting.embedder))
@@ -479,17 +528,30 @@ def _fmt(value: Any) -> str:
 
 
 def detector_table(
-    video: Path, gt: np.ndarray, detectors: list[tuple[str, int, float]], *, every: int = 10
+    video: Path,
+    gt: np.ndarray,
+    detectors: list[tuple[str, int, float]],
+    *,
+    every: int = 10,
+    variants: tuple[str, ...] = ("torch",),
 ) -> list[dict[str, Any]]:
-    """Recall, precision and box tightness of each detector against the ground truth, on every ``every``-th frame."""
+    """Recall, precision and box tightness of each detector against the ground truth, on every ``every``-th frame.
+
+    Each detector row is measured once per runtime variant (``torch``, ``openvino-int8``...).
+    """
     rows = []
-    for model, imgsz, confidence in detectors:
-        data = cached_detections(video, model=model, imgsz=imgsz, every=every)
-        frames = data["detected_frames"] + 1
-        scores = evaluation.box_tightness(gt[np.isin(gt[:, 0], frames)], detection_rows(data, confidence=confidence))
+    for (model, imgsz, confidence), variant in ((d, v) for d in detectors for v in variants):
+        runtime, precision = resolved_variant(variant)
+        data = cached_detections(video, model=model, imgsz=imgsz, runtime=runtime, precision=precision, every=every)
+        detected = data.get("detected_frames")  # caches of every frame made before it was stored lack it
+        frames = (detected if detected is not None else np.arange(int(data["frames"]))) + 1
+        truth = gt[np.isin(gt[:, 0], frames)]
+        scores = evaluation.box_tightness(truth, detection_rows(data, confidence=confidence))
+        scores["found"] = f"{round(scores['recall'] * len(truth))}/{len(truth)}"  # recall to the box, not to 0.01
         lying = int(np.sum((data["class_name"] == "fall") & (data["confidence"] >= confidence)))
         per_frame = float(data["seconds"]) / max(len(frames), 1)
-        rows.append({"detector": f"{model}@{imgsz} conf≥{confidence}", **scores, "fall_class_boxes": lying,
+        label = f"{model}@{imgsz} conf≥{confidence}" + ("" if variant == "torch" else f" {runtime}-{precision}")
+        rows.append({"detector": label, **scores, "fall_class_boxes": lying,
                      "frames": len(frames), "ms_per_frame": 1000 * per_frame})  # fmt: skip
     return rows
 
@@ -564,6 +626,9 @@ def main(argv: list[str] | None = None) -> int:
         "--detectors", default="all", help="detector table rows: all, or e.g. fall640,pose1280 ('' = none)"
     )
     parser.add_argument("--sample", default="", help="also run these settings on the sample street film")
+    parser.add_argument("--runtimes", default="torch",
+                        help="detector runtime[-precision] list, e.g. torch,openvino-bf16,openvino-int8")  # fmt: skip
+    parser.add_argument("--detector-every", type=int, default=10, help="detector table: every n-th frame")
     parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
     parser.add_argument("--json", type=Path, default=None, help="write all scores as JSON here")
     args = parser.parse_args(argv)
@@ -577,12 +642,14 @@ def main(argv: list[str] | None = None) -> int:
     humans = evaluation.load_humans(PETS / "persons.json")
     print(f"CPU: {_bench.cpu_model()}, load average {os.getloadavg()[0]:.2f}")
     detectors = [d for d in DETECTORS if args.detectors == "all" or f"{d[0]}{d[1]}" in args.detectors.split(",")]
-    det_rows = detector_table(video, gt, detectors)
+    variants = tuple(v for v in args.runtimes.split(",") if v)
+    det_rows = detector_table(video, gt, detectors, every=args.detector_every, variants=variants)
     print_table(
         det_rows,
         [
             "detector",
             "recall",
+            "found",
             "precision",
             "width_ratio",
             "height_ratio",
@@ -601,11 +668,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         out = args.out or Path(folder)
-        for name in [n for n in args.configs.split(",") if n]:
+        for name, variant in ((n, v) for n in args.configs.split(",") if n for v in variants):
             start = time.perf_counter()
-            run_dir = run_setting(
-                SETTINGS[name], video=video, out=out, reanalyse=args.reanalyse, config_overrides=overrides
-            )
+            setting = dataclasses.replace(SETTINGS[name], variant=variant)
+            if variant != "torch":
+                name = f"{name} {'-'.join(resolved_variant(variant))}"
+                setting = dataclasses.replace(setting, name=name.replace(" ", "@"))
+            run_dir = run_setting(setting, video=video, out=out, reanalyse=args.reanalyse, config_overrides=overrides)
             scores = score_run(run_dir, gt=gt, humans=humans)
             scores["seconds"] = time.perf_counter() - start
             results[name] = scores

@@ -20,6 +20,9 @@ On the SAME first ``--frames`` frames of the street sample, for each runtime and
 * with ``--slice-decode``, the spine again with ``source.threads`` off (FFmpeg slice
   threads only: no decoder frame threads competing with inference for the cores).
 
+``--runtime`` takes ``runtime[-precision]``: ``openvino-f32``, ``openvino-int8`` (INT8, issue 10)
+and plain ``openvino`` (its fastest precision here: bf16 on AMX CPUs) side by side.
+
 Variants and passes are interleaved in each repeat (the order rotates between repeats);
 ratios are taken within a repeat, then the median over repeats is printed. ``--runtime auto``
 (the default) is streamreid as shipped: the runtime ``runtime: auto`` picks on this machine.
@@ -30,8 +33,8 @@ ultralytics install packages).
 Usage::
 
     python benchmarks/spine.py [--frames 150] [--repeats 3] [--imgsz 640] \
-        [--runtime auto torch onnx openvino] [--model PATH] [--batch-size 1 4] [--slice-decode] [--no-peer] \
-        [--json out.json]
+        [--runtime auto torch onnx openvino openvino-f32 openvino-int8] [--model PATH] [--batch-size 1 4] \
+        [--slice-decode] [--no-peer] [--json out.json]
 """
 
 from __future__ import annotations
@@ -77,7 +80,11 @@ COLUMNS = (
 def spine_config(
     frames: int, *, imgsz: int, model: str | None, runtime: str = "torch", batch_size: int | None = None
 ) -> Config:
-    """The spine alone: no crops, no ReID, no report; stop after ``frames`` frames."""
+    """The spine alone: no crops, no ReID, no report; stop after ``frames`` frames.
+
+    ``runtime`` may name a precision too (``openvino-int8``).
+    """
+    runtime, _, precision = runtime.partition("-")
     return Config().with_overrides(
         {
             "crops.enabled": False,
@@ -87,6 +94,7 @@ def spine_config(
             "detector.imgsz": imgsz,
             "detector.model": model,
             "detector.runtime": runtime,
+            "detector.precision": precision or "auto",
             "detector.batch_size": batch_size,
             # every frame detected, as in the detector-alone pass: spine / detector compares like with like
             "detector.detect_stride": 1,
@@ -175,8 +183,9 @@ class Peer:
 
 
 def _label(runtime: str, detector: PersonDetector) -> str:
-    """``auto=openvino`` for the default, else the runtime asked for."""
-    return f"auto={detector.runtime}" if runtime == "auto" else runtime
+    """``auto=openvino-bf16`` for the default, else the runtime asked for, with the precision it runs in."""
+    ran = f"{detector.runtime}-{detector.precision}"
+    return f"auto={ran}" if runtime == "auto" else ran
 
 
 def main() -> int:
@@ -188,7 +197,7 @@ def main() -> int:
         "--runtime",
         nargs="+",
         default=["auto"],
-        choices=["auto", "torch", "onnx", "openvino"],
+        choices=["auto", "torch", "onnx", "openvino", "openvino-f32", "openvino-int8"],
         help="detector runtimes (auto: the one streamreid picks here)",
     )
     parser.add_argument("--model", default=None, help="detector weights (default: streamreid's offline default)")
@@ -224,7 +233,7 @@ def main() -> int:
                     len(frames), imgsz=imgsz, model=args.model, runtime=runtime, batch_size=batch_size
                 )
                 detector = build_detector(config, frame_shape=images[0].shape[:2])
-                if runtime != "auto" and detector.runtime != runtime:
+                if runtime != "auto" and detector.runtime != runtime.partition("-")[0]:
                     print(f"{runtime} unavailable, got {detector.runtime}: skipped")
                     continue
                 if detector.runtime_choice is not None:
@@ -267,7 +276,7 @@ def main() -> int:
                 outcome = job()
                 passes.setdefault(key, {}).setdefault(name, []).append(outcome)
                 print(
-                    f"  repeat {repeat + 1}: {key[0]:8s} {key[1]} batch {key[2]} {name:17s} {outcome['fps']:7.2f} fps",
+                    f"  repeat {repeat + 1}: {key[0]:14s} {key[1]} batch {key[2]} {name:17s} {outcome['fps']:7.2f} fps",
                     flush=True,
                 )
 

@@ -22,6 +22,6 @@ fi
 
 # Python environment: torch/torchvision and friends pinned to the versions we test with.
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints-ci.txt -e ".[dev,fast,ray]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints-ci.txt -e ".[dev,fast,ray,int8]"
 
 exec .venv/bin/python -m pytest "$@"

@@ -135,6 +135,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "torch", "onnx", "openvino"),
         help="detector runtime (default auto: the fastest here, measured once per model and machine)",
     )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "f32", "int8"),
+        help="detector precision (default auto; int8: OpenVINO, quantized once with NNCF, needs streamreid[int8])",
+    )
     parser.add_argument("--conf", type=float, help="minimum detection confidence (default 0.1)")
     parser.add_argument("--stride", type=int, help="keep every n-th decoded frame")
     parser.add_argument(
@@ -256,6 +261,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         "source.max_frames": args.max_frames,
         "detector.imgsz": args.imgsz,
         "detector.runtime": args.runtime,
+        "detector.precision": args.precision,
         "detector.confidence": args.conf,
         "source.stride": args.stride,
         "detector.detect_stride": args.detect_stride,

@@ -331,7 +331,7 @@ def load_config(
 #: Allowed values of the enumerated keys.
 CHOICES: dict[str, tuple[str, ...]] = {
     "detector.runtime": ("auto", "torch", "onnx", "openvino"),
-    "detector.precision": ("auto", "f32"),
+    "detector.precision": ("auto", "f32", "int8"),
     "grouping.spatial_mode": ("fixed", "allowance", "predicted"),
     "grouping.jitter_measure": ("spread", "detrended"),
     "ranking.jitter_measure": ("spread", "detrended"),

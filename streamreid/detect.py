@@ -10,6 +10,7 @@ ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import importlib.util
@@ -38,9 +39,10 @@ logger = logging.getLogger(__name__)
 RUNTIMES = ("torch", "onnx", "openvino")
 """Inference runtimes: PyTorch, or an export run by ONNX Runtime or OpenVINO."""
 
-PRECISIONS = ("auto", "f32")
+PRECISIONS = ("auto", "f32", "int8")
 """``auto``: the runtime's fastest precision on this machine (OpenVINO runs bf16 on CPUs with AMX or
-AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch's to the pixel."""
+AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch's to the pixel;
+``int8``: OpenVINO only, the weights quantized once with NNCF on real frames (see :mod:`streamreid.quantize`)."""
 
 DEFAULT_DETECTOR = POSE_DETECTOR
 """The detector used when none is named: tight boxes, no "Fall" class (benchmarks/README.md, issue 9)."""
@@ -56,7 +58,7 @@ _DETECTION_TASKS = ("detect", "segment", "pose")
 _MIN_DOWNLOAD_BYTES = 100_000
 _PROBE_IMAGES = ("bus.jpg", "zidane.jpg")
 _AGREEMENT_IOU = {"f32": 0.9}  # overlap a clear person's box must keep in an export, by precision
-_REDUCED_PRECISION_IOU = 0.75  # bf16 moves the edge of a close-up person's box by ~10 % (zidane.jpg, yolo11n-pose)
+_REDUCED_PRECISION_IOU = 0.75  # bf16 (and int8) move the edge of a close-up person's box by ~10 % (zidane.jpg)
 
 
 def models_dir() -> Path:
@@ -277,13 +279,17 @@ class PersonDetector:
             raise WeightsError("no detector weights were found")
         device_name = resolve_device(device, what="detector device")
         exported_format = _format_of(weights_path)
+        if precision == "int8":
+            _check_int8_options(weights_path, exported_format=exported_format, runtime=runtime)
         self.runtime = exported_format or runtime
         if self.runtime != "torch":
             _require_packages(self.runtime, exporting=False)
             device_name = _runtime_device(self.runtime, device_name)
         self.device = device_name
         self.half = bool(half) and self.runtime == "torch" and self.device.startswith("cuda")
-        if exported_format is None and self.runtime != "torch":
+        if precision == "int8":
+            self.model_path = _int8_model(self.weights, imgsz=self.imgsz)
+        elif exported_format is None and self.runtime != "torch":
             self.model_path = export_model(self.weights, runtime=self.runtime, imgsz=self.imgsz)
         else:
             self.model_path = weights_path
@@ -297,9 +303,12 @@ class PersonDetector:
             **_half_option(self.half),
         }
         names = _warm_up(self._model, self.model_path, self._predict_options)
-        self.precision = _inference_precision(
-            self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
-        )
+        if precision == "int8":
+            self.precision = _int8_precision(self._model)
+        else:
+            self.precision = _inference_precision(
+                self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
+            )
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
@@ -377,6 +386,15 @@ class PersonDetector:
         if isinstance(detect_stride, bool) or not isinstance(detect_stride, int) or detect_stride < 1:
             raise ConfigError(f"detect_stride must be an integer >= 1, got {detect_stride!r}")
         return iter_batched(frames, self.detect, batch_size=self.batch_size, detect_stride=detect_stride)
+
+    def network_input(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """The tensor the network gets for same-shape BGR ``images``: letterboxed, RGB, 0-1, NCHW float32.
+
+        Made by ultralytics' own preprocessing, as in :meth:`detect` (INT8 calibration feeds it to NNCF).
+        """
+        with _quiet_ultralytics():
+            tensor = self._model.predictor.preprocess(list(images))
+        return tensor.cpu().numpy().astype(np.float32, copy=False)
 
     def _predict(self, images: list[np.ndarray]) -> list[sv.Detections]:
         """One model call on same-shape images."""
@@ -619,6 +637,21 @@ def export_model(weights: ResolvedWeights, *, runtime: str, imgsz: int) -> Path:
     return target
 
 
+def _check_int8_options(path: Path, *, exported_format: str | None, runtime: str) -> None:
+    """INT8 is made from PyTorch weights and runs in OpenVINO."""
+    if exported_format is not None:
+        raise ConfigError(f"precision int8 quantizes PyTorch weights; {path} is a {exported_format} export")
+    if runtime != "openvino":
+        raise ConfigError(f"detector precision int8 runs in OpenVINO: use runtime openvino or auto, not {runtime}")
+
+
+def _int8_model(weights: ResolvedWeights, *, imgsz: int) -> Path:
+    """The cached INT8 OpenVINO model of PyTorch ``weights`` (quantized on first use)."""
+    from streamreid.quantize import int8_export
+
+    return int8_export(weights, imgsz=imgsz)
+
+
 def _export_name(runtime: str) -> str:
     return f"{_MODEL_STEM}.onnx" if runtime == "onnx" else f"{_MODEL_STEM}_openvino_model"
 
@@ -670,6 +703,38 @@ def _inference_precision(model: Any, path: Path, runtime: str, *, half: bool, pi
         backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)))
     hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
     return str(hint.get_type_name())
+
+
+def _int8_precision(model: Any) -> str:
+    """``int8``, keeping the PyTorch model's letterbox for an INT8 model that ultralytics runs at fixed shapes.
+
+    On CPUs with AMX-INT8, ultralytics compiles an INT8 model for each input shape it gets (OpenVINO
+    crashes on dynamic INT8 shapes there) and, to keep recompiles rare, letterboxes every frame to a
+    square. A stream's frames all have one shape, so the tight letterbox PyTorch uses is kept: the
+    same input (a 640x384 tensor for a 640x360 frame rather than 640x640). Each shape is compiled
+    once and kept (a few of them): a short last batch no longer costs two recompiles.
+    """
+    backend = model.predictor.model.backend  # ultralytics' OpenVINO backend, set up by the warm-up call
+    if getattr(backend, "read_model", None) is not None:  # compiled per shape
+        backend.dynamic = True
+        backend.compile_model = _compiled_per_shape(backend.compile_model)
+    return "int8"
+
+
+def _compiled_per_shape(compile_model: Any, *, keep: int = 3) -> Any:
+    """``compile_model`` remembering its last ``keep`` results by input shape (bounded memory)."""
+    compiled: collections.OrderedDict[str, Any] = collections.OrderedDict()
+
+    def compile_once(ov_model: Any) -> Any:
+        shape = str(ov_model.input().get_partial_shape())
+        if shape not in compiled:
+            compiled[shape] = compile_model(ov_model)
+            while len(compiled) > keep:
+                compiled.popitem(last=False)
+        compiled.move_to_end(shape)
+        return compiled[shape]
+
+    return compile_once
 
 
 def _first_line(exc: BaseException) -> str:

@@ -9,6 +9,11 @@ model (exports are made once and checked against PyTorch, see
 stream's size, and the fastest is kept. The figures and the choice are cached per
 model, input size and machine (CPU model and instruction sets), so later runs start
 at once, and they are recorded in ``run.json`` and the end-of-run summary.
+
+OpenVINO in INT8 (``openvino-int8``, see :mod:`streamreid.quantize`) is one more candidate,
+but only for the models and input sizes where INT8 was measured to keep the detection
+recall within a point and the identity figures of the real-footage evaluation unchanged
+(:func:`streamreid.quantize.int8_by_default`); ``precision: int8`` asks for it anywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +40,12 @@ logger = logging.getLogger(__name__)
 CPU_RUNTIMES = ("torch", "openvino", "onnx")
 """Runtimes tried on a CPU, in the order they are tried (the first wins a tie)."""
 
+INT8_CANDIDATE = "openvino-int8"
+"""The candidate name of OpenVINO running the INT8 model (the detector's ``runtime`` is ``openvino``)."""
+
 _CPU_FEATURES = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2", "neon", "asimd")
 _TIMED_ROUNDS = 3
-_CHOICE_VERSION = 1
+_CHOICE_VERSION = 2  # 2: INT8 became a candidate
 
 
 @dataclass(frozen=True)
@@ -114,10 +122,11 @@ def machine_signature() -> str:
     return f"{model} | {features} | {cores} cores"
 
 
-def choice_path(weights: Path, *, imgsz: int, machine: str) -> Path:
-    """Where the choice for these weights, input size and machine is cached."""
+def choice_path(weights: Path, *, imgsz: int, machine: str, precision: str = "auto") -> Path:
+    """Where the choice for these weights, input size, machine and precision option is cached."""
     machine_key = hashlib.sha256(machine.encode()).hexdigest()[:12]
-    return cache_dir() / "runtime" / f"{sha256_of(weights)[:16]}-{imgsz}-{machine_key}.json"
+    suffix = "" if precision == "auto" else f"-{precision}"
+    return cache_dir() / "runtime" / f"{sha256_of(weights)[:16]}-{imgsz}-{machine_key}{suffix}.json"
 
 
 def fastest(trials: list[RuntimeTrial]) -> RuntimeTrial:
@@ -146,7 +155,14 @@ def describe(choice: RuntimeChoice) -> str:
 
 
 def choose_detector(
-    build: Callable[[str], Any], *, weights: Path, imgsz: int, images: list[np.ndarray], cuda: bool
+    build: Callable[[str], Any],
+    *,
+    weights: Path,
+    imgsz: int,
+    images: list[np.ndarray],
+    cuda: bool,
+    candidates: Sequence[str] = CPU_RUNTIMES,
+    precision: str = "auto",
 ) -> tuple[Any, RuntimeChoice]:
     """Build the detector with the fastest runtime here, measuring the runtimes when not known yet.
 
@@ -156,6 +172,9 @@ def choose_detector(
         imgsz: Inference size (identifies the input size in the cache).
         images: Frames of the stream's size to time the runtimes on (one batch's worth).
         cuda: Whether the detector runs on a CUDA device: then PyTorch is used without measuring.
+        candidates: What is tried on a CPU, in order (the earlier wins a tie): runtime names,
+            and :data:`INT8_CANDIDATE` where INT8 is allowed.
+        precision: The precision option the candidates were built with (identifies the cache file).
 
     Returns:
         The detector and the choice (with the figures it was made on).
@@ -163,7 +182,7 @@ def choose_detector(
     machine = machine_signature()
     if cuda:
         return build("torch"), RuntimeChoice(runtime="torch", reason="PyTorch on the CUDA device", machine=machine)
-    path = choice_path(weights, imgsz=imgsz, machine=machine)
+    path = choice_path(weights, imgsz=imgsz, machine=machine, precision=precision)
     cached = _read_choice(path, machine)
     if cached is not None:
         try:
@@ -171,7 +190,7 @@ def choose_detector(
         except WeightsError as exc:  # a package was removed since, or the export went away: measure again
             logger.info("cached runtime %s no longer loads (%s); measuring again", cached.runtime, exc)
     detectors, trials = {}, []
-    for runtime in CPU_RUNTIMES:
+    for runtime in candidates:
         try:
             detectors[runtime] = build(runtime)
         except WeightsError as exc:
@@ -231,15 +250,21 @@ def build_person_detector(*, frame_shape: tuple[int, int] | None = None, **optio
     Args:
         frame_shape: ``(height, width)`` of the stream's frames, so the runtimes are timed on
             inputs of the size they will get; ``None`` times them on the probe pictures as they are.
-        **options: ``PersonDetector`` options; ``runtime`` may be ``auto`` (the default).
+        **options: ``PersonDetector`` options; ``runtime`` may be ``auto`` (the default). With
+            ``precision: int8`` ``auto`` means OpenVINO, the runtime INT8 runs in; with ``precision:
+            auto`` INT8 is a candidate where it was verified for the model and input size.
 
     Returns:
         The detector; with ``auto`` its ``runtime_choice`` says what was chosen and why.
     """
     from streamreid.detect import PersonDetector, probe_images, resolve_detector_weights
     from streamreid.devices import resolve_device
+    from streamreid.quantize import int8_by_default
 
     runtime = options.pop("runtime", "auto")
+    precision = options.get("precision", "auto")
+    if runtime == "auto" and precision == "int8":
+        runtime = "openvino"
     if runtime != "auto":
         return PersonDetector(runtime=runtime, **options)
     weights = resolve_detector_weights(options.get("model"), allow_download=options.get("allow_download", True))
@@ -248,12 +273,21 @@ def build_person_detector(*, frame_shape: tuple[int, int] | None = None, **optio
     cuda = resolve_device(options.get("device", "auto"), what="detector device").startswith("cuda")
     images = _timing_batch(probe_images(), frame_shape, int(options.get("batch_size", 4)))
     imgsz = int(options.get("imgsz", 640))
+    int8 = precision == "auto" and int8_by_default(weights, imgsz=imgsz)
+
+    def build(name: str) -> Any:
+        if name == INT8_CANDIDATE:
+            return PersonDetector(runtime="openvino", **{**options, "precision": "int8"})
+        return PersonDetector(runtime=name, **options)
+
     detector, choice = choose_detector(
-        lambda name: PersonDetector(runtime=name, **options),
+        build,
         weights=weights.path,
         imgsz=imgsz,
         images=images,
         cuda=cuda,
+        candidates=CPU_RUNTIMES + ((INT8_CANDIDATE,) if int8 else ()),
+        precision=precision,
     )
     detector.runtime_choice = choice
     logger.info("detector runtime: %s", describe(choice))
