@@ -398,7 +398,7 @@ def _tracklet_top1(run_dir: Path, truth: dict[int, int]) -> float:
     Only tracklets whose human has another tracklet that was never on screen with them are asked.
     """
     from streamreid import rundir
-    from streamreid.person_tracks import co_visible_pairs
+    from streamreid.person_tracks import seen_together
 
     path = run_dir / rundir.CROP_FEATURES
     if not path.is_file():
@@ -408,8 +408,10 @@ def _tracklet_top1(run_dir: Path, truth: dict[int, int]) -> float:
     means = np.array([data["features"][data["tracker_id"] == t].mean(axis=0) for t in ids])
     means /= np.linalg.norm(means, axis=1, keepdims=True)
     detections = evaluation.read_mot(run_dir / rundir.MOT, visible_only=False)
-    tracks = [{"frame_numbers": detections[detections[:, 1] == t, 0]} for t in ids]
-    share, _ = evaluation.top1(means @ means.T, [truth.get(t) for t in ids], excluded=co_visible_pairs(tracks))
+    rows = np.isin(detections[:, 1].astype(int), ids)
+    owners = np.searchsorted(ids, detections[rows, 1].astype(int))  # ids are sorted: index of each row's tracklet
+    excluded = seen_together(detections[rows, 0].astype(np.int64), owners)
+    share, _ = evaluation.top1(means @ means.T, [truth.get(t) for t in ids], excluded=excluded)
     return share
 
 

@@ -179,7 +179,7 @@ def child(variant: str, minutes: float, fps: float, every_s: float, life_s: floa
     def on_refresh(refresh: Any) -> None:
         rss_mb = process.memory_info().rss / 2**20
         refreshes.append({"minutes": refresh.progress.seconds_of_video / 60, "seconds": refresh.seconds,
-                          "persons": refresh.summary["persons"], "rss_mb": rss_mb})  # fmt: skip
+                          "persons": refresh.summary.persons, "rss_mb": rss_mb})  # fmt: skip
 
     result = pipeline.process("rtsp://street/live", out_dir=out, config=config, detector=StreetDetector(street),
                               progress=False, on_progress=on_progress, on_refresh=on_refresh)  # fmt: skip

@@ -117,6 +117,51 @@ class _Stop(KeyboardInterrupt):
     """Raised inside the run's thread when the consumer of :func:`watch` left the loop."""
 
 
+def _start_run(source: str | int | Path, stop: threading.Event, events: queue.Queue[tuple[str, Any]], *,
+               out_dir: str | Path | None, config: Config | str | Path | None, overrides: Mapping[str, Any],
+               options: dict[str, Any]) -> threading.Thread:  # fmt: skip
+    """Run :func:`process` in a thread that puts ``refresh``, then ``done`` or ``error`` events on ``events``.
+
+    The run stops (like Ctrl-C) at the next frame once ``stop`` is set.
+    """
+    user_progress = options.pop("on_progress", None)
+
+    def on_progress(count: int) -> None:
+        if stop.is_set():
+            raise _Stop()
+        if user_progress is not None:
+            user_progress(count)
+
+    def on_refresh(refresh: Any) -> None:
+        if not stop.is_set():
+            events.put(("refresh", refresh))
+
+    def run() -> None:
+        try:
+            result = process(source, out_dir=out_dir, config=config, overrides=overrides, on_progress=on_progress,
+                             on_refresh=on_refresh, **options)  # fmt: skip
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
+            events.put(("error", exc))
+        else:
+            events.put(("done", result))
+
+    worker = threading.Thread(target=run, name="streamreid-watch", daemon=True)
+    worker.start()
+    return worker
+
+
+def _snapshot(number: int, kind: str, value: Any, previous: tuple[Person, ...]) -> Snapshot:
+    """The snapshot of a ``refresh`` event (a periodic refresh) or of the ``done`` event (the run's result)."""
+    if kind == "refresh":
+        persons = value.persons
+        return Snapshot(number, False, value.as_of, value.progress.seconds_of_video, persons,
+                        *_changes(previous, persons), run_dir=value.run_dir, report=value.summary.report)  # fmt: skip
+    persons = _persons(value.run_dir)
+    seconds = rundir.read_json(value.run_dir / rundir.RUN_JSON)["counts"]["seconds_of_video"]
+    return Snapshot(number, True, None, float(seconds), persons, *_changes(previous, persons),
+                    run_dir=value.run_dir, report=value.report, result=value)  # fmt: skip
+
+
 def watch(
     source: str | int | Path,
     *,
@@ -150,30 +195,8 @@ def watch(
         raise ValueError(f"every_s must be > 0, got {every_s}")
     stop = threading.Event()
     events: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)  # the run waits rather than piling up snapshots
-    user_progress = options.pop("on_progress", None)
-
-    def on_progress(count: int) -> None:
-        if stop.is_set():
-            raise _Stop()
-        if user_progress is not None:
-            user_progress(count)
-
-    def on_refresh(refresh: Any) -> None:
-        if not stop.is_set():
-            events.put(("refresh", refresh))
-
-    def run() -> None:
-        try:
-            result = process(source, out_dir=out_dir, config=config, overrides={**(overrides or {}),
-                             "report.every_s": every_s}, on_progress=on_progress, on_refresh=on_refresh,
-                             **options)  # fmt: skip
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer's thread
-            events.put(("error", exc))
-        else:
-            events.put(("done", result))
-
-    worker = threading.Thread(target=run, name="streamreid-watch", daemon=True)
-    worker.start()
+    overrides = {**(overrides or {}), "report.every_s": every_s}
+    worker = _start_run(source, stop, events, out_dir=out_dir, config=config, overrides=overrides, options=options)
     previous: tuple[Person, ...] = ()
     number = 0
     try:
@@ -182,17 +205,8 @@ def watch(
             if kind == "error":
                 raise value
             number += 1
-            if kind == "refresh":
-                persons = value.persons
-                snapshot = Snapshot(number, False, value.as_of, value.progress.seconds_of_video, persons,
-                                    *_changes(previous, persons), run_dir=value.run_dir,
-                                    report=value.summary.get("report"))  # fmt: skip
-            else:
-                persons = _persons(value.run_dir)
-                seconds = rundir.read_json(value.run_dir / rundir.RUN_JSON)["counts"]["seconds_of_video"]
-                snapshot = Snapshot(number, True, None, float(seconds), persons, *_changes(previous, persons),
-                                    run_dir=value.run_dir, report=value.report, result=value)  # fmt: skip
-            previous = persons
+            snapshot = _snapshot(number, kind, value, previous)
+            previous = snapshot.persons
             yield snapshot
             if snapshot.final:
                 return

@@ -422,8 +422,8 @@ def _report(args: argparse.Namespace) -> int:
     config = load_config(args.config, {"reid.embedder": args.embedder, "reid.weights": args.reid_weights}, base=base)
     summary = analyse(run_dir, config=config)
     console = Console()
-    console.print(f"[bold]{summary['persons']} persons[/]; report: {summary['report']}")
-    for note in summary["notes"]:
+    console.print(f"[bold]{summary.persons} persons[/]; report: {summary.report}")
+    for note in summary.notes:
         console.print(f"  [yellow]note[/] {note}")
     return 0
 

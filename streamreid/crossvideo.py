@@ -18,7 +18,7 @@ from streamreid import rundir
 from streamreid.config import Config
 from streamreid.errors import StoreError
 from streamreid.match import VideoPersons, match_all
-from streamreid.person_tracks import co_visible_pairs
+from streamreid.person_tracks import PersonTrack, co_visible_pairs
 from streamreid.similarity import utc_timestamp
 
 CROSS_VIDEO_MATCHES = "cross_video_matches.json"
@@ -50,8 +50,8 @@ def load_video_persons(run_dir: Path, *, name: str) -> tuple[VideoPersons, dict[
         features, owners = data["features"].astype(np.float32), data["person_id"]
     with np.load(run_dir / rundir.CANONICAL_PERSONS_NPZ) as tracks:
         person_ids = [int(p) for p in tracks["person_ids"]]
-        seen = [{"frame_numbers": tracks[f"frame_numbers_{p}"], "bboxes": tracks[f"bboxes_{p}"],
-                 "confidences": tracks[f"confidences_{p}"]} for p in person_ids]  # fmt: skip
+        seen = [PersonTrack(tracks[f"frame_numbers_{p}"], tracks[f"bboxes_{p}"], tracks[f"confidences_{p}"])
+                for p in person_ids]  # fmt: skip
     per_person = tuple(features[owners == pid] for pid in person_ids)
     video = VideoPersons(name=name, person_ids=tuple(person_ids), features=per_person,
                          different=frozenset(co_visible_pairs(seen)))  # fmt: skip

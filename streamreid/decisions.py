@@ -227,14 +227,15 @@ def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]
         config: The configuration for the end-of-stream stages.
 
     Returns:
-        The summary of :func:`streamreid.pipeline.analyse`, plus ``persons_before``, ``applied`` and
+        The summary of :func:`streamreid.pipeline.analyse` (as a dict), plus ``persons_before``, ``applied`` and
         ``unmet`` (tracklet pairs a merge could not join: seen at the same time, or kept apart).
 
     Raises:
         DecisionError: The file is missing, broken, or does not fit the run.
         StoreError: ``run_dir`` is not a run directory.
     """
-    from streamreid.pipeline import analyse, load_tracklet_stats
+    from streamreid.analysis import load_tracklet_stats
+    from streamreid.pipeline import analyse
 
     run_dir = rundir.require_run_dir(run_dir)
     path = Path(path)
@@ -252,7 +253,7 @@ def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]
     held = read_decisions(run_dir / rundir.DECISIONS)
     run = {"name": run_dir.resolve().name, "started_at": meta.get("started_at")}
     rundir.write_json(run_dir / rundir.DECISIONS, decisions_payload(combine(held, new), run=run))
-    summary = analyse(run_dir, config=config)
+    summary = analyse(run_dir, config=config).to_dict()
     log = rundir.read_json(run_dir / rundir.GROUPING_LOG) if (run_dir / rundir.GROUPING_LOG).is_file() else {}
     unmet = [tuple(pair) for pair in log.get("unmet_must_links", [])]
     return {**summary, "persons_before": persons_before, "applied": len(new), "unmet": unmet}

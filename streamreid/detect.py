@@ -287,12 +287,7 @@ class PersonDetector:
             device_name = _runtime_device(self.runtime, device_name)
         self.device = device_name
         self.half = bool(half) and self.runtime == "torch" and self.device.startswith("cuda")
-        if precision == "int8":
-            self.model_path = _int8_model(self.weights, imgsz=self.imgsz)
-        elif exported_format is None and self.runtime != "torch":
-            self.model_path = export_model(self.weights, runtime=self.runtime, imgsz=self.imgsz)
-        else:
-            self.model_path = weights_path
+        self.model_path = self._model_to_run(exported_format, precision=precision)
         self._model = _load_yolo(self.model_path)
         self._predict_options: dict[str, Any] = {
             "imgsz": self.imgsz,
@@ -303,18 +298,29 @@ class PersonDetector:
             **_half_option(self.half),
         }
         names = _warm_up(self._model, self.model_path, self._predict_options)
-        if precision == "int8":
-            self.precision = _int8_precision(self._model)
-        else:
-            self.precision = _inference_precision(
-                self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
-            )
+        self.precision = self._precision_used(precision)
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
         self._predict_options["classes"] = list(self.person_class_ids)
         if exported_format is None and self.runtime != "torch":
             _check_export_agrees(self)
+
+    def _model_to_run(self, exported_format: str | None, *, precision: str) -> Path:
+        """The file to load: the INT8 model, the runtime's cached export, or the weights as they are."""
+        if precision == "int8":
+            return _int8_model(self.weights, imgsz=self.imgsz)
+        if exported_format is None and self.runtime != "torch":
+            return export_model(self.weights, runtime=self.runtime, imgsz=self.imgsz)
+        return Path(self.weights.path)
+
+    def _precision_used(self, precision: str) -> str:
+        """The precision the loaded model actually runs in."""
+        if precision == "int8":
+            return _int8_precision(self._model)
+        return _inference_precision(
+            self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """What was loaded and how it runs, for run metadata."""

@@ -370,20 +370,7 @@ def group_tracklets(
         ConfigError: ``config`` is invalid.
     """
     validate_grouping_config(config)
-    by_id: dict[int, TrackletStats] = {}
-    for item in stats:
-        if item.tracker_id in by_id:
-            raise GroupingError(f"tracker id {item.tracker_id} appears twice in the tracklet statistics")
-        by_id[item.tracker_id] = item
-    must = _constraint_pairs(must_link, by_id, "must_link")
-    cannot = _constraint_pairs(cannot_link, by_id, "cannot_link")
-    if any(a == b for a, b in cannot):
-        raise GroupingError("cannot_link pairs a tracklet with itself")
-    both = {frozenset(p) for p in must} & {frozenset(p) for p in cannot}
-    if both:
-        a, b = sorted(next(iter(both)))
-        raise GroupingError(f"tracklets {a} and {b} are both must-linked and cannot-linked")
-
+    by_id, must, cannot = _checked_inputs(stats, must_link, cannot_link)
     cannot_sets = {frozenset(p) for p in cannot}
     nodes, unmet = _must_link_nodes(by_id, must, cannot_sets, max_overlap=config.max_temporal_gap // 2)
 
@@ -397,18 +384,7 @@ def group_tracklets(
     candidates = _candidate_pairs(nodes, by_id, config)
     pairs.extend(check for _, _, check in candidates)
 
-    forbidden: set[tuple[int, int]] = set()
-    for u, v, _ in candidates:
-        if any(frozenset((a, b)) in cannot_sets for a in nodes[u] for b in nodes[v]):
-            forbidden.add((u, v))
-    while True:
-        links = _match(len(nodes), [(u, v, c) for u, v, c in candidates if c.accepted and (u, v) not in forbidden])
-        chains = _chains(len(nodes), links)
-        cuts = _cannot_link_cuts(chains, nodes, links, cannot_sets)
-        if not cuts:
-            break
-        forbidden |= cuts
-
+    chains = _chains_without_cannot_links(nodes, candidates, cannot_sets)
     groups = sorted(
         (tuple(tid for node in chain for tid in nodes[node]) for chain in chains),
         key=lambda group: _time_key(by_id[group[0]]),
@@ -422,6 +398,47 @@ def group_tracklets(
         forced=tuple(sorted(forced, key=lambda p: _time_key(by_id[p[0]]))),
         unmet_must_links=tuple(unmet),
     )
+
+
+def _checked_inputs(
+    stats: Sequence[TrackletStats], must_link: Iterable[tuple[int, int]], cannot_link: Iterable[tuple[int, int]]
+) -> tuple[dict[int, TrackletStats], list[tuple[int, int]], list[tuple[int, int]]]:
+    """The tracklets by id and the constraint pairs, refused when they contradict themselves.
+
+    Raises:
+        GroupingError: As :func:`group_tracklets` says.
+    """
+    by_id: dict[int, TrackletStats] = {}
+    for item in stats:
+        if item.tracker_id in by_id:
+            raise GroupingError(f"tracker id {item.tracker_id} appears twice in the tracklet statistics")
+        by_id[item.tracker_id] = item
+    must = _constraint_pairs(must_link, by_id, "must_link")
+    cannot = _constraint_pairs(cannot_link, by_id, "cannot_link")
+    if any(a == b for a, b in cannot):
+        raise GroupingError("cannot_link pairs a tracklet with itself")
+    both = {frozenset(p) for p in must} & {frozenset(p) for p in cannot}
+    if both:
+        a, b = sorted(next(iter(both)))
+        raise GroupingError(f"tracklets {a} and {b} are both must-linked and cannot-linked")
+    return by_id, must, cannot
+
+
+def _chains_without_cannot_links(
+    nodes: list[tuple[int, ...]], candidates: list[tuple[int, int, PairCheck]], cannot_sets: set[frozenset[int]]
+) -> list[list[int]]:
+    """Match the accepted candidate links into chains; cut links until no chain joins a cannot-linked pair."""
+    forbidden: set[tuple[int, int]] = set()
+    for u, v, _ in candidates:
+        if any(frozenset((a, b)) in cannot_sets for a in nodes[u] for b in nodes[v]):
+            forbidden.add((u, v))
+    while True:
+        links = _match(len(nodes), [(u, v, c) for u, v, c in candidates if c.accepted and (u, v) not in forbidden])
+        chains = _chains(len(nodes), links)
+        cuts = _cannot_link_cuts(chains, nodes, links, cannot_sets)
+        if not cuts:
+            return chains
+        forbidden |= cuts
 
 
 def _constraint_pairs(

@@ -74,95 +74,114 @@ def constrained_agglomerative(
         raise ValueError(f"similarity must be a square matrix, got shape {matrix.shape}")
     if not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold}")
-    size = len(matrix)
-
-    def checked(pairs: Iterable[tuple[int, int]], what: str) -> list[tuple[int, int]]:
-        out = []
-        for a, b in pairs:
-            a, b = int(a), int(b)
-            if not (0 <= a < size and 0 <= b < size):
-                raise ValueError(f"{what} pair ({a}, {b}) is outside {size} persons")
-            out.append((a, b))
-        return out
-
-    finite = np.isfinite(matrix)
-    np.fill_diagonal(finite, False)
-    sums = np.where(finite, matrix, 0.0)
-    counts = finite.astype(np.float64)
-    highest = np.where(finite, matrix, -np.inf)
-    lowest = np.where(finite, matrix, np.inf)
-    blocked = np.zeros((size, size), dtype=bool)
-    for a, b in checked(cannot_link, "cannot-link"):
+    clusters = _Clusters(matrix, linkage=linkage, threshold=threshold)
+    for a, b in _checked(cannot_link, "cannot-link", len(matrix)):
         if a == b:
             raise ValueError(f"cannot-link pair ({a}, {b}) links a person to itself")
-        blocked[a, b] = blocked[b, a] = True
-    active = np.ones(size, dtype=bool)
-    label = np.arange(size)
-    members: list[list[int]] = [[i] for i in range(size)]
-    merges: list[dict[str, Any]] = []
+        clusters.block(a, b)
+    for a, b in _checked(must_link, "must-link", len(matrix)):
+        clusters.join(a, b)
+    while (pair := clusters.most_similar()) is not None:
+        clusters.merge(*pair, reason="similarity")
+    return clusters.groups(), clusters.merges
 
-    def linkage_values() -> np.ndarray:
-        if linkage == "average":
+
+def _checked(pairs: Iterable[tuple[int, int]], what: str, size: int) -> list[tuple[int, int]]:
+    """``pairs`` as ints, each index within ``size`` persons."""
+    out = []
+    for a, b in pairs:
+        a, b = int(a), int(b)
+        if not (0 <= a < size and 0 <= b < size):
+            raise ValueError(f"{what} pair ({a}, {b}) is outside {size} persons")
+        out.append((a, b))
+    return out
+
+
+class _Clusters:
+    """Clusters under construction: per cluster pair, the sum, count, max and min of member similarities.
+
+    A merged cluster keeps the lower index (``keep``); the other row and column are emptied.
+    """
+
+    def __init__(self, matrix: np.ndarray, *, linkage: str, threshold: float) -> None:
+        size = len(matrix)
+        finite = np.isfinite(matrix)
+        np.fill_diagonal(finite, False)
+        self.linkage, self.threshold = linkage, threshold
+        self.sums = np.where(finite, matrix, 0.0)
+        self.counts = finite.astype(np.float64)
+        self.highest = np.where(finite, matrix, -np.inf)
+        self.lowest = np.where(finite, matrix, np.inf)
+        self.blocked = np.zeros((size, size), dtype=bool)
+        self.active = np.ones(size, dtype=bool)
+        self.label = np.arange(size)
+        self.members: list[list[int]] = [[i] for i in range(size)]
+        self.merges: list[dict[str, Any]] = []
+        self._upper = np.triu(np.ones((size, size), dtype=bool), k=1)
+
+    def block(self, a: int, b: int) -> None:
+        """Persons ``a`` and ``b`` never share a cluster."""
+        self.blocked[a, b] = self.blocked[b, a] = True
+
+    def linkage_values(self) -> np.ndarray:
+        """Linkage similarity of every cluster pair (NaN where no member pair has a finite one)."""
+        counts = self.counts
+        if self.linkage == "average":
             with np.errstate(invalid="ignore", divide="ignore"):
-                return np.where(counts > 0, sums / np.maximum(counts, 1.0), np.nan)
-        if linkage == "single":
-            return np.where(counts > 0, highest, np.nan)
-        return np.where(counts > 0, lowest, np.nan)
+                return np.where(counts > 0, self.sums / np.maximum(counts, 1.0), np.nan)
+        return np.where(counts > 0, self.highest if self.linkage == "single" else self.lowest, np.nan)
 
-    def merge(keep: int, gone: int, *, reason: str, value: float) -> None:
-        merges.append(
-            {
-                "merged": True,
-                "reason": reason,
-                "clusters": [sorted(members[keep]), sorted(members[gone])],
-                "similarity": None if not np.isfinite(value) else round(float(value), 6),
-                "confidence": None if reason == "must_link" else round(_merge_confidence(value, threshold), 4),
-            }
-        )
-        sums[keep, :] += sums[gone, :]
-        sums[:, keep] = sums[keep, :]
-        counts[keep, :] += counts[gone, :]
-        counts[:, keep] = counts[keep, :]
-        highest[keep, :] = np.maximum(highest[keep, :], highest[gone, :])
-        highest[:, keep] = highest[keep, :]
-        lowest[keep, :] = np.minimum(lowest[keep, :], lowest[gone, :])
-        lowest[:, keep] = lowest[keep, :]
-        blocked[keep, :] |= blocked[gone, :]
-        blocked[:, keep] = blocked[keep, :]
-        for table, empty in ((sums, 0.0), (counts, 0.0), (highest, -np.inf), (lowest, np.inf)):
+    def join(self, a: int, b: int) -> None:
+        """A must-link: join the clusters of persons ``a`` and ``b`` unless a cannot-link forbids it."""
+        first, second = sorted((int(self.label[a]), int(self.label[b])))
+        if first == second:
+            return
+        if self.blocked[first, second]:
+            self.merges.append({"merged": False, "reason": "must_link_conflict", "persons": [a, b]})
+            return
+        self.merge(first, second, reason="must_link")
+
+    def most_similar(self) -> tuple[int, int] | None:
+        """The allowed cluster pair of highest linkage at or above the threshold (lowest indices on ties)."""
+        values = self.linkage_values()
+        allowed = self._upper & self.active[:, None] & self.active[None, :] & ~self.blocked & np.isfinite(values)
+        allowed &= np.where(np.isfinite(values), values, -np.inf) >= self.threshold
+        if not allowed.any():
+            return None
+        candidates = np.where(allowed, values, -np.inf)
+        first, second = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
+        return int(first), int(second)
+
+    def merge(self, keep: int, gone: int, *, reason: str) -> None:
+        """Merge cluster ``gone`` into ``keep`` and record it."""
+        value = float(self.linkage_values()[keep, gone])
+        confidence = None if reason == "must_link" else round(_merge_confidence(value, self.threshold), 4)
+        record = {
+            "merged": True,
+            "reason": reason,
+            "clusters": [sorted(self.members[keep]), sorted(self.members[gone])],
+            "similarity": round(value, 6) if np.isfinite(value) else None,
+            "confidence": confidence,
+        }
+        self.merges.append(record)
+        for table, combine in ((self.sums, np.add), (self.counts, np.add), (self.highest, np.maximum),
+                               (self.lowest, np.minimum), (self.blocked, np.logical_or)):  # fmt: skip
+            table[keep, :] = combine(table[keep, :], table[gone, :])
+            table[:, keep] = table[keep, :]
+        for table, empty in ((self.sums, 0.0), (self.counts, 0.0), (self.highest, -np.inf), (self.lowest, np.inf)):
             table[keep, keep] = empty
             table[gone, :] = empty
             table[:, gone] = empty
-        blocked[gone, :] = False
-        blocked[:, gone] = False
-        members[keep].extend(members[gone])
-        members[gone] = []
-        active[gone] = False
-        label[label == gone] = keep
+        self.blocked[gone, :] = False
+        self.blocked[:, gone] = False
+        self.members[keep].extend(self.members[gone])
+        self.members[gone] = []
+        self.active[gone] = False
+        self.label[self.label == gone] = keep
 
-    for a, b in checked(must_link, "must-link"):
-        first, second = sorted((int(label[a]), int(label[b])))
-        if first == second:
-            continue
-        if blocked[first, second]:
-            merges.append({"merged": False, "reason": "must_link_conflict", "persons": [a, b]})
-            continue
-        value = float(linkage_values()[first, second])
-        merge(first, second, reason="must_link", value=value)
-
-    upper = np.triu(np.ones((size, size), dtype=bool), k=1)
-    while True:
-        values = linkage_values()
-        allowed = upper & active[:, None] & active[None, :] & ~blocked & np.isfinite(values)
-        allowed &= np.where(np.isfinite(values), values, -np.inf) >= threshold
-        if not allowed.any():
-            break
-        candidates = np.where(allowed, values, -np.inf)
-        first, second = np.unravel_index(int(np.argmax(candidates)), candidates.shape)
-        merge(int(first), int(second), reason="similarity", value=float(values[first, second]))
-
-    clusters = sorted((sorted(group) for group in members if group), key=lambda group: group[0])
-    return clusters, merges
+    def groups(self) -> list[list[int]]:
+        """The clusters: sorted member lists, ordered by their first member."""
+        return sorted((sorted(group) for group in self.members if group), key=lambda group: group[0])
 
 
 def clusters_as_person_ids(clusters: Sequence[Sequence[int]], person_ids: Sequence[int]) -> list[list[int]]:

@@ -22,12 +22,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamreid import rundir
 from streamreid.config import Config
 from streamreid.live_tracklets import write_checkpoint
 from streamreid.types import CropSample, Person, TrackletStats, VideoInfo
+
+if TYPE_CHECKING:
+    from streamreid.analysis import Analysis
+    from streamreid.features import Embedder
 
 log = logging.getLogger("streamreid")
 
@@ -106,7 +110,7 @@ class Refresh:
         number: 1 for the first refresh of the run, then 2, 3, ...
         as_of: UTC time the snapshot was taken (ISO 8601).
         progress: How far the stream was.
-        summary: What :func:`streamreid.pipeline.analyse` returned (``persons``, ``report``, ``notes``, ...).
+        summary: What :func:`streamreid.pipeline.analyse` returned.
         seconds: Wall-clock seconds the refresh took.
         run_dir: The run directory.
         persons: The persons it found, in person-id order.
@@ -115,7 +119,7 @@ class Refresh:
     number: int
     as_of: str
     progress: Progress
-    summary: dict[str, Any]
+    summary: Analysis
     seconds: float
     run_dir: Path
     persons: tuple[Person, ...]
@@ -155,7 +159,7 @@ class PeriodicResults:
         config: Config,
         info: VideoInfo,
         every_s: float | None,
-        embedder: Any = None,
+        embedder: Embedder | None = None,
         on_refresh: Callable[[Refresh], None] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
@@ -246,7 +250,7 @@ class PeriodicResults:
         seconds = time.perf_counter() - start
         self.refreshes += 1
         self.seconds_last, self.seconds_max = seconds, max(seconds, self.seconds_max or 0.0)
-        log.info("refreshed the results: %d persons after %.0f s of video (%.1f s)", summary["persons"],
+        log.info("refreshed the results: %d persons after %.0f s of video (%.1f s)", summary.persons,
                  progress.seconds_of_video, seconds)  # fmt: skip
         if self.on_refresh is not None:
             persons = read_persons(self.run_dir)  # here, before another refresh can rewrite the file

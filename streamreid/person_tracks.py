@@ -1,40 +1,82 @@
 """Each person's detections, and who was seen together with whom.
 
 Pure functions over the store's detection columns: :func:`person_tracks` gathers a
-person's rows in frame order; :func:`co_visible_pairs` and :func:`co_visible_tracklets`
-list the persons (or tracklets) seen in the same frame at different places, which
-are known to be different people — the negatives of every appearance decision.
+person's rows in frame order into a :class:`PersonTrack`; :func:`co_visible_pairs` and
+:func:`co_visible_tracklets` list the persons (or tracklets) seen in the same frame at
+different places, which are known to be different people — the negatives of every
+appearance decision. :func:`seen_together` is the rule itself, over plain rows.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from streamreid.types import Person
 
 
-def person_tracks(persons: list[Person], detections: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
-    """Every detection of each person (frame numbers, boxes, confidences, tracker ids), in frame order."""
+@dataclass(frozen=True)
+class PersonTrack:
+    """Every detection of one person, in frame order (parallel arrays).
+
+    Attributes:
+        frame_numbers: ``(N,)`` int64 frame index of each detection.
+        bboxes: ``(N, 4)`` float32 ``xyxy`` boxes.
+        confidences: ``(N,)`` float32 detector confidences.
+        tracker_ids: ``(N,)`` int64 tracklet of each detection, or ``None`` where it is not kept
+            (``canonical_persons.npz`` has each person's tracklets, not each detection's).
+    """
+
+    frame_numbers: np.ndarray
+    bboxes: np.ndarray
+    confidences: np.ndarray
+    tracker_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        count = len(self.frame_numbers)
+        ids = self.tracker_ids
+        if not (len(self.bboxes) == len(self.confidences) == count and (ids is None or len(ids) == count)):
+            raise ValueError("a PersonTrack's arrays must have one row per detection")
+
+    def __len__(self) -> int:
+        return len(self.frame_numbers)
+
+
+def person_tracks(persons: Sequence[Person], detections: Mapping[str, np.ndarray]) -> list[PersonTrack]:
+    """Every detection of each person (frame numbers, boxes, confidences, tracker ids), in frame order.
+
+    Args:
+        persons: The persons.
+        detections: The store's detection columns (``frame_index``, ``tracker_id``, ``xyxy``, ``confidence``).
+    """
     tracker_ids = detections["tracker_id"]
     order = np.argsort(detections["frame_index"], kind="stable")
     tracks = []
     for person in persons:
         rows = order[np.isin(tracker_ids[order], np.asarray(person.tracklet_ids))]
         tracks.append(
-            {
-                "frame_numbers": detections["frame_index"][rows].astype(np.int64),
-                "bboxes": detections["xyxy"][rows].astype(np.float32),
-                "confidences": detections["confidence"][rows].astype(np.float32),
-                "tracker_ids": tracker_ids[rows].astype(np.int64),
-            }
+            PersonTrack(
+                frame_numbers=detections["frame_index"][rows].astype(np.int64),
+                bboxes=detections["xyxy"][rows].astype(np.float32),
+                confidences=detections["confidence"][rows].astype(np.float32),
+                tracker_ids=tracker_ids[rows].astype(np.int64),
+            )
         )
     return tracks
 
 
-def co_visible_pairs(
-    tracks: list[dict[str, np.ndarray]], *, same_place: float = 0.5, min_confidence: float = 0.25
+def seen_together(
+    frames: np.ndarray,
+    owners: np.ndarray,
+    boxes: np.ndarray | None = None,
+    confidences: np.ndarray | None = None,
+    *,
+    same_place: float = 0.5,
+    min_confidence: float = 0.25,
 ) -> set[tuple[int, int]]:
-    """Pairs of persons (by index) seen in the same frame at different places: known to be different people.
+    """Pairs of owners ``(a, b)``, ``a < b``, seen in the same frame at different places.
 
     A hard constraint needs firm evidence, so two kinds of sightings do not count:
 
@@ -44,16 +86,19 @@ def co_visible_pairs(
       the smaller one): a detector's duplicate of one person, or a track restarted on them
       before the old one ended. People who really are together stand apart in some frame.
 
-    Tracks without ``bboxes`` or ``confidences`` count every shared frame.
+    Args:
+        frames: Frame index of each row.
+        owners: Owner (person index, tracklet id) of each row.
+        boxes: ``xyxy`` of each row; ``None`` counts every shared frame.
+        confidences: Detector confidence of each row; ``None`` counts every row as firm.
+        same_place: Share of the smaller box two boxes must both cover to be one place.
+        min_confidence: Rows below it are no evidence.
     """
-    if len(tracks) < 2:
-        return set()
-    frames = np.concatenate([t["frame_numbers"] for t in tracks])
-    owners = np.concatenate([np.full(len(t["frame_numbers"]), i) for i, t in enumerate(tracks)])
-    boxes = np.concatenate([t.get("bboxes", np.full((len(t["frame_numbers"]), 4), np.nan)) for t in tracks])
-    confidences = np.concatenate([t.get("confidences", np.ones(len(t["frame_numbers"]))) for t in tracks])
-    firm = confidences >= min_confidence
-    frames, owners, boxes = frames[firm], owners[firm], boxes[firm]
+    frames, owners = np.asarray(frames), np.asarray(owners)
+    boxes = np.full((len(frames), 4), np.nan) if boxes is None else np.asarray(boxes, dtype=np.float64)
+    if confidences is not None:
+        firm = np.asarray(confidences) >= min_confidence
+        frames, owners, boxes = frames[firm], owners[firm], boxes[firm]
     order = np.argsort(frames, kind="stable")
     frames, owners, boxes = frames[order], owners[order], boxes[order]
     pairs: set[tuple[int, int]] = set()
@@ -78,17 +123,31 @@ def _apart_in_frame(owners: np.ndarray, boxes: np.ndarray, *, same_place: float)
     return together - close
 
 
-def co_visible_tracklets(tracks: list[dict[str, np.ndarray]]) -> set[tuple[int, int]]:
+def _rows(tracks: Sequence[PersonTrack]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.concatenate([t.frame_numbers for t in tracks]),
+        np.concatenate([t.bboxes for t in tracks]),
+        np.concatenate([t.confidences for t in tracks]),
+    )
+
+
+def co_visible_pairs(
+    tracks: Sequence[PersonTrack], *, same_place: float = 0.5, min_confidence: float = 0.25
+) -> set[tuple[int, int]]:
+    """Pairs of persons (by index) seen in the same frame at different places (see :func:`seen_together`)."""
+    if len(tracks) < 2:
+        return set()
+    frames, boxes, confidences = _rows(tracks)
+    owners = np.concatenate([np.full(len(t), i) for i, t in enumerate(tracks)])
+    return seen_together(frames, owners, boxes, confidences, same_place=same_place, min_confidence=min_confidence)
+
+
+def co_visible_tracklets(tracks: Sequence[PersonTrack]) -> set[tuple[int, int]]:
     """Pairs of tracklet ids seen in the same frame at different places, from the persons' tracks."""
     if not tracks:
         return set()
-    frames = np.concatenate([t["frame_numbers"] for t in tracks])
-    ids = np.concatenate([t["tracker_ids"] for t in tracks])
-    unique = np.unique(ids)
-    per_tracklet = [{"frame_numbers": frames[ids == t]} for t in unique]
-    for key in ("bboxes", "confidences"):
-        if all(key in t for t in tracks):
-            column = np.concatenate([t[key] for t in tracks])
-            per_tracklet = [{**track, key: column[ids == t]} for track, t in zip(per_tracklet, unique, strict=True)]
-    pairs = co_visible_pairs(per_tracklet)
-    return {(int(unique[a]), int(unique[b])) for a, b in pairs}
+    if any(t.tracker_ids is None for t in tracks):
+        raise ValueError("co_visible_tracklets needs each detection's tracker id")
+    frames, boxes, confidences = _rows(tracks)
+    ids = np.concatenate([t.tracker_ids for t in tracks])
+    return {(int(a), int(b)) for a, b in seen_together(frames, ids, boxes, confidences)}

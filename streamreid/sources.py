@@ -11,18 +11,23 @@ run, and are reconnected with capped exponential backoff when they drop (forever
 with ``reconnect_attempts=-1``). Times continue across a reconnect by the wall-clock
 length of the outage, and frame indices follow the times (an outage of 60 s at
 25 fps skips 1500 indices), so whatever counts frames sees the outage as a gap.
+A video *file* over HTTP(S) (a known duration) is not live: a connection that drops
+is resumed where it broke (FFmpeg's own Range reconnect first, then a new connection
+that seeks back and skips the frames already delivered), so no frame comes twice.
 Frames the decoder reports as corrupt are skipped with a warning. Every problem a user can fix is raised as one
 :class:`~streamreid.errors.SourceError` line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import os
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -30,14 +35,12 @@ from urllib.parse import urlsplit
 import av
 import av.error
 
+from streamreid.config import SourceConfig
 from streamreid.errors import SourceError
 from streamreid.redact import redact
 from streamreid.types import Frame, VideoInfo
 
 logger = logging.getLogger("streamreid.sources")
-
-NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "tcp", "udp", "srt", "rtp", "hls"})
-"""URL schemes treated as live network streams."""
 
 REMUX_HINT = "remux it as MPEG-TS, MKV or fragmented MP4, e.g. `ffmpeg -i in.mp4 -c copy -f mpegts -`"
 
@@ -86,7 +89,8 @@ class _Target:
 
     Attributes:
         display: The source for messages and ``VideoInfo.source`` (credentials removed by :func:`redact`).
-        kind: ``file``, ``stdin``, ``network`` or ``device``.
+        kind: ``file``, ``stdin``, ``network``, ``device`` or ``remote_file`` (a video file over HTTP(S):
+            it has an end and can seek, so a dropped connection resumes where it broke).
         location: Path, URL or device name given to FFmpeg (``None`` for stdin).
         format: Forced demuxer/device format, or ``None`` to probe.
         options: Container options.
@@ -104,9 +108,15 @@ class _Target:
         return self.kind in {"network", "device", "stdin"}
 
     @property
+    def is_http(self) -> bool:
+        """An ``http://`` or ``https://`` URL."""
+        scheme = str(self.location).split("://", 1)[0].lower()
+        return self.kind in {"network", "remote_file"} and scheme in {"http", "https"}
+
+    @property
     def reconnectable(self) -> bool:
         """Sources that can be opened again after they drop."""
-        return self.kind in {"network", "device"}
+        return self.kind in {"network", "device", "remote_file"}
 
 
 def _device_target(number: int, display: str) -> _Target:
@@ -235,6 +245,35 @@ class _Clock:
         self._resume_gap = max(self.interval, gap_seconds)
 
 
+@dataclass
+class _Position:
+    """Where decoding stands, across connections.
+
+    Attributes:
+        last_frame_wall: Monotonic clock at the last good frame.
+        next_index: Index of the next frame (indices follow stream time: an outage skips the indices it lasted).
+        failures: Reconnect attempts since the last good frame.
+        resumed_after: Time of the last frame before a live source reconnected, until the next frame.
+        seen_until: Media time of the last frame delivered before a file over HTTP was reopened:
+            frames up to it are skipped.
+    """
+
+    last_frame_wall: float
+    next_index: int = 0
+    failures: int = 0
+    resumed_after: float | None = None
+    seen_until: float | None = field(default=None)
+
+    def seen(self, frame: av.VideoFrame) -> bool:
+        """Whether ``frame`` was delivered before the connection was reopened (and stop skipping after it)."""
+        if self.seen_until is None or frame.pts is None or frame.time_base is None:
+            return False
+        if float(frame.pts * frame.time_base) <= self.seen_until + 1e-6:
+            return True
+        self.seen_until = None
+        return False
+
+
 class VideoStream:
     """An open video source; iterate it once for :class:`~streamreid.types.Frame` records.
 
@@ -255,27 +294,13 @@ class VideoStream:
         target: _Target,
         container: av.container.InputContainer,
         *,
-        stride: int,
-        threads: bool,
-        open_timeout: float,
-        read_timeout: float,
-        reconnect_attempts: int,
-        reconnect_backoff: float,
-        reconnect_backoff_max: float,
-        max_frames: int | None,
+        config: SourceConfig,
         stdin_is_mp4: bool = False,
     ) -> None:
         self._target = target
         self._stdin_is_mp4 = stdin_is_mp4
         self._container: av.container.InputContainer | None = container
-        self._stride = stride
-        self._threads = threads
-        self._open_timeout = open_timeout
-        self._read_timeout = read_timeout
-        self._reconnect_attempts = reconnect_attempts
-        self._reconnect_backoff = reconnect_backoff
-        self._reconnect_backoff_max = reconnect_backoff_max
-        self._max_frames = max_frames
+        self._config = config
         self._iterated = False
         self.info = _video_info(target, container)
         self.decoded_frames = 0
@@ -313,64 +338,95 @@ class VideoStream:
 
     def _decode_all(self) -> Iterator[Frame]:
         clock = _Clock(self.info.fps)
-        failures = 0  # reconnect attempts since the last good frame
-        last_frame_wall = time.monotonic()
-        next_index = 0  # frame indices follow stream time: an outage skips the indices it lasted
-        resumed_after: float | None = None  # time of the last frame before a reconnect
-        while True:
-            container = self._container
-            if container is None:
+        position = _Position(last_frame_wall=time.monotonic())
+        while self._container is not None:
+            error = yield from self._decode_connection(self._container, clock, position)
+            if self.end_reason:  # max_frames
                 return
-            video = container.streams.video[0]
-            error: BaseException | None = None
-            try:
-                for packet in container.demux(video):
-                    try:
-                        decoded = packet.decode()
-                    except av.error.InvalidDataError as exc:
-                        self._skip_corrupt(f"undecodable packet after frame {self.decoded_frames - 1}: {_reason(exc)}")
-                        continue
-                    for av_frame in decoded:
-                        self.decoded_frames += 1
-                        frame_time = clock.time_of(av_frame)
-                        if resumed_after is not None:
-                            next_index += _frames_lost(resumed_after, frame_time, clock.interval)
-                            resumed_after = None
-                        index, next_index = next_index, next_index + 1
-                        failures = 0
-                        last_frame_wall = time.monotonic()
-                        if av_frame.is_corrupt:
-                            self._skip_corrupt(f"corrupt frame {index}")
-                        elif index % self._stride == 0:
-                            yield Frame(index=index, time=frame_time, image=av_frame.to_ndarray(format="bgr24"))
-                        if self._max_frames is not None and self.decoded_frames >= self._max_frames:
-                            self.end_reason = "max_frames"
-                            return
-            except (av.error.FFmpegError, OSError) as exc:
-                error = exc
-
             if error is not None and self._stdin_is_mp4 and self.decoded_frames == 0:
                 # A small MP4 opens from a pipe even with its index at the end, then cannot seek back to its data.
                 raise _moov_at_end_error() from None
-            if not self._target.reconnectable or self._reached_known_end(clock, error):
-                if error is not None:
-                    logger.warning(
-                        "%s: stopped reading after frame %d: %s",
-                        self.info.source,
-                        self.decoded_frames - 1,
-                        _reason(error),
-                    )
-                self.end_reason = "end" if error is None else "read_error"
+            stalled = position.seen_until is not None and clock.connection_last == position.seen_until
+            if not self._target.reconnectable or self._reached_known_end(clock, error) or stalled:
+                if error is not None or stalled:
+                    why = _reason(error) if error is not None else "no more data after reconnecting"
+                    logger.warning("%s: stopped reading after frame %d: %s", self.info.source,
+                                   self.decoded_frames - 1, why)  # fmt: skip
+                self.end_reason = "end" if error is None and not stalled else "read_error"
                 return
-
-            why = "stream ended" if error is None else _reason(error)
-            reopened = self._reconnect(why=why, failures=failures)
-            if reopened is None:
+            if not self._resume(clock, position, why="stream ended" if error is None else _reason(error)):
                 self.end_reason = "gave_up"
                 return
-            failures = reopened
-            clock.resume(gap_seconds=time.monotonic() - last_frame_wall)
-            resumed_after = clock.last
+
+    def _decode_connection(
+        self, container: av.container.InputContainer, clock: _Clock, position: _Position
+    ) -> Generator[Frame, None, BaseException | None]:
+        """The frames of one connection; returns the error that ended it, or ``None``."""
+        try:
+            for packet in container.demux(container.streams.video[0]):
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError as exc:
+                    self._skip_corrupt(f"undecodable packet after frame {self.decoded_frames - 1}: {_reason(exc)}")
+                    continue
+                for av_frame in decoded:
+                    if position.seen(av_frame):
+                        continue  # a file reread after a dropped connection: delivered before the drop
+                    frame = self._next_frame(av_frame, clock, position)
+                    if frame is not None:
+                        yield frame
+                    if self._config.max_frames is not None and self.decoded_frames >= self._config.max_frames:
+                        self.end_reason = "max_frames"
+                        return None
+        except (av.error.FFmpegError, OSError) as exc:
+            return exc
+        return None
+
+    def _next_frame(self, av_frame: av.VideoFrame, clock: _Clock, position: _Position) -> Frame | None:
+        """Count a decoded frame and give it its index and time; ``None`` for a corrupt or strided-out one."""
+        self.decoded_frames += 1
+        frame_time = clock.time_of(av_frame)
+        if position.resumed_after is not None:
+            position.next_index += _frames_lost(position.resumed_after, frame_time, clock.interval)
+            position.resumed_after = None
+        index, position.next_index = position.next_index, position.next_index + 1
+        position.failures = 0
+        position.last_frame_wall = time.monotonic()
+        if av_frame.is_corrupt:
+            self._skip_corrupt(f"corrupt frame {index}")
+            return None
+        if index % self._config.stride == 0:
+            return Frame(index=index, time=frame_time, image=av_frame.to_ndarray(format="bgr24"))
+        return None
+
+    def _resume(self, clock: _Clock, position: _Position, *, why: str) -> bool:
+        """Connect again; ``False`` when the attempts are used up.
+
+        A live source goes on from now (the outage is a gap in time and indices); a file over
+        HTTP seeks back to where it broke and skips what it delivered before.
+        """
+        reopened = self._reconnect(why=why, failures=position.failures)
+        if reopened is None:
+            return False
+        position.failures = reopened
+        if self._target.kind == "remote_file" and clock.connection_last is not None:
+            position.seen_until = clock.connection_last
+            self._seek(position.seen_until)
+        else:
+            clock.resume(gap_seconds=time.monotonic() - position.last_frame_wall)
+            position.resumed_after = clock.last
+        return True
+
+    def _seek(self, seconds: float) -> None:
+        """Move the new connection to the keyframe before ``seconds`` of media time (else decode from the start)."""
+        container = self._container
+        video = container.streams.video[0] if container is not None else None
+        if video is None or video.time_base is None:
+            return
+        try:
+            container.seek(int(seconds / video.time_base), stream=video, backward=True, any_frame=False)
+        except (av.error.FFmpegError, OSError) as exc:
+            logger.warning("%s: cannot seek (%s); rereading from the start", self.info.source, _reason(exc))
 
     def _reached_known_end(self, clock: _Clock, error: BaseException | None) -> bool:
         """A network stream with a known duration (an RTSP server playing a file) that ended at that duration."""
@@ -392,9 +448,9 @@ class VideoStream:
         old, self._container = self._container, None
         if old is not None:
             old.close()
-        forever = self._reconnect_attempts < 0
-        while forever or failures < self._reconnect_attempts:
-            delay = min(self._reconnect_backoff * 2 ** min(failures, 30), self._reconnect_backoff_max)
+        forever = self._config.reconnect_attempts < 0
+        while forever or failures < self._config.reconnect_attempts:
+            delay = min(self._config.reconnect_backoff * 2 ** min(failures, 30), self._config.reconnect_backoff_max)
             failures += 1
             if failures <= _RECONNECT_LOG_EVERY or failures % _RECONNECT_LOG_EVERY == 0:
                 logger.warning(
@@ -403,16 +459,11 @@ class VideoStream:
                     why,
                     delay,
                     failures,
-                    "unlimited" if forever else self._reconnect_attempts,
+                    "unlimited" if forever else self._config.reconnect_attempts,
                 )
             time.sleep(delay)
             try:
-                self._container = _open_container(
-                    self._target,
-                    threads=self._threads,
-                    open_timeout=self._open_timeout,
-                    read_timeout=self._read_timeout,
-                )
+                self._container = _open_container(self._target, self._config)
             except (av.error.FFmpegError, OSError, SourceError) as exc:
                 why = f"reconnect failed ({_reason(exc)})"
                 continue
@@ -422,7 +473,7 @@ class VideoStream:
         logger.error(
             "%s: gave up after %d reconnect attempt(s) (%s); stopping at frame %d",
             self.info.source,
-            self._reconnect_attempts,
+            self._config.reconnect_attempts,
             why,
             self.decoded_frames - 1,
         )
@@ -435,25 +486,28 @@ class VideoStream:
             logger.warning("%s: skipping %s (%d skipped so far)", self.info.source, what, count)
 
 
-def _open_container(
-    target: _Target, *, threads: bool, open_timeout: float, read_timeout: float
-) -> av.container.InputContainer:
+def _open_container(target: _Target, config: SourceConfig) -> av.container.InputContainer:
     """``av.open`` the target and prepare its first video stream for decoding.
 
     Raises:
         SourceError: The source has no video stream.
         av.error.FFmpegError: FFmpeg could not open it (translated by the caller).
     """
-    kwargs: dict[str, Any] = {"mode": "r", "format": target.format, "options": dict(target.options)}
-    if target.kind in {"network", "device"}:
-        kwargs["timeout"] = (open_timeout, read_timeout)
+    options = dict(target.options)
+    if target.is_http and config.reconnect_attempts != 0:
+        # a file over HTTP that drops: FFmpeg asks again for the rest (a Range request) before giving up
+        options.update(reconnect="1", reconnect_on_network_error="1",
+                       reconnect_delay_max=str(max(1, math.ceil(config.reconnect_backoff_max))))  # fmt: skip
+    kwargs: dict[str, Any] = {"mode": "r", "format": target.format, "options": options}
+    if target.reconnectable:
+        kwargs["timeout"] = (config.open_timeout, config.read_timeout)
     file: str | BinaryIO = sys.stdin.buffer if target.kind == "stdin" else str(target.location)
     container = av.open(file, **kwargs)
     try:
         if not container.streams.video:
             raise SourceError(f"{target.display} has no video stream")
         video = container.streams.video[0]
-        video.thread_type = "AUTO" if threads else "SLICE"
+        video.thread_type = "AUTO" if config.threads else "SLICE"
     except BaseException:
         container.close()
         raise
@@ -518,39 +572,23 @@ def _video_info(target: _Target, container: av.container.InputContainer) -> Vide
     )
 
 
-def _check_options(
-    *,
-    stride: int,
-    open_timeout: float,
-    read_timeout: float,
-    reconnect_attempts: int,
-    reconnect_backoff: float,
-    reconnect_backoff_max: float,
-    max_frames: int | None,
-) -> None:
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    if open_timeout <= 0 or read_timeout <= 0:
-        raise ValueError(f"open_timeout and read_timeout must be > 0, got {open_timeout} and {read_timeout}")
-    if reconnect_attempts < -1:
-        raise ValueError(f"reconnect_attempts must be >= 0, or -1 for forever, got {reconnect_attempts}")
-    if reconnect_backoff < 0 or reconnect_backoff_max < 0:
+def _check_options(config: SourceConfig) -> None:
+    if config.stride < 1:
+        raise ValueError(f"stride must be >= 1, got {config.stride}")
+    if config.open_timeout <= 0 or config.read_timeout <= 0:
+        raise ValueError(
+            f"open_timeout and read_timeout must be > 0, got {config.open_timeout} and {config.read_timeout}"
+        )
+    if config.reconnect_attempts < -1:
+        raise ValueError(f"reconnect_attempts must be >= 0, or -1 for forever, got {config.reconnect_attempts}")
+    if config.reconnect_backoff < 0 or config.reconnect_backoff_max < 0:
         raise ValueError("reconnect_backoff and reconnect_backoff_max must be >= 0")
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+    if config.max_frames is not None and config.max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1 or None, got {config.max_frames}")
 
 
 def open_source(
-    source: str | int | os.PathLike[str],
-    *,
-    stride: int = 1,
-    threads: bool = True,
-    open_timeout: float = 10.0,
-    read_timeout: float = 10.0,
-    reconnect_attempts: int = -1,
-    reconnect_backoff: float = 0.5,
-    reconnect_backoff_max: float = 8.0,
-    max_frames: int | None = None,
+    source: str | int | os.PathLike[str], config: SourceConfig | None = None, **options: Any
 ) -> VideoStream:
     """Open a video source for a single decoding pass.
 
@@ -558,16 +596,17 @@ def open_source(
         source: A file path; ``-`` for stdin (MPEG-TS, MKV or fragmented MP4 when
             piped); a URL (``rtsp://``, ``rtsps://``, ``http(s)://``, ``tcp://``,
             ``udp://``, ...); a webcam as ``/dev/videoN`` or its number N.
-        stride: Keep every n-th decoded frame (frame indices still count every frame).
-        threads: Let FFmpeg decode with frame and slice threads.
-        open_timeout: Seconds a network source or device may take to open.
-        read_timeout: Seconds without data before a live source counts as dropped.
-        reconnect_attempts: Connection attempts for a network source or device, both
-            at the first open and after it drops (0 = no retries, -1 = forever after a
-            drop, with :data:`FIRST_OPEN_RETRIES_WHEN_FOREVER` retries at the first open).
-        reconnect_backoff: First wait before another attempt, doubled each time.
-        reconnect_backoff_max: Longest wait between attempts.
-        max_frames: Stop after this many decoded frames.
+        config: How to read it (:class:`~streamreid.config.SourceConfig`; its defaults when ``None``):
+            ``stride`` (keep every n-th decoded frame; frame indices still count every frame),
+            ``threads`` (FFmpeg frame and slice threads), ``open_timeout`` (seconds a network
+            source or device may take to open), ``read_timeout`` (seconds without data before
+            a live source counts as dropped), ``reconnect_attempts`` (connection attempts for a
+            network source or device, both at the first open and after it drops: 0 = no
+            retries, -1 = forever after a drop, with :data:`FIRST_OPEN_RETRIES_WHEN_FOREVER`
+            retries at the first open), ``reconnect_backoff`` (first wait before another
+            attempt, doubled each time), ``reconnect_backoff_max`` and ``max_frames`` (stop
+            after this many decoded frames).
+        **options: Fields of ``config`` to change, e.g. ``stride=2``.
 
     Returns:
         An open :class:`VideoStream` (use it in a ``with`` block).
@@ -576,17 +615,26 @@ def open_source(
         SourceError: The source is missing, unreadable, has no video stream, or did
             not answer after ``reconnect_attempts`` retries.
         ValueError: An option is out of range.
+        TypeError: An option that is not a field of :class:`~streamreid.config.SourceConfig`.
     """
-    _check_options(
-        stride=stride,
-        open_timeout=open_timeout,
-        read_timeout=read_timeout,
-        reconnect_attempts=reconnect_attempts,
-        reconnect_backoff=reconnect_backoff,
-        reconnect_backoff_max=reconnect_backoff_max,
-        max_frames=max_frames,
-    )
+    config = dataclasses.replace(config or SourceConfig(), **options)
+    _check_options(config)
     target = _resolve(source)
+    _check_local(target)
+    head = _stdin_head(sys.stdin.buffer) if target.kind == "stdin" else b""
+    container = _open_with_retries(target, config, head=head)
+    if _is_remote_file(target, container):
+        target = dataclasses.replace(target, kind="remote_file")
+    return VideoStream(target, container, config=config, stdin_is_mp4=_looks_like_mp4(head))
+
+
+def _is_remote_file(target: _Target, container: av.container.InputContainer) -> bool:
+    """A video file over HTTP(S) (a known duration): it is read like a file, and resumed where a drop broke it."""
+    return target.is_http and container.duration is not None and "hls" not in container.format.name
+
+
+def _check_local(target: _Target) -> None:
+    """Refuse a missing file, a directory, or stdin without a pipe, before FFmpeg sees them."""
     if target.kind == "file":
         path = Path(str(target.location))
         if not path.exists():
@@ -598,21 +646,22 @@ def open_source(
     if target.kind == "stdin" and sys.stdin.isatty():
         raise SourceError("nothing is piped into stdin: use e.g. `ffmpeg -i in.mp4 -c copy -f mpegts - | ... -`")
 
-    head = _stdin_head(sys.stdin.buffer) if target.kind == "stdin" else b""
-    retries = reconnect_attempts if reconnect_attempts >= 0 else FIRST_OPEN_RETRIES_WHEN_FOREVER
+
+def _open_with_retries(target: _Target, config: SourceConfig, *, head: bytes) -> av.container.InputContainer:
+    """Open the container; a network source or device is tried again, with backoff, while it may come up."""
+    open_timeout = config.open_timeout
+    retries = config.reconnect_attempts if config.reconnect_attempts >= 0 else FIRST_OPEN_RETRIES_WHEN_FOREVER
     attempts = 1 + (retries if target.reconnectable else 0)
     for attempt in range(attempts):
         started = time.monotonic()
         try:
-            container = _open_container(target, threads=threads, open_timeout=open_timeout, read_timeout=read_timeout)
-            break
+            return _open_container(target, config)
         except SourceError:
             raise
         except (av.error.FFmpegError, OSError) as exc:
             # FFmpeg reports an interrupted RTSP handshake as invalid data; the clock tells the truth.
             timed_out = target.reconnectable and time.monotonic() - started >= 0.95 * open_timeout
-            retry = attempt + 1 < attempts and (timed_out or _worth_retrying(exc))
-            if not retry:
+            if attempt + 1 >= attempts or not (timed_out or _worth_retrying(exc)):
                 if timed_out:
                     error = SourceError(f"cannot open {target.display}: no answer within {open_timeout:g} s")
                 else:
@@ -620,7 +669,7 @@ def open_source(
                 if target.reconnectable and attempt > 0:
                     error = SourceError(f"{error} (after {attempt + 1} attempts)")
                 raise error from None
-            delay = min(reconnect_backoff * 2**attempt, reconnect_backoff_max)
+            delay = min(config.reconnect_backoff * 2**attempt, config.reconnect_backoff_max)
             logger.warning(
                 "%s: cannot open (%s); retrying in %.1f s (attempt %d of %d)",
                 target.display,
@@ -630,19 +679,7 @@ def open_source(
                 attempts - 1,
             )
             time.sleep(delay)
-    return VideoStream(
-        target,
-        container,
-        stride=stride,
-        threads=threads,
-        open_timeout=open_timeout,
-        read_timeout=read_timeout,
-        reconnect_attempts=reconnect_attempts,
-        reconnect_backoff=reconnect_backoff,
-        reconnect_backoff_max=reconnect_backoff_max,
-        max_frames=max_frames,
-        stdin_is_mp4=_looks_like_mp4(head),
-    )
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def iter_frames(source: str | int | os.PathLike[str], **options: Any) -> Iterator[Frame]:

@@ -436,29 +436,15 @@ def resolve_reid_weights(
     table = KNOWN_REID_WEIGHTS if known_weights is None else known_weights
     candidates = tuple(table.get(model_name, ()))
     folder = reid_cache_dir()
-
     if weights is not None:
-        given = Path(weights).expanduser()
-        if given.is_file():
-            return ResolvedWeights(
-                path=given, origin="explicit", detail=f"weights given by the user: {given}", sha256=sha256_of(given)
-            )
-        if given.name != str(weights):
-            raise WeightsError(f"ReID weights not found: {weights}")
-        # A bare file name: look for it in the cache, then among the known downloads.
-        match = next((k for k in candidates if k.file_name == given.name), None)
-        cached = folder / given.name
-        if cached.is_file():
-            return _check_cached(cached, match)
-        if match is None:
-            raise WeightsError(f"ReID weights not found: {weights} (not a file, and not in the cache {folder})")
-        candidates = (match,)
-
+        given = _given_reid_weights(weights, candidates, folder)
+        if isinstance(given, ResolvedWeights):
+            return given
+        candidates = given
     for known in candidates:
         path = folder / known.file_name
         if path.is_file():
             return _check_cached(path, known)
-
     if not candidates:
         return ResolvedWeights(
             path=None,
@@ -470,7 +456,38 @@ def resolve_reid_weights(
         return ResolvedWeights(
             path=None, origin="none", detail=f"no cached weights ({names} in {folder}) and downloads are off"
         )
+    return _download_reid_weights(model_name, candidates, folder, timeout=timeout, progress=progress)
 
+
+def _given_reid_weights(
+    weights: str | Path, candidates: tuple[KnownWeights, ...], folder: Path
+) -> ResolvedWeights | tuple[KnownWeights, ...]:
+    """The weights the user named: a file, a cached file, or the known download of that name (to fetch).
+
+    Raises:
+        WeightsError: Neither a file, nor in the cache, nor a known download.
+    """
+    given = Path(weights).expanduser()
+    if given.is_file():
+        return ResolvedWeights(
+            path=given, origin="explicit", detail=f"weights given by the user: {given}", sha256=sha256_of(given)
+        )
+    if given.name != str(weights):
+        raise WeightsError(f"ReID weights not found: {weights}")
+    # A bare file name: look for it in the cache, then among the known downloads.
+    match = next((k for k in candidates if k.file_name == given.name), None)
+    cached = folder / given.name
+    if cached.is_file():
+        return _check_cached(cached, match)
+    if match is None:
+        raise WeightsError(f"ReID weights not found: {weights} (not a file, and not in the cache {folder})")
+    return (match,)
+
+
+def _download_reid_weights(
+    model_name: str, candidates: tuple[KnownWeights, ...], folder: Path, *, timeout: float, progress: bool
+) -> ResolvedWeights:
+    """Try each known file's mirrors in turn; the first download that checks out is used."""
     failures: list[str] = []
     for known in candidates:
         path = folder / known.file_name

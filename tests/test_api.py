@@ -60,18 +60,19 @@ def test_leaving_the_loop_stops_the_run_which_still_writes_its_report(scene, vid
 def test_ram_holds_a_bounded_gallery_but_every_tracklet_reaches_the_files(tmp_path, monkeypatch):
     """Three minutes of the benchmark's endless street: people keep coming, RAM keeps only the newest tracklets."""
     import streamreid.pipeline as pipeline
+    from streamreid.tracklet_sink import TrackletSink
 
     bench = load_benchmark("live_long_run")
     street = bench.EndlessStreet(fps=5.0, every_s=6.0, life_s=20.0)
     monkeypatch.setattr(pipeline, "open_source", lambda source, **options: bench.EndlessStream(street, 900))
     held = []
-    forget = pipeline._TrackletCloser.forget_older
+    forget = TrackletSink.forget_older
 
     def spy(closer, *, keep):
         forget(closer, keep=keep)
         held.append((len(closer.finished), closer.forgotten))
 
-    monkeypatch.setattr(pipeline._TrackletCloser, "forget_older", spy)
+    monkeypatch.setattr(TrackletSink, "forget_older", spy)
     overrides = {**FAST, "report.every_s": 0.2, "report.max_tracklets": 3, "report.enabled": False,
                  "source.realtime": False}  # fmt: skip
     result = streamreid.process("rtsp://street/live", out_dir=tmp_path / "run", overrides=overrides,

@@ -1,6 +1,6 @@
 import numpy as np
 
-from streamreid.person_tracks import co_visible_pairs, co_visible_tracklets, person_tracks
+from streamreid.person_tracks import PersonTrack, co_visible_pairs, co_visible_tracklets, person_tracks, seen_together
 from streamreid.types import Person
 
 
@@ -28,8 +28,8 @@ def test_persons_seen_in_one_frame_are_pairs_and_visits_apart_are_not():
     detections = _detections([(0, 1), (1, 1), (1, 2), (2, 2), (5, 3), (6, 3)])
     persons = [_person(0, (1, 3)), _person(1, (2,))]
     tracks = person_tracks(persons, detections)
-    assert tracks[0]["frame_numbers"].tolist() == [0, 1, 5, 6]
-    assert tracks[0]["tracker_ids"].tolist() == [1, 1, 3, 3]
+    assert tracks[0].frame_numbers.tolist() == [0, 1, 5, 6]
+    assert tracks[0].tracker_ids.tolist() == [1, 1, 3, 3]
     assert co_visible_pairs(tracks) == {(0, 1)}
     assert co_visible_tracklets(tracks) == {(1, 2)}
     assert co_visible_pairs(tracks[:1]) == set() and co_visible_tracklets([]) == set()
@@ -44,7 +44,7 @@ def test_two_boxes_on_one_spot_are_not_evidence_of_two_people():
     # people who cross stand apart in some other frame: still seen together
     crossing = _detections([(0, 1, 0), (0, 2, 200), (1, 1, 100), (1, 2, 105)])
     assert co_visible_pairs(person_tracks([_person(0, (1,)), _person(1, (2,))], crossing)) == {(0, 1)}
-    assert co_visible_pairs([{"frame_numbers": np.array([0])}, {"frame_numbers": np.array([0])}]) == {(0, 1)}
+    assert seen_together(np.array([0, 0]), np.array([0, 1])) == {(0, 1)}  # without boxes: every shared frame
 
 
 def test_a_faint_box_is_no_evidence_of_two_people():
@@ -57,7 +57,10 @@ def test_a_faint_box_is_no_evidence_of_two_people():
 
 
 def _seen(frames, boxes):
-    return [{"frame_numbers": f, "bboxes": np.asarray(b, np.float32)} for f, b in zip(frames, boxes, strict=True)]
+    return [
+        PersonTrack(f, np.asarray(b, np.float32), np.ones(len(f), np.float32))
+        for f, b in zip(frames, boxes, strict=True)
+    ]
 
 
 def test_people_apart_in_one_frame_are_different_but_one_human_tracked_twice_is_not():

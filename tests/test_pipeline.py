@@ -8,8 +8,9 @@ import pytest
 from synthetic import Actor, Scenario, ScriptedDetector, scenario_reentry_crossing, write_video
 
 import streamreid.sources
+from streamreid.analysis import load_tracklet_stats
 from streamreid.config import Config
-from streamreid.pipeline import analyse, load_tracklet_stats, process
+from streamreid.pipeline import analyse, process
 from streamreid.stats import TrackletStatsAccumulator
 from streamreid.store import open_store
 
@@ -206,7 +207,7 @@ def test_report_command_rebuilds_from_a_killed_run(scenario, video, tmp_path):
     for name in ("tracklet_stats.json", "report.html", "canonical_persons.json", "similarity_matrix.json"):
         (run_dir / name).unlink()
     summary = analyse(run_dir, config=config)
-    assert summary["persons"] >= 4
+    assert summary.persons >= 4
     assert (run_dir / "report.html").is_file()
     assert (run_dir / "similarity_matrix.json").is_file()
 

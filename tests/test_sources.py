@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from http_server import VideoServer
 from rtsp_server import RtspServerProcess, free_port
 from synthetic import scenario_reentry_crossing, write_video
 
@@ -50,6 +51,34 @@ def test_file_frames_indices_times_and_info(videos, scenario, kind):
     assert info.frame_count == (NUM_FRAMES if kind == "mp4" else None)
     assert info.source == str(videos[kind])
     assert stream.decoded_frames == NUM_FRAMES and stream.skipped_frames == 0 and stream.end_reason == "end"
+
+
+@pytest.mark.parametrize(
+    ("kind", "refusals", "reconnects"),
+    [
+        ("mp4", 0, 0),  # FFmpeg asks for the rest of the file itself (a Range request)
+        ("mkv", 0, 0),
+        ("mp4", 3, 1),  # the server stays down a moment: the file is opened again and seeks to where it broke
+    ],
+)
+def test_a_video_file_over_http_that_drops_mid_way_resumes_where_it_broke(videos, kind, refusals, reconnects):
+    """A real HTTP server on 127.0.0.1 cuts the connection once, halfway: no frame twice, none lost."""
+    path = videos[kind]
+    with open_source(path) as local:
+        expected = list(local)
+    with (
+        VideoServer(path, break_at=path.stat().st_size // 2, refuse_after_break=refusals) as server,
+        open_source(server.url, reconnect_attempts=3, reconnect_backoff=0.01) as stream,
+    ):
+        frames = list(stream)
+    assert server.break_at is None, "the connection did drop"
+    assert stream.reconnects == reconnects
+    assert [f.index for f in frames] == list(range(NUM_FRAMES)), "every frame once: nobody is seen twice"
+    assert [f.time for f in frames] == pytest.approx([f.time for f in expected], abs=1e-6)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, expected, strict=True))
+    assert stream.end_reason == "end" and stream.decoded_frames == NUM_FRAMES
+    assert not stream.info.is_live, "a file over HTTP has an end: it is not paced or treated as live"
+    assert any(r not in (None, "bytes=0-") for r in server.requests), "resumed mid-file, not from the start"
 
 
 @pytest.mark.parametrize(

@@ -373,7 +373,7 @@ def _checks_detail(checks: Mapping[str, Any]) -> str:
 
 def _visits(run_dir: Path) -> dict[int, Visit]:
     """Each tracklet's time span, from the statistics the stream wrote."""
-    from streamreid.pipeline import load_tracklet_stats
+    from streamreid.analysis import load_tracklet_stats
 
     try:
         stats = load_tracklet_stats(run_dir)

@@ -1,0 +1,92 @@
+"""Where the streaming half's results go as they happen: detections, finished tracklets, their crops.
+
+:class:`TrackletSink` writes every tracked frame's detections to the store and the MOT
+file, and moves each finished tracklet out of RAM: its statistics to the
+``tracklet_stats.jsonl`` log, its crops (when it is long enough to count) to the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+import supervision as sv
+
+from streamreid.mot import MotSink
+from streamreid.stats import TrackletStatsAccumulator
+from streamreid.types import Frame, TrackletStats
+
+if TYPE_CHECKING:
+    from streamreid.reservoir import CropCollector
+    from streamreid.store import CropStore
+
+
+@dataclass
+class TrackletSink:
+    """The run's outputs while streaming: the store, the MOT file and the tracklet statistics log.
+
+    Attributes:
+        stats: The online statistics (finished tracklets are taken out of it).
+        crops: The crop reservoirs, or ``None`` when crops are off.
+        store: The run's crop store.
+        stats_log: The open ``tracklet_stats.jsonl``.
+        mot: The MOT file.
+        min_detections: Tracklets with fewer detections keep no crops.
+        finished: The most recent finished tracklets (all of them unless :meth:`forget_older` dropped some).
+        forgotten: Finished tracklets no longer held in RAM (they are in the log).
+        pending: Finished tracklets not yet flushed to disk.
+    """
+
+    stats: TrackletStatsAccumulator
+    crops: CropCollector | None
+    store: CropStore
+    stats_log: IO[str]
+    mot: MotSink
+    min_detections: int
+    finished: list[TrackletStats] = field(default_factory=list)
+    forgotten: int = 0
+    pending: bool = False
+
+    def write_detections(self, frame: Frame, tracked: sv.Detections) -> None:
+        """Append one frame's tracked detections to the store and the MOT file."""
+        count = len(tracked)
+        confidence = tracked.confidence if tracked.confidence is not None else np.ones(count, dtype=np.float32)
+        self.store.append_detections(
+            frame_index=np.full(count, frame.index, dtype=np.int64),
+            time=np.full(count, frame.time, dtype=np.float64),
+            tracker_id=tracked.tracker_id.astype(np.int64),
+            xyxy=tracked.xyxy.astype(np.float32),
+            confidence=confidence.astype(np.float32),
+        )
+        self.mot.write(frame.index, tracked)
+
+    def close(self, tracker_ids: Iterable[int]) -> None:
+        """Finish these tracklets: statistics to the log, crops to the store."""
+        wrote = False
+        for tracker_id in tracker_ids:
+            final = self.stats.finish(tracker_id)
+            samples, buffers = self.crops.pop(tracker_id) if self.crops is not None else ([], [])
+            if final is None:
+                continue
+            self.finished.append(final)
+            self.stats_log.write(json.dumps(final.to_dict()) + "\n")
+            if samples and final.detection_count >= self.min_detections:
+                self.store.write_tracklet(tracker_id, samples, buffers)
+            wrote = True
+        self.pending = self.pending or wrote
+
+    def forget_older(self, *, keep: int) -> None:
+        """Hold only the ``keep`` most recent finished tracklets in RAM (all are in the log): RAM stays flat."""
+        if len(self.finished) > keep:
+            self.forgotten += len(self.finished) - keep
+            del self.finished[: len(self.finished) - keep]
+
+    def flush(self) -> None:
+        """Write everything buffered to disk."""
+        self.pending = False
+        self.stats_log.flush()
+        self.mot.flush()
+        self.store.flush()
