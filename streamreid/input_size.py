@@ -113,6 +113,19 @@ def _shares(probe: SizeProbe) -> str:
     )
 
 
+def probe_every_for(fps: float | None, *, frame_step: int, spacing_s: float = 0.5) -> int:
+    """Detected frames between two probe frames, so that probes are ``spacing_s`` seconds of video apart.
+
+    Args:
+        fps: The video's frame rate (``None`` or not positive: unknown, every detected frame is a probe).
+        frame_step: Decoded frames between two detected frames (source stride x detect stride).
+        spacing_s: Seconds of video between two probe frames.
+    """
+    if fps is None or not fps > 0:
+        return 1
+    return max(1, round(fps * spacing_s / max(1, frame_step)))
+
+
 def count_people(detections: sv.Detections, *, confidence: float) -> int:
     """Detections at or above ``confidence``: the people a tracker would start tracks from."""
     return int(np.count_nonzero(detections.confidence >= confidence)) if detections.confidence is not None else 0

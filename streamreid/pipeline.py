@@ -81,7 +81,6 @@ _MERGE_ROUNDS = 3
 _FLUSH_SECONDS = 5.0
 #: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
 _PREFETCH_BATCHES = 2
-_PROBE_SPACING_S = 0.5  # imgsz auto: seconds of video between two probe frames
 #: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
 _TRACKLET_FLUSH_SECONDS = 1.0
 
@@ -126,13 +125,12 @@ def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None
     With ``imgsz: auto`` its input size is chosen from the stream, on probe frames about
     half a second of video apart (:mod:`streamreid.input_size`).
     """
-    from streamreid.input_size import build_sized_detector
+    from streamreid.input_size import build_sized_detector, probe_every_for
 
     config = resolve_detect_stride(config, fps=fps)
     options = dataclasses.asdict(config.detector)
     del options["detect_rate"]  # the rate and the stride are the pipeline's business
-    frame_step = config.source.stride * options.pop("detect_stride")
-    probe_every = max(1, round((fps or 2.0) * _PROBE_SPACING_S / frame_step))
+    probe_every = probe_every_for(fps, frame_step=config.source.stride * options.pop("detect_stride"))
     return build_sized_detector(frame_shape=frame_shape, probe_every=probe_every,
                                 people_confidence=config.tracker.track_activation_threshold, **options)  # fmt: skip
 

@@ -20,7 +20,7 @@ import ultralytics
 
 from streamreid.config import Config, load_config
 from streamreid.detection_rate import detect_stride_for, resolve_detect_stride
-from streamreid.input_size import AdaptiveSizeDetector, SizeProbe, choose_input_size
+from streamreid.input_size import AdaptiveSizeDetector, SizeProbe, choose_input_size, probe_every_for
 from streamreid.types import Frame
 
 PETS = Path(__file__).parents[1] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
@@ -125,6 +125,14 @@ def test_adaptive_detector_without_people_stays_at_the_largest_and_says_it_is_pr
 )  # fmt: skip
 def test_detect_stride_for(fps, source_stride, expected):
     assert detect_stride_for(fps, detect_rate=15.0, source_stride=source_stride) == expected
+
+
+@pytest.mark.parametrize(
+    ("fps", "frame_step", "expected"),
+    [(30.0, 2, 8), (30.0, 1, 15), (7.0, 1, 4), (60.0, 4, 8), (1.0, 1, 1), (None, 1, 1), (0.0, 2, 1)],
+)
+def test_probe_frames_are_half_a_second_of_video_apart(fps, frame_step, expected):
+    assert probe_every_for(fps, frame_step=frame_step) == expected
 
 
 def test_resolve_detect_stride_keeps_a_given_stride():
