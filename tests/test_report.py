@@ -590,3 +590,11 @@ def test_format_clock():
     assert format_clock(65.34) == "1:05.3"
     assert format_clock(3725.0) == "1:02:05.0"
     assert format_clock(None) == "-"
+
+
+def test_a_merge_by_appearance_does_not_quote_the_motion_prediction_as_a_distance():
+    from streamreid.report.data import _checks_detail
+
+    checks = {"temporal_gap": {"value": 806}, "spatial_distance": {"value": 4116.0}, "area_ratio": {"value": 0.18}}
+    assert _checks_detail(checks, moved_on=True) == "806 frame gap, 4116 px apart, size ratio 0.18"
+    assert _checks_detail(checks, moved_on=False) == "806 frame gap, size ratio 0.18"  # predicted far off the frame

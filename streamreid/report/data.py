@@ -337,7 +337,12 @@ def _links(run_dir: Path, persons: Sequence[Person], merge: Any,
             cost = _float(pair.get("cost"))
             reason, confidence = "space-time", None if cost is None else round(1.0 - cost, 3)
         found.setdefault(person.person_id, []).append(
-            Link(groups=groups, reason=reason, confidence=confidence, detail=_checks_detail(pair.get("checks") or {}))
+            Link(
+                groups=groups,
+                reason=reason,
+                confidence=confidence,
+                detail=_checks_detail(pair.get("checks") or {}, moved_on=reason == "space-time"),
+            )  # fmt: skip
         )
     for entry in (merge or {}).get("merges", []) if isinstance(merge, dict) else []:
         tracklets = entry.get("tracklets")
@@ -355,8 +360,13 @@ def _links(run_dir: Path, persons: Sequence[Person], merge: Any,
     return found
 
 
-def _checks_detail(checks: Mapping[str, Any]) -> str:
-    """The grouping evidence in words: gap, distance, size ratio."""
+def _checks_detail(checks: Mapping[str, Any], *, moved_on: bool) -> str:
+    """The grouping evidence in words: gap, distance, size ratio.
+
+    The distance is where the earlier tracklet's motion predicts the person, so it is shown only
+    for links that space and time made (``moved_on``): across the long gap of a merge by
+    appearance or by the user, that prediction runs off the frame and means nothing.
+    """
 
     def value(name: str) -> float | None:
         return _float((checks.get(name) or {}).get("value"))
@@ -364,7 +374,7 @@ def _checks_detail(checks: Mapping[str, Any]) -> str:
     bits = []
     if (gap := value("temporal_gap")) is not None:
         bits.append(f"{gap:.0f} frame gap")
-    if (distance := value("spatial_distance")) is not None:
+    if moved_on and (distance := value("spatial_distance")) is not None:
         bits.append(f"{distance:.0f} px apart")
     if (ratio := value("area_ratio")) is not None:
         bits.append(f"size ratio {ratio:.2f}")
