@@ -283,7 +283,9 @@ def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
     console = Console()
     video = result.video
     title = f"stopped early ({stopped_by})" if result.status == "interrupted" else "done"
-    console.print(f"[bold]streamreid {title}[/]: {result.persons} persons from {result.tracklets} tracklets")
+    kept = result.tracklets - result.short_tracklets
+    short = f" ({result.short_tracklets} shorter ones left out)" if result.short_tracklets else ""
+    console.print(f"[bold]streamreid {title}[/]: {result.persons} persons from {kept} tracklets{short}")
     seconds = result.timings.get("stream_total", 0.0)
     fps = result.frames_processed / seconds if seconds > 0 else 0.0
     console.print(
