@@ -160,7 +160,7 @@ class FallbackEmbedder:
         texture_weight: float = 0.5,
         grey_saturation: float = 0.06,
         grey_range: float = 1.5,
-        chunk: int = 16,
+        chunk: int = 8,
     ) -> None:
         self.height = int(height)
         self.width = int(width)
