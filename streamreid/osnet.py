@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,16 +34,46 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _build_torchreid_model(model_name: str) -> torch.nn.Module:
+    osnet = _torchreid_osnet_module()
+    builder = getattr(osnet, model_name, None) if model_name.startswith("osnet") else None
+    if builder is not None:
+        # pretrained=False: torchreid's own download goes to Google Drive and uses an unsafe torch.load.
+        return builder(num_classes=1, loss="softmax", pretrained=False, use_gpu=True)
     with warnings.catch_warnings():
         # torchreid warns at import time that its optional Cython evaluation is missing; we never evaluate.
         warnings.simplefilter("ignore")
         from torchreid import reid
 
     try:
-        # pretrained=False: torchreid's own download goes to Google Drive and uses an unsafe torch.load.
         return reid.models.build_model(model_name, num_classes=1, pretrained=False)
     except KeyError:
         raise ConfigError(f"reid.model '{model_name}' is not a torchreid model (e.g. osnet_x0_25)") from None
+
+
+@lru_cache(maxsize=1)
+def _torchreid_osnet_module() -> ModuleType | None:
+    """The OSNet definitions of torchreid, loaded without the ``torchreid`` package's own imports.
+
+    Importing ``torchreid`` imports its datasets, tensorboard and more: about 2 s on a 2-core
+    machine, spent at the end of every stream. ``models/osnet.py`` needs only torch, so it is
+    loaded on its own; ``None`` where the installed torchreid keeps it elsewhere (then the
+    whole package is imported as before).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("torchreid")
+    if spec is None or spec.origin is None:
+        return None
+    package = Path(spec.origin).parent
+    for path in (package / "reid" / "models" / "osnet.py", package / "models" / "osnet.py"):
+        if path.is_file():
+            module_spec = importlib.util.spec_from_file_location("streamreid._torchreid_osnet", path)
+            if module_spec is None or module_spec.loader is None:
+                continue
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            return module
+    return None
 
 
 class OsnetEmbedder:

@@ -101,26 +101,35 @@ def seen_together(
         frames, owners, boxes = frames[firm], owners[firm], boxes[firm]
     order = np.argsort(frames, kind="stable")
     frames, owners, boxes = frames[order], owners[order], boxes[order]
-    pairs: set[tuple[int, int]] = set()
-    for rows in np.split(np.arange(len(frames)), np.flatnonzero(np.diff(frames)) + 1):
-        if len(np.unique(owners[rows])) > 1:
-            pairs |= _apart_in_frame(owners[rows], boxes[rows], same_place=same_place)
-    return pairs
+    first, second = _rows_in_one_frame(frames)
+    low, high = np.minimum(owners[first], owners[second]), np.maximum(owners[first], owners[second])
+    two = low != high
+    first, second, low, high = first[two], second[two], low[two], high[two]
+    shared = _share_a_place(boxes[first], boxes[second], same_place=same_place)
+    # a pair counts in a frame where it was seen and none of its boxes there share a place
+    keys, which = np.unique(np.stack([frames[first], low, high], axis=1), axis=0, return_inverse=True)
+    close = np.bincount(which.reshape(-1), weights=shared, minlength=len(keys)) > 0
+    return {(int(a), int(b)) for a, b in np.unique(keys[~close, 1:], axis=0)}
 
 
-def _apart_in_frame(owners: np.ndarray, boxes: np.ndarray, *, same_place: float) -> set[tuple[int, int]]:
-    """Pairs of owners in one frame none of whose boxes share a place."""
-    low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    high = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=2)
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    shared = inter >= same_place * np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)  # NaN boxes: False
-    together, close = set(), set()
-    for i, j in zip(*np.triu_indices(len(owners), k=1), strict=True):
-        a, b = sorted((int(owners[i]), int(owners[j])))
-        if a != b:
-            (close if shared[i, j] else together).add((a, b))
-    return together - close
+def _rows_in_one_frame(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair of rows ``i < j`` with the same frame, for ``frames`` sorted."""
+    firsts, seconds = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for step in range(1, len(frames)):  # as many steps as the most rows one frame has
+        rows = np.flatnonzero(frames[:-step] == frames[step:])
+        if not len(rows):
+            break
+        firsts.append(rows)
+        seconds.append(rows + step)
+    return np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _share_a_place(first: np.ndarray, second: np.ndarray, *, same_place: float) -> np.ndarray:
+    """Whether boxes ``first[k]`` and ``second[k]`` overlap by ``same_place`` of the smaller (NaN boxes: no)."""
+    inter = np.prod(np.clip(np.minimum(first[:, 2:], second[:, 2:]) - np.maximum(first[:, :2], second[:, :2]), 0, None),
+                    axis=1)  # fmt: skip
+    smaller = np.minimum(np.prod(first[:, 2:] - first[:, :2], axis=1), np.prod(second[:, 2:] - second[:, :2], axis=1))
+    return inter >= same_place * np.maximum(smaller, 1e-9)
 
 
 def _rows(tracks: Sequence[PersonTrack]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

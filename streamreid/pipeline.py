@@ -225,36 +225,42 @@ def _stream(
     periodic = PeriodicResults(run_dir, config=config, info=info, every_s=every_s, embedder=embedder,
                                on_refresh=on_refresh)  # fmt: skip
     pacer = RealTimePacer(max_latency=options.max_latency) if realtime_enabled(options.realtime, info) else None
-    with (
-        CropStore(run_dir / rundir.STORE, crop_height=config.crops.height, crop_width=config.crops.width) as store,
-        MotSink(run_dir / rundir.MOT) as mot,
-        open(run_dir / rundir.TRACKLET_STATS_LOG, "w", encoding="utf-8") as stats_log,
-        ProgressBar(enabled=progress, total=expected_frames(info, options)) as bar,
-    ):
-        stages = _StreamStages(run_dir, stream, config=config, clock=clock, store=store, mot=mot,
-                               stats_log=stats_log, periodic=periodic, pacer=pacer)  # fmt: skip
-        # decoding and detection each run in their own thread, a few frames ahead (background.py)
-        depth = _PREFETCH_BATCHES * max(1, config.detector.batch_size)
-        frames = Prefetch(iter_timed_frames(stream, clock), depth=depth, name="decode")
-        # live: detect only as often as the machine keeps up (the pacer runs in the detection thread)
-        detected = detector.iter_detections(pacer.pace(frames) if pacer is not None else frames,
-                                            detect_stride=config.detector.detect_stride)  # fmt: skip
-        items = Prefetch(iter_timed_detections(detected, frames, clock), depth=depth, name="detect")
-        status = "complete"
-        try:
-            while (item := clock.timed("wait_for_detector", next, items, None)) is not None:
-                bar.advance(item[0].time)
-                stages.update(*item)
-                if on_progress is not None:
-                    on_progress(stages.frames_processed)
-        except KeyboardInterrupt:
-            status = "interrupted"
-            log.warning("interrupted: finishing the report with the %d frames seen so far", stages.frames_processed)
-        finally:
-            items.close()
-            frames.close()
-            periodic.wait()  # the final analysis must not race a refresh
-        return stages.finish(status)
+    # decoding and detection each run in their own thread, a few frames ahead (background.py); they start
+    # first, so the first batch is detected while the sinks below are opened
+    depth = _PREFETCH_BATCHES * max(1, config.detector.batch_size)
+    frames = Prefetch(iter_timed_frames(stream, clock), depth=depth, name="decode")
+    # live: detect only as often as the machine keeps up (the pacer runs in the detection thread)
+    detected = detector.iter_detections(pacer.pace(frames) if pacer is not None else frames,
+                                        detect_stride=config.detector.detect_stride)  # fmt: skip
+    items = Prefetch(iter_timed_detections(detected, frames, clock), depth=depth, name="detect")
+    try:
+        with (
+            CropStore(run_dir / rundir.STORE, crop_height=config.crops.height, crop_width=config.crops.width) as store,
+            MotSink(run_dir / rundir.MOT) as mot,
+            open(run_dir / rundir.TRACKLET_STATS_LOG, "w", encoding="utf-8") as stats_log,
+            ProgressBar(enabled=progress, total=expected_frames(info, options)) as bar,
+        ):
+            stages = _StreamStages(run_dir, stream, config=config, clock=clock, store=store, mot=mot,
+                                   stats_log=stats_log, periodic=periodic, pacer=pacer)  # fmt: skip
+            status = "complete"
+            try:
+                while (item := clock.timed("wait_for_detector", next, items, None)) is not None:
+                    bar.advance(item[0].time)
+                    stages.update(*item)
+                    if on_progress is not None:
+                        on_progress(stages.frames_processed)
+            except KeyboardInterrupt:
+                status = "interrupted"
+                log.warning("interrupted: finishing the report with the %d frames seen so far",
+                            stages.frames_processed)  # fmt: skip
+            finally:
+                items.close()
+                frames.close()
+                periodic.wait()  # the final analysis must not race a refresh
+            return stages.finish(status)
+    finally:  # also where a sink failed to open: the stages stop reading (closing twice is harmless)
+        items.close()
+        frames.close()
 
 
 class _StreamStages:
@@ -401,7 +407,8 @@ def analyse(
     clock = clock or StageClock()
     store = open_store(run_dir / rundir.STORE)
     work = load_working_set(run_dir, store, config=config, stats=stats, info=info, frames_processed=frames_processed)
-    found = _find_persons(run_dir, work, config=config, clock=clock)
+    found = _find_persons(work, config=config, clock=clock)
+    clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)  # before ReID: kept if killed
     stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
     webps = None
     if config.report.enabled:
@@ -431,16 +438,14 @@ def analyse(
 
 
 def _find_persons(
-    run_dir: Path, work: WorkingSet, *, config: Config, clock: StageClock, must_link: list[tuple[int, int]] = ()
+    work: WorkingSet, *, config: Config, clock: StageClock, must_link: list[tuple[int, int]] = ()
 ) -> PersonsFound:
-    """Link the tracklets into persons, rank them, gather their detections and write them."""
+    """Link the tracklets into persons, rank them and gather their detections."""
     start = time.perf_counter()
     grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
     clock.add("grouping", time.perf_counter() - start)
     scores = clock.timed("ranking", rank, work, persons, config=config.ranking)
-    found = PersonsFound(tuple(persons), grouping, tuple(scores), tuple(person_tracks(persons, work.detections)))
-    clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)
-    return found
+    return PersonsFound(tuple(persons), grouping, tuple(scores), tuple(person_tracks(persons, work.detections)))
 
 
 def _reid(
@@ -453,7 +458,7 @@ def _reid(
         The persons after the merges, the embedder used (``None`` when ReID was skipped) and notes.
     """
     notes: list[str] = []
-    used = None
+    used, initial, applied = None, found, []
     try:
         if embedder is None:
             from streamreid.embed import build_embedder
@@ -465,7 +470,7 @@ def _reid(
         result = _compare(run_dir, work, found, store, embedder, options=config.reid)
         used = result.embedder
         notes += result.decision.notes
-        before, must_link, applied = len(found.persons), [], []
+        must_link = []
         for _ in range(_MERGE_ROUNDS):
             merged = merged_clusters(result.decision)
             if not (config.reid.auto_merge and merged):
@@ -473,15 +478,18 @@ def _reid(
             # the confident clusters become must-links of the five-check grouping, then redo
             must_link += merge_links(found.persons, merged)
             applied += [tuple(found.persons[i].tracklet_ids for i in cluster) for cluster in merged]
-            found = _find_persons(run_dir, work, config=config, clock=clock, must_link=must_link)
+            found = _find_persons(work, config=config, clock=clock, must_link=must_link)
             if webps is not None:  # the merged persons' animations start now, beside the next round
                 webps.start(found.ranked())
             result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
+        write_reid(run_dir, result, options=config.reid)  # the last round's: earlier rounds were only steps
         if applied:
-            notes.append(f"auto-merge joined {before} persons into {len(found.persons)} by appearance")
+            notes.append(f"auto-merge joined {len(initial.persons)} persons into {len(found.persons)} by appearance")
     except StreamReidError as exc:
         notes.append(f"re-identification skipped: {exc}")
         log.warning("re-identification skipped: %s", exc)
+    if found is not initial:  # the persons on disk are those before the merges
+        clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)
     return found, used, notes
 
 
@@ -489,16 +497,14 @@ def _compare(
     run_dir: Path, work: WorkingSet, found: PersonsFound, store: StoreReader, embedder: Embedder, *,
     options: ReidConfig, applied: list[tuple[tuple[int, ...], ...]] = (),
 ) -> ReidResult:  # fmt: skip
-    """One ReID round: embed each person's best crops, compare, decide, write the outputs."""
+    """One ReID round: embed each person's best crops, compare and decide."""
     crops = embed_persons(found.persons, store, embedder, crops_per_person=options.crops_per_person)
     person_ids = tuple(p.person_id for p in found.persons)
     different = known_different(found.persons, found.tracks, work.cannot_link)
     decision = decide(crops, person_ids, different, tracks=found.tracks, options=options, merged=bool(applied),
                       command_dir=str(run_dir))  # fmt: skip
-    result = ReidResult(person_ids, crops, different, decision, EmbedderInfo.of(embedder),
-                        auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
-    write_reid(run_dir, result, options=options)
-    return result
+    return ReidResult(person_ids, crops, different, decision, EmbedderInfo.of(embedder),
+                      auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
 
 
 def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None) -> Path | None:

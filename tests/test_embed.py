@@ -112,6 +112,20 @@ def test_classifier_of_another_identity_count_is_dropped(osnet, tmp_path):
     np.testing.assert_allclose(loaded.embed(crops), osnet.embed(crops), atol=1e-6)
 
 
+def test_osnet_is_built_without_importing_the_torchreid_package():
+    # the package imports its datasets and tensorboard (~2 s at every end of stream); OSNet needs only its model file
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from streamreid.osnet import OsnetEmbedder; "
+        "e = OsnetEmbedder(random_init=True, device='cpu', runtime='torch'); "
+        "print(e.dim, 'torchreid' in sys.modules, 'torchreid.reid.data' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == ["512", "False", "False"]
+
+
 def test_weights_for_another_architecture_are_refused(tmp_path):
     from torchreid import reid
 

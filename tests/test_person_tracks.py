@@ -73,3 +73,14 @@ def test_people_apart_in_one_frame_are_different_but_one_human_tracked_twice_is_
     ]
     assert co_visible_pairs(_seen(frames, boxes)) == {(0, 1), (1, 2)}
     assert co_visible_pairs(_seen(frames[:1], boxes[:1])) == set()
+
+
+def test_a_pair_counts_only_in_frames_where_none_of_its_boxes_share_a_place():
+    # person 0 has two boxes in frame 0 (two of its tracklets overlap): one on person 1's spot, one far away
+    frames, owners = np.array([0, 0, 0]), np.array([0, 0, 1])
+    boxes = np.array([[0, 0, 10, 20], [200, 0, 210, 20], [1, 0, 11, 20]], dtype=np.float32)
+    assert seen_together(frames, owners, boxes) == set()
+    # in frame 1 they stand apart: seen together after all
+    later = np.array([[0, 0, 10, 20], [300, 0, 310, 20]], dtype=np.float32)
+    assert seen_together(np.r_[frames, 1, 1], np.r_[owners, 0, 1], np.r_[boxes, later]) == {(0, 1)}
+    assert seen_together(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 4))) == set()
