@@ -18,6 +18,8 @@ from streamreid.weights import ResolvedWeights
 
 # Body parts as fractions of the crop height: (name, top, bottom).
 BODY_PARTS: tuple[tuple[str, float, float], ...] = (("head", 0.0, 0.2), ("torso", 0.2, 0.55), ("legs", 0.55, 1.0))
+# OpenCV's 8-bit hue runs 0..179 (degrees / 2).
+_HUE_LEVELS = 180
 
 
 def _soft_bins(values: np.ndarray, bins: int, *, circular: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -43,9 +45,65 @@ def _soft_bins(values: np.ndarray, bins: int, *, circular: bool) -> tuple[np.nda
     return lower, upper, upper_weight
 
 
+def _soft_bin_matrix(values: np.ndarray, bins: int, *, circular: bool) -> np.ndarray:
+    """:func:`_soft_bins` as a matrix: ``values`` of shape ``(..., L)`` → ``(..., L, bins)`` float64 weights."""
+    lower, upper, upper_weight = _soft_bins(values, bins, circular=circular)
+    one_hot = np.eye(bins)
+    upper_weight = upper_weight[..., None].astype(np.float64)
+    return one_hot[lower] * (1.0 - upper_weight) + one_hot[upper] * upper_weight
+
+
+def _padded_soft_bins(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_soft_bins` without wrapping or clipping, for histograms with one extra bin at each end.
+
+    Returns ``lower + 1`` (so ``0`` is the extra bin below, ``bins + 1`` the one above) and the
+    weight of the upper bin; :func:`_fold_padding` then gives the extra bins back as
+    :func:`_soft_bins` would have (up to float rounding of the weights).
+    """
+    position = values * bins + 0.5
+    lower = np.floor(position)
+    return lower.astype(np.intp), position - lower
+
+
+def _fold_padding(padded: np.ndarray, *, circular: bool) -> np.ndarray:
+    """Histograms over ``bins + 2`` padded bins (last axis) → ``bins`` bins.
+
+    Circular bins wrap the extra bins around; the others add them to the first and last bin,
+    as the clipping in :func:`_soft_bins` does.
+    """
+    inner = padded[..., 1:-1].copy()
+    below, above = padded[..., 0], padded[..., -1]
+    inner[..., -1 if circular else 0] += below
+    inner[..., 0 if circular else -1] += above
+    return inner
+
+
+def _soft_histograms(index: np.ndarray, weight: np.ndarray, upper_weight: np.ndarray, size: int) -> np.ndarray:
+    """Weighted histogram where each pixel splits ``weight`` between bin ``index`` and ``index + 1``.
+
+    ``upper_weight`` is the part that goes to ``index + 1``. Two ``bincount`` passes over the
+    same index (the whole weight and the upper part) instead of one per bin.
+    """
+    upper = weight * upper_weight
+    whole = np.bincount(index, weights=weight, minlength=size)
+    above = np.bincount(index, weights=upper, minlength=size)
+    histogram = whole - above
+    histogram[1:] += above[:-1]
+    return histogram
+
+
 def _smoothstep(values: np.ndarray, low: float, high: float) -> np.ndarray:
     t = np.clip((values - low) / (high - low), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
+
+
+def _median_levels(counts: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Per row, the median of values given as counts per level (``np.median`` of the expanded values)."""
+    total = int(counts[0].sum())
+    cumulative = np.cumsum(counts, axis=1)
+    low = levels[np.argmax(cumulative > (total - 1) // 2, axis=1)]
+    high = levels[np.argmax(cumulative > total // 2, axis=1)]
+    return (low + high) / levels.dtype.type(2)
 
 
 class FallbackEmbedder:
@@ -83,6 +141,7 @@ class FallbackEmbedder:
         grey_saturation: Saturation below which a pixel counts as grey (fully coloured from
             three times this value; the change is smooth).
         grey_range: Relative brightness mapped to the last grey bin.
+        chunk: Crops computed at once inside :meth:`embed` (speed only: the features do not change).
     """
 
     kind = "fallback"
@@ -101,6 +160,7 @@ class FallbackEmbedder:
         texture_weight: float = 0.5,
         grey_saturation: float = 0.06,
         grey_range: float = 1.5,
+        chunk: int = 8,
     ) -> None:
         self.height = int(height)
         self.width = int(width)
@@ -114,88 +174,120 @@ class FallbackEmbedder:
         self._colour_bins = self.hue_bins * self.saturation_bins + self.grey_bins
         self.dim = len(BODY_PARTS) * (self._colour_bins + self.orientation_bins)
         self.name = "fallback (part colour + gradient histograms, no weights)"
+        if int(chunk) < 1:
+            raise ValueError(f"chunk must be at least 1, got {chunk}")
+        self.chunk = int(chunk)
+        self._build_pixel_tables()
+        self._build_level_tables()
+
+    def _build_pixel_tables(self) -> None:
+        """Per-pixel constants of a chunk of crops, flat in crop-major order: centre weights and bin offsets."""
         rows = np.arange(self.height)
-        part_of_row = np.zeros(self.height, dtype=np.int64)
+        part_of_row = np.zeros(self.height, dtype=np.intp)
         for index, (_, top, _bottom) in enumerate(BODY_PARTS):
             part_of_row[rows >= round(top * self.height)] = index
-        self._part = np.broadcast_to(part_of_row[:, None], (self.height, self.width)).reshape(-1)
+        part = np.repeat(part_of_row, self.width)
+        # Histogram group of each pixel: (crop, part), crop-major.
+        group = (part[None, :] + len(BODY_PARTS) * np.arange(self.chunk)[:, None]).reshape(-1)
+        self._value_offset = group * 256
+        self._colour_offset = group * (_HUE_LEVELS * (self.saturation_bins + 2))
+        self._texture_offset = group * (self.orientation_bins + 2)
         columns = (np.arange(self.width) + 0.5) / self.width - 0.5
-        centre = np.exp(-0.5 * (columns / 0.25) ** 2)
-        self._centre = np.broadcast_to(centre[None, :], (self.height, self.width)).reshape(-1)
+        centre = np.tile(np.exp(-0.5 * (columns / 0.25) ** 2), self.height)
+        self._centre = np.tile(centre, self.chunk)
+        # The first and last row of each crop see the neighbouring crop in the tall image: no gradients there.
+        inner = centre.reshape(self.height, self.width).copy()
+        inner[[0, -1]] = 0.0
+        self._gradient_centre = np.tile(inner.reshape(-1), self.chunk)
+
+    def _build_level_tables(self) -> None:
+        """Lookup tables over the uint8 levels of hue, saturation and value (OpenCV's 8-bit HSV)."""
+        self._levels = np.arange(256, dtype=np.float32) / 255.0
+        saturation = self._levels
+        colourful = np.clip((saturation - self.grey_saturation) / (1 - self.grey_saturation), 0, 1)
+        lower, upper_weight = _padded_soft_bins(colourful, self.saturation_bins)
+        hue_index = np.zeros(256, dtype=np.int32)
+        hue_index[:_HUE_LEVELS] = np.arange(_HUE_LEVELS) * (self.saturation_bins + 2)
+        self._hue_index = hue_index
+        self._saturation_index = lower.astype(np.int32)
+        self._saturation_upper = upper_weight.astype(np.float64)
+        self._saturation_chroma = _smoothstep(saturation, self.grey_saturation, 3 * self.grey_saturation).astype(
+            np.float64
+        )
+        hue = np.arange(_HUE_LEVELS, dtype=np.float32) / 180.0
+        self._hue_matrix = _soft_bin_matrix(hue, self.hue_bins, circular=True)
 
     def embed(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Features of ``crops``: ``(N, H, W, 3)`` uint8 BGR → ``(N, dim)`` float32 unit rows."""
+        """Features of ``crops``: ``(N, H, W, 3)`` uint8 BGR → ``(N, dim)`` float32 unit rows.
+
+        Crops are run ``chunk`` at a time (the per-pixel arrays of a chunk stay in the CPU cache);
+        each crop's features depend on that crop only.
+        """
         images = as_crop_batch(crops, self.height, self.width)
-        count = len(images)
-        if count == 0:
+        if len(images) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        pixels = self.height * self.width
-        # One tall image per call: cvtColor and Sobel run once for the whole batch.
+        return np.concatenate(
+            [self._embed_chunk(images[i : i + self.chunk]) for i in range(0, len(images), self.chunk)]
+        )
+
+    def _embed_chunk(self, images: np.ndarray) -> np.ndarray:
+        count = len(images)
+        # One tall image per chunk: cvtColor and Sobel run once for all its crops.
         tall = images.reshape(count * self.height, self.width, 3)
-        hsv = cv2.cvtColor(tall, cv2.COLOR_BGR2HSV).reshape(count, pixels, 3).astype(np.float32)
-        hue = hsv[..., 0] / 180.0
-        saturation = hsv[..., 1] / 255.0
-        value = hsv[..., 2] / 255.0
-
-        base = self._centre[None, :]
-        # Brightness relative to the crop's median: the same under any global gain (short of clipping).
-        median_value = np.median(value, axis=1, keepdims=True)
-        relative_value = value / np.maximum(median_value, 1e-3)
-        # How "coloured" a pixel is: saturated and not too dark for its crop.
-        chroma = _smoothstep(saturation, self.grey_saturation, 3 * self.grey_saturation) * _smoothstep(
-            relative_value, 0.15, 0.35
-        )
-
-        part_offset = self._part[None, :] * self._colour_bins + np.arange(count)[:, None] * (
-            len(BODY_PARTS) * self._colour_bins
-        )
-        colour = np.zeros(count * len(BODY_PARTS) * self._colour_bins)
-        h_lo, h_hi, h_w = _soft_bins(hue, self.hue_bins, circular=True)
-        s_lo, s_hi, s_w = _soft_bins(
-            np.clip((saturation - self.grey_saturation) / (1 - self.grey_saturation), 0, 1),
-            self.saturation_bins,
-            circular=False,
-        )
-        coloured = base * chroma
-        for h_bin, h_weight in ((h_lo, 1 - h_w), (h_hi, h_w)):
-            for s_bin, s_weight in ((s_lo, 1 - s_w), (s_hi, s_w)):
-                index = part_offset + h_bin * self.saturation_bins + s_bin
-                colour += np.bincount(
-                    index.ravel(), weights=(coloured * h_weight * s_weight).ravel(), minlength=colour.size
-                )
-        grey = base * (1.0 - chroma)
-        g_lo, g_hi, g_w = _soft_bins(np.clip(relative_value / self.grey_range, 0, 1), self.grey_bins, circular=False)
-        grey_offset = part_offset + self.hue_bins * self.saturation_bins
-        for g_bin, g_weight in ((g_lo, 1 - g_w), (g_hi, g_w)):
-            colour += np.bincount(
-                (grey_offset + g_bin).ravel(), weights=(grey * g_weight).ravel(), minlength=colour.size
-            )
-        colour = colour.reshape(count, len(BODY_PARTS), self._colour_bins)
-
-        luminance = cv2.cvtColor(tall, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        gx = cv2.Sobel(luminance, cv2.CV_32F, 1, 0, ksize=3).reshape(count, pixels)
-        gy = cv2.Sobel(luminance, cv2.CV_32F, 0, 1, ksize=3).reshape(count, pixels)
-        magnitude = np.hypot(gx, gy)
-        # The first and last row of each crop see the neighbouring crop in the tall image: ignore them.
-        magnitude[:, : self.width] = 0.0
-        magnitude[:, -self.width :] = 0.0
-        orientation = (np.arctan2(gy, gx) % np.pi) / np.pi
-        o_lo, o_hi, o_w = _soft_bins(orientation, self.orientation_bins, circular=True)
-        texture = np.zeros(count * len(BODY_PARTS) * self.orientation_bins)
-        t_offset = self._part[None, :] * self.orientation_bins + np.arange(count)[:, None] * (
-            len(BODY_PARTS) * self.orientation_bins
-        )
-        strength = base * magnitude
-        for o_bin, o_weight in ((o_lo, 1 - o_w), (o_hi, o_w)):
-            texture += np.bincount(
-                (t_offset + o_bin).ravel(), weights=(strength * o_weight).ravel(), minlength=texture.size
-            )
-        texture = texture.reshape(count, len(BODY_PARTS), self.orientation_bins)
-
+        colour = self._colour_histograms(tall, count)
+        texture = self._texture_histograms(tall, count)
         colour = np.sqrt(colour / np.maximum(colour.sum(axis=2, keepdims=True), 1e-12))
         texture = np.sqrt(texture / np.maximum(texture.sum(axis=2, keepdims=True), 1e-12)) * self.texture_weight
         features = np.concatenate([colour.reshape(count, -1), texture.reshape(count, -1)], axis=1)
         return unit_rows(features)
+
+    def _colour_histograms(self, tall: np.ndarray, count: int) -> np.ndarray:
+        """Hue x saturation histograms of coloured pixels, then relative-brightness ones of grey pixels.
+
+        Returns ``(count, parts, hue_bins * saturation_bins + grey_bins)``. Saturation weights
+        and bins come from lookup tables; the value tables depend on the crop's median value.
+        """
+        pixels = count * self.height * self.width
+        groups = count * len(BODY_PARTS)
+        hue, saturation, value = (channel.reshape(-1) for channel in cv2.split(cv2.cvtColor(tall, cv2.COLOR_BGR2HSV)))
+        centre = self._centre[:pixels]
+        value_index = self._value_offset[:pixels] + value
+        value_counts = np.bincount(value_index, minlength=groups * 256).reshape(count, len(BODY_PARTS), 256)
+        # Brightness relative to the crop's median: the same under any global gain (short of clipping).
+        median = _median_levels(value_counts.sum(axis=1), self._levels)
+        relative = self._levels[None, :] / np.maximum(median, 1e-3)[:, None]
+        # How "coloured" a pixel is: saturated (a table) and not too dark for its crop (a table per crop).
+        value_chroma = _smoothstep(relative, 0.15, 0.35).astype(np.float64)
+        saturated = centre * cv2.LUT(saturation, self._saturation_chroma).reshape(-1)
+        coloured = saturated * np.repeat(value_chroma, len(BODY_PARTS), axis=0).reshape(-1)[value_index]
+        index = self._colour_offset[:pixels] + (
+            cv2.LUT(hue, self._hue_index) + cv2.LUT(saturation, self._saturation_index)
+        ).reshape(-1)
+        upper = cv2.LUT(saturation, self._saturation_upper).reshape(-1)
+        size = groups * _HUE_LEVELS * (self.saturation_bins + 2)
+        by_hue = _soft_histograms(index, coloured, upper, size).reshape(groups, _HUE_LEVELS, -1)
+        hue_saturation = self._hue_matrix.T @ _fold_padding(by_hue, circular=False)  # (groups, hue, saturation)
+        # Grey weight per pixel is centre * (1 - saturation chroma * value chroma): sum both terms per value level.
+        centre_sum = np.bincount(value_index, weights=centre, minlength=groups * 256).reshape(count, -1, 256)
+        saturated_sum = np.bincount(value_index, weights=saturated, minlength=groups * 256).reshape(count, -1, 256)
+        grey_by_value = np.maximum(centre_sum - value_chroma[:, None, :] * saturated_sum, 0.0)
+        grey_matrix = _soft_bin_matrix(np.clip(relative / self.grey_range, 0, 1), self.grey_bins, circular=False)
+        grey = grey_by_value @ grey_matrix
+        return np.concatenate([hue_saturation.reshape(count, len(BODY_PARTS), -1), grey], axis=2)
+
+    def _texture_histograms(self, tall: np.ndarray, count: int) -> np.ndarray:
+        """Gradient-orientation histograms weighted by gradient magnitude: ``(count, parts, orientation_bins)``."""
+        pixels = count * self.height * self.width
+        luminance = cv2.cvtColor(tall, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gx = cv2.Sobel(luminance, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(luminance, cv2.CV_32F, 0, 1, ksize=3)
+        strength = self._gradient_centre[:pixels] * cv2.magnitude(gx, gy).reshape(-1)
+        angle = np.arctan2(gy, gx).reshape(-1)
+        np.add(angle, np.pi, out=angle, where=angle < 0)  # [0, pi]: an edge and its opposite are one orientation
+        lower, upper = _padded_soft_bins(angle / np.pi, self.orientation_bins)
+        size = count * len(BODY_PARTS) * (self.orientation_bins + 2)
+        padded = _soft_histograms(self._texture_offset[:pixels] + lower, strength, upper, size)
+        return _fold_padding(padded.reshape(count, len(BODY_PARTS), -1), circular=True)
 
     def __repr__(self) -> str:
         return f"FallbackEmbedder(dim={self.dim}, size={self.height}x{self.width})"
