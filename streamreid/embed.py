@@ -117,7 +117,8 @@ class RememberingEmbedder:
 
         with Prefetch(batches(), depth=1, name="reid-crops") as read:
             for rows, images in read:
-                self._rows.update(zip(rows, self.embed(images), strict=True))
+                # rows are distinct and unseen: straight to the embedder, no need to hash the crops
+                self._rows.update(zip(rows, np.asarray(self.inner.embed(images), dtype=np.float32), strict=True))
         empty = np.zeros((0, self.inner.dim), dtype=np.float32)
         return [np.stack([self._rows[int(row)] for row in rows]) if len(rows) else empty for rows in groups]
 
