@@ -81,7 +81,8 @@ _MERGE_ROUNDS = 3
 _FLUSH_SECONDS = 5.0
 #: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
 _PREFETCH_BATCHES = 2
-#: Longest time a finished tracklet waits in RAM before it is flushed (flushes cost tens of ms).
+#: Longest time a finished tracklet of a live stream waits in RAM before it is flushed (flushes cost tens of
+#: ms): a live stream cannot be replayed. A file can, so its tracklets wait for the next flush (_FLUSH_SECONDS).
 _TRACKLET_FLUSH_SECONDS = 1.0
 
 
@@ -284,6 +285,7 @@ class _StreamStages:
         self.frames_processed = self.frames_detected = self.detections = 0
         self.last_time = 0.0
         self.last_flush = time.monotonic()
+        self.tracklet_flush_s = _TRACKLET_FLUSH_SECONDS if stream.info.is_live else _FLUSH_SECONDS
 
     def update(self, frame: Frame, detections: sv.Detections | None) -> None:
         """One frame: the scene, and where the detector ran, tracking, statistics, crops and the store."""
@@ -312,9 +314,9 @@ class _StreamStages:
             self._refresh(frame)
 
     def _flush_if_due(self) -> None:
-        # finished tracklets reach the disk within a second, detections of people who
-        # stay on screen within five: that is all a kill can lose
-        wait = _TRACKLET_FLUSH_SECONDS if self.sink.pending else _FLUSH_SECONDS
+        # finished tracklets of a live stream reach the disk within a second, everything else within
+        # five: that is all a kill can lose
+        wait = self.tracklet_flush_s if self.sink.pending else _FLUSH_SECONDS
         if time.monotonic() - self.last_flush > wait:
             self.clock.timed("store", self.sink.flush)
             self.clock.timed("store", self.scene.write, self.run_dir, final=False)
