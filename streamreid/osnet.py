@@ -187,10 +187,8 @@ class OsnetEmbedder:
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        if self._compiled is not None:
-            pixels = batch[..., ::-1].astype(np.float32)  # BGR → RGB
-            pixels = (pixels - np.float32(255.0) * IMAGENET_MEAN_ARRAY) / (np.float32(255.0) * IMAGENET_STD_ARRAY)
-            return np.asarray(self._compiled(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))[0], np.float32)
+        if self._compiled is not None:  # the network converts and scales the uint8 BGR crops itself
+            return np.asarray(self._compiled(np.ascontiguousarray(batch))[0], np.float32)
         with torch.inference_mode():
             pixels = torch.from_numpy(batch).to(self.device)
             # (N, H, W, BGR) uint8 → (N, RGB, H, W) float, ImageNet-normalised on the device.
@@ -214,8 +212,6 @@ class OsnetEmbedder:
 
 
 REID_RUNTIMES = ("auto", "torch", "openvino")
-IMAGENET_MEAN_ARRAY = np.asarray(IMAGENET_MEAN, dtype=np.float32)
-IMAGENET_STD_ARRAY = np.asarray(IMAGENET_STD, dtype=np.float32)
 
 
 def _pick_reid_runtime(runtime: str, device: str) -> str:
@@ -241,6 +237,8 @@ def _openvino_network(model: torch.nn.Module, *, cache_key: str) -> Any:
     import openvino as ov
     import torch
 
+    from streamreid.embed_openvino import takes_uint8_crops
+
     core = ov.Core()
     cached = cache_dir() / "exports" / f"reid-{cache_key}-openvino" / "model.xml"
     if cached.is_file():
@@ -256,4 +254,6 @@ def _openvino_network(model: torch.nn.Module, *, cache_key: str) -> Any:
             )
         with staged_folder(cached.parent) as staging:
             ov.save_model(network, str(staging / "model.xml"), compress_to_fp16=False)
-    return core.compile_model(network, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    crops_in = takes_uint8_crops(network, to_rgb=True, mean=[255.0 * m for m in IMAGENET_MEAN],
+                                 scale=[255.0 * s for s in IMAGENET_STD])  # fmt: skip
+    return core.compile_model(crops_in, "CPU", {"PERFORMANCE_HINT": "LATENCY"})

@@ -38,7 +38,7 @@ from streamreid.analysis import (
 from streamreid.background import Prefetch
 from streamreid.config import Config, ReidConfig, validate
 from streamreid.detection_rate import resolve_detect_stride
-from streamreid.embed import RememberingEmbedder
+from streamreid.embed import RememberingEmbedder, leaves_cores_free
 from streamreid.errors import StreamReidError
 from streamreid.live_tracklets import clear_checkpoint
 from streamreid.mot import MotSink
@@ -416,9 +416,9 @@ def analyse(
     if config.report.enabled:
         from streamreid.report.webp import PersonAnimations
 
-        # WebPs encode while ReID runs; a person a merge leaves alone keeps its animation (same tracklets)
+        # WebPs encode while ReID runs where the embedder leaves cores free (_reid), else after it; a person a
+        # merge leaves alone keeps its animation (same tracklets)
         webps = PersonAnimations(run_dir, store, config=config.report)
-        webps.start(found.ranked())
     for name in REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
         (run_dir / name).unlink(missing_ok=True)
     notes, embedder_info = list(work.notes), None
@@ -468,6 +468,9 @@ def _reid(
             embedder, _ = build_embedder(config.reid)  # logs its choice
         if embedder.kind == "fallback":
             notes.append(FALLBACK_NOTE)
+        beside = webps if webps is not None and leaves_cores_free(embedder) else None
+        if beside is not None:
+            beside.start(found.ranked())
         embedder = RememberingEmbedder(embedder)  # merge rounds below embed only crops not seen before
         result = _compare(run_dir, work, found, store, embedder, options=config.reid)
         used = result.embedder
@@ -481,8 +484,8 @@ def _reid(
             must_link += merge_links(found.persons, merged)
             applied += [tuple(found.persons[i].tracklet_ids for i in cluster) for cluster in merged]
             found = _find_persons(work, config=config, clock=clock, must_link=must_link)
-            if webps is not None:  # the merged persons' animations start now, beside the next round
-                webps.start(found.ranked())
+            if beside is not None:  # the merged persons' animations start now, beside the next round
+                beside.start(found.ranked())
             result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
         write_reid(run_dir, result, options=config.reid)  # the last round's: earlier rounds were only steps
         if applied:

@@ -362,6 +362,16 @@ def render_person(torso, legs, *, scale: float = 1.0, brightness: float = 1.0, s
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def test_only_embedders_that_leave_cores_free_get_work_beside_them(osnet):
+    from types import SimpleNamespace
+
+    from streamreid.embed import leaves_cores_free
+
+    assert leaves_cores_free(FallbackEmbedder())  # one NumPy thread
+    assert not leaves_cores_free(osnet)  # inference threads on every core
+    assert leaves_cores_free(SimpleNamespace(kind="osnet", device="cuda:0"))
+
+
 def test_fallback_basic_contract():
     embedder = FallbackEmbedder()
     assert isinstance(embedder, Embedder)
@@ -482,3 +492,24 @@ def test_stored_crops_are_read_once_across_rounds_in_store_order_in_bounded_batc
     again = remembering.embed_stored(reader, [np.array([5, 7, 9])])  # a merged person: only row 9 is new
     assert read == [[9]]
     np.testing.assert_allclose(again[0], direct[[5, 7, 9]], atol=1e-6)
+
+
+def test_omz_network_takes_the_uint8_crops_as_the_raw_network_takes_floats():
+    import os
+
+    ov = pytest.importorskip("openvino")
+    shared = Path(os.environ.get("STREAMREID_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+    folder = shared / "models" / "reid" / "person-reidentification-retail-0288"
+    if not folder.is_dir():
+        pytest.skip(f"OMZ weights not found in {folder} (../shared is beside the repository in CI only)")
+    from streamreid.embed_openvino import OmzReidEmbedder
+
+    crops = np.random.default_rng(3).integers(0, 255, size=(3, 256, 128, 3), dtype=np.uint8)
+    features = OmzReidEmbedder(model="omz-0288", weights=folder, allow_download=False).embed(crops)
+    core = ov.Core()
+    raw = core.compile_model(core.read_model(str(folder / "person-reidentification-retail-0288.xml")), "CPU")
+    expected = np.concatenate([np.asarray(raw(c.transpose(2, 0, 1)[None].astype(np.float32))[0]) for c in crops])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert features.shape == (3, 256)
+    np.testing.assert_allclose(features, expected, atol=5e-3)  # same precision both ways: bf16 on AMX CPUs
+    assert np.all(np.sum(features * expected, axis=1) >= 0.999)

@@ -87,8 +87,8 @@ def _convert(cache: str, barrier) -> list[float]:
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     barrier.wait(timeout=60)  # both convert at the same moment
     compiled = _openvino_network(model, cache_key="side-by-side")
-    image = np.linspace(0, 1, 3 * OSNET_INPUT_HEIGHT * OSNET_INPUT_WIDTH, dtype=np.float32)
-    return compiled(image.reshape(1, 3, OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH))[0].ravel().tolist()
+    image = np.linspace(0, 255, 3 * OSNET_INPUT_HEIGHT * OSNET_INPUT_WIDTH).astype(np.uint8)
+    return compiled(image.reshape(1, OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH, 3))[0].ravel().tolist()  # a BGR crop
 
 
 def test_two_processes_convert_into_one_cache_safely(tmp_path, monkeypatch):
