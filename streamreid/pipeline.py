@@ -38,7 +38,7 @@ from streamreid.analysis import (
 from streamreid.background import Prefetch
 from streamreid.config import Config, ReidConfig, validate
 from streamreid.detection_rate import resolve_detect_stride
-from streamreid.embed import RememberingEmbedder, leaves_cores_free
+from streamreid.embed import EmbedderInBackground, RememberingEmbedder, leaves_cores_free
 from streamreid.errors import StreamReidError
 from streamreid.live_tracklets import clear_checkpoint
 from streamreid.mot import MotSink
@@ -180,6 +180,8 @@ def process(
             detector = clock.timed(
                 "load_detector", build_detector, config, frame_shape=(info.height, info.width), fps=info.fps
             )
+        if embedder is None and config.reid.enabled:  # ready when the stream ends, not built after it
+            embedder = EmbedderInBackground(config.reid)
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = start_record(source, info, detector, config)

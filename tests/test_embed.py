@@ -321,6 +321,19 @@ def test_build_embedder_modes(cache, osnet, tmp_path, caplog):
         build_embedder(replace(offline, weights=str(broken)))
 
 
+def test_an_embedder_built_in_the_background_is_used_like_the_embedder_and_fails_like_it(cache):
+    from streamreid.embed import EmbedderInBackground
+
+    offline = replace(ReidConfig(), download=False, device="cpu")
+    pending = EmbedderInBackground(replace(offline, embedder="fallback"))
+    crops = random_crops(3, seed=1)
+    assert pending.kind == "fallback" and pending.dim == FallbackEmbedder().dim
+    np.testing.assert_allclose(pending.embed(crops), FallbackEmbedder().embed(crops), atol=1e-7)
+    failing = EmbedderInBackground(replace(offline, embedder="osnet"))  # no weights anywhere: its error, on use
+    with pytest.raises(WeightsError, match="no weights for osnet_x0_25"):
+        _ = failing.kind
+
+
 # ---- fallback ----------------------------------------------------------------------------------
 
 # Clothing colours (BGR): torso, legs.
