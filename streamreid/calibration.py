@@ -76,28 +76,38 @@ def roc_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
+@dataclass(frozen=True)
+class RuleOptions:
+    """How :func:`fit_rule` fits a video's rule.
+
+    Attributes:
+        min_pairs: Fewest positives and fewest negatives before the rule is trusted.
+        min_auc: Least separation (ROC AUC) before the rule is trusted.
+        merge_percentile: Percentile of the negatives a confident merge must clear.
+        recommend_percentile: Percentile of the negatives a recommendation must clear.
+    """
+
+    min_pairs: int = 8
+    min_auc: float = 0.9
+    merge_percentile: float = 99.0
+    recommend_percentile: float = 90.0
+
+
 def fit_rule(
-    positives: Iterable[float],
-    negatives: Iterable[float],
-    *,
-    min_pairs: int = 8,
-    min_auc: float = 0.9,
-    merge_percentile: float = 99.0,
-    recommend_percentile: float = 90.0,
+    positives: Iterable[float], negatives: Iterable[float], *, options: RuleOptions = RuleOptions()
 ) -> DecisionRule:
     """Fit the merge and recommendation thresholds to one video's own positive and negative pairs.
 
     Args:
         positives: Similarities of pairs known to be one person.
         negatives: Similarities of pairs known to be different people.
-        min_pairs: Fewest positives and fewest negatives before the rule is trusted.
-        min_auc: Least separation (ROC AUC) before the rule is trusted.
-        merge_percentile: Percentile of the negatives a confident merge must clear.
-        recommend_percentile: Percentile of the negatives a recommendation must clear.
+        options: The evidence needed and the percentiles of the thresholds.
 
     Returns:
         The rule; untrusted (no thresholds) when the evidence is thin or does not separate.
     """
+    min_pairs, min_auc = options.min_pairs, options.min_auc
+    merge_percentile, recommend_percentile = options.merge_percentile, options.recommend_percentile
     pos = np.asarray([v for v in positives if np.isfinite(v)], dtype=float)
     neg = np.asarray([v for v in negatives if np.isfinite(v)], dtype=float)
     if len(pos) < min_pairs or len(neg) < min_pairs:
@@ -214,10 +224,7 @@ def decide_persons(
     top_k: int = 5,
     linkage: str = "average",
     adapt: bool = True,
-    min_pairs: int = 8,
-    min_auc: float = 0.9,
-    merge_percentile: float = 99.0,
-    recommend_percentile: float = 90.0,
+    rule_options: RuleOptions = RuleOptions(),
 ) -> PersonDecision:
     """Adapt the features to the video, calibrate the rule, find confident clusters and uncertain pairs.
 
@@ -231,10 +238,7 @@ def decide_persons(
         top_k: For ``top_k_pairwise``.
         linkage: Agglomerative linkage.
         adapt: Learn the per-video projection first.
-        min_pairs: See :func:`fit_rule`.
-        min_auc: See :func:`fit_rule`.
-        merge_percentile: See :func:`fit_rule`.
-        recommend_percentile: See :func:`fit_rule`.
+        rule_options: How the video's rule is fitted (:func:`fit_rule`).
     """
     from streamreid.merging import constrained_agglomerative
     from streamreid.similarity import null_similarities, similarity_matrix
@@ -253,8 +257,7 @@ def decide_persons(
     negatives = np.concatenate(
         [null_similarities(similarity, different), _tracklet_similarities(by_tracklet, tracklet_negatives)]
     )
-    rule = fit_rule(positives, negatives, min_pairs=min_pairs, min_auc=min_auc, merge_percentile=merge_percentile,
-                    recommend_percentile=recommend_percentile)  # fmt: skip
+    rule = fit_rule(positives, negatives, options=rule_options)
     if rule.trusted and rule.merge_threshold is not None:
         clusters, merges = constrained_agglomerative(similarity, cannot_link=different, threshold=rule.merge_threshold,
                                                      linkage=linkage)  # fmt: skip

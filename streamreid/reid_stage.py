@@ -232,15 +232,16 @@ def decide_calibrated(
     command_dir: str | None = None,
 ) -> ReidDecision:
     """The calibrated rule: adapt, fit the video's rule, keep confident clusters, list uncertain pairs."""
-    from streamreid.calibration import decide_persons
+    from streamreid.calibration import RuleOptions, decide_persons
     from streamreid.similarity import recommendation_record
 
     decision = decide_persons(
         list(crops.features), list(crops.tracker_ids), list(crops.frame_indices), different=different,
         tracklet_negatives=tracklet_negatives, method=options.method, top_k=options.top_k,
-        linkage=options.merge_linkage, adapt=options.adapt, min_pairs=options.min_calibration_pairs,
-        min_auc=options.min_separation, merge_percentile=options.null_percentile,
-        recommend_percentile=options.recommend_percentile,
+        linkage=options.merge_linkage, adapt=options.adapt,
+        rule_options=RuleOptions(min_pairs=options.min_calibration_pairs, min_auc=options.min_separation,
+                                 merge_percentile=options.null_percentile,
+                                 recommend_percentile=options.recommend_percentile),
     )  # fmt: skip
     rule = decision.rule
     records = tuple(
