@@ -1,8 +1,17 @@
-"""Turning a device request (``auto``, ``cpu``, ``cuda:N``, ``mps``) into a torch device string."""
+"""Turning a device request (``auto``, ``cpu``, ``cuda:N``, ``mps``) into a torch device string; the CPUs at hand."""
 
 from __future__ import annotations
 
+import os
+
 from streamreid.config import ConfigError
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def resolve_device(device: str | int, *, what: str = "device") -> str:

@@ -18,16 +18,10 @@ from dataclasses import replace
 from typing import Any
 
 from streamreid.batch import VideoJob, VideoOutcome, limit_threads, run_video
+from streamreid.devices import available_cpus
 from streamreid.errors import StreamReidError
 
 log = logging.getLogger("streamreid")
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def core_slices(cores: Sequence[int], workers: int) -> list[list[int]]:

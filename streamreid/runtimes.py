@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from streamreid.devices import available_cpus
 from streamreid.errors import WeightsError
 from streamreid.weights import cache_dir, sha256_of
 
@@ -117,7 +118,7 @@ def machine_signature() -> str:
                 flags = set(value.split())
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = available_cpus()
     features = ",".join(name for name in _CPU_FEATURES if name in flags) or "-"
     return f"{model} | {features} | {cores} cores"
 

@@ -8,7 +8,6 @@ writes them (through its Pillow plugin).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import ReportConfig
+from streamreid.devices import available_cpus
 from streamreid.types import Person
 
 if TYPE_CHECKING:
@@ -258,8 +258,7 @@ def _tracklets_key(person: Person) -> tuple[int, ...]:
 
 
 def _encoding_workers() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(4, cores))
+    return max(1, min(4, available_cpus()))
 
 
 def _animation_crops(store: StoreReader, tracklet_ids: Sequence[int]) -> np.ndarray:
