@@ -42,6 +42,8 @@ class WorkingSet:
         must_link: Tracklet pairs the user joined.
         cannot_link: Tracklet pairs the user kept apart.
         notes: Notes from the stream (a dropped connection, a damaged file).
+        firm_confidence: Boxes at or above it are evidence that two people were seen together (ByteTrack's
+            first association, ``tracker.high_conf_det_threshold``; fainter boxes it hands to tracks are not).
     """
 
     tracklets: tuple[TrackletStats, ...]
@@ -51,6 +53,7 @@ class WorkingSet:
     must_link: tuple[tuple[int, int], ...] = ()
     cannot_link: tuple[tuple[int, int], ...] = ()
     notes: tuple[str, ...] = ()
+    firm_confidence: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,8 @@ def load_working_set(
     must, cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
     return WorkingSet(tracklets=tuple(kept), detections=store.detections(since=since), info=info,
                       frames_detected=detected, must_link=tuple(must), cannot_link=tuple(cannot),
-                      notes=tuple(meta.get("stream_notes", [])))  # fmt: skip
+                      notes=tuple(meta.get("stream_notes", [])),
+                      firm_confidence=config.tracker.high_conf_det_threshold)  # fmt: skip
 
 
 def link_persons(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from streamreid import rundir
-from streamreid.config import Config
+from streamreid.config import Config, TrackerConfig
 from streamreid.errors import StoreError
 from streamreid.match import VideoPersons, match_all
 from streamreid.person_tracks import PersonTrack, co_visible_pairs
@@ -45,7 +45,10 @@ def load_video_persons(run_dir: Path, *, name: str) -> tuple[VideoPersons, dict[
     features_path = run_dir / rundir.CROP_FEATURES
     if not features_path.is_file():
         raise StoreError(f"{run_dir} has no {rundir.CROP_FEATURES} (was it run with --no-reid or without persons?)")
-    embedder = rundir.read_json(run_dir / rundir.RUN_JSON).get("embedder") or {}
+    meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+    embedder = meta.get("embedder") or {}
+    tracker = (meta.get("config") or {}).get("tracker") or {}
+    firm = float(tracker.get("high_conf_det_threshold", TrackerConfig().high_conf_det_threshold))
     with np.load(features_path) as data:
         features, owners = data["features"].astype(np.float32), data["person_id"]
     with np.load(run_dir / rundir.CANONICAL_PERSONS_NPZ) as tracks:
@@ -54,7 +57,7 @@ def load_video_persons(run_dir: Path, *, name: str) -> tuple[VideoPersons, dict[
                 for p in person_ids]  # fmt: skip
     per_person = tuple(features[owners == pid] for pid in person_ids)
     video = VideoPersons(name=name, person_ids=tuple(person_ids), features=per_person,
-                         different=frozenset(co_visible_pairs(seen)))  # fmt: skip
+                         different=frozenset(co_visible_pairs(seen, min_confidence=firm)))  # fmt: skip
     return video, embedder
 
 

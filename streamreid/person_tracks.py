@@ -151,7 +151,7 @@ def co_visible_pairs(
     return seen_together(frames, owners, boxes, confidences, same_place=same_place, min_confidence=min_confidence)
 
 
-def co_visible_tracklets(tracks: Sequence[PersonTrack]) -> set[tuple[int, int]]:
+def co_visible_tracklets(tracks: Sequence[PersonTrack], *, min_confidence: float = 0.25) -> set[tuple[int, int]]:
     """Pairs of tracklet ids seen in the same frame at different places, from the persons' tracks."""
     if not tracks:
         return set()
@@ -159,4 +159,4 @@ def co_visible_tracklets(tracks: Sequence[PersonTrack]) -> set[tuple[int, int]]:
         raise ValueError("co_visible_tracklets needs each detection's tracker id")
     frames, boxes, confidences = _rows(tracks)
     ids = np.concatenate([t.tracker_ids for t in tracks])
-    return {(int(a), int(b)) for a, b in seen_together(frames, ids, boxes, confidences)}
+    return {(int(a), int(b)) for a, b in seen_together(frames, ids, boxes, confidences, min_confidence=min_confidence)}

@@ -507,9 +507,9 @@ def _compare(
     """One ReID round: embed each person's best crops, compare and decide."""
     crops = embed_persons(found.persons, store, embedder, crops_per_person=options.crops_per_person)
     person_ids = tuple(p.person_id for p in found.persons)
-    different = known_different(found.persons, found.tracks, work.cannot_link)
+    different = known_different(found.persons, found.tracks, work.cannot_link, firm_confidence=work.firm_confidence)
     decision = decide(crops, person_ids, different, tracks=found.tracks, options=options, merged=bool(applied),
-                      command_dir=str(run_dir))  # fmt: skip
+                      command_dir=str(run_dir), firm_confidence=work.firm_confidence)  # fmt: skip
     return ReidResult(person_ids, crops, different, decision, EmbedderInfo.of(embedder),
                       auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
 

@@ -162,10 +162,15 @@ def embed_persons(
 
 
 def known_different(
-    persons: Sequence[Person], tracks: Sequence[PersonTrack], cannot_link: Sequence[tuple[int, int]]
-) -> frozenset[tuple[int, int]]:
-    """Person index pairs known to be different people: seen together, or kept apart by the user."""
-    return frozenset(co_visible_pairs(tracks) | apart([p.tracklet_ids for p in persons], cannot_link))
+    persons: Sequence[Person], tracks: Sequence[PersonTrack], cannot_link: Sequence[tuple[int, int]], *,
+    firm_confidence: float,
+) -> frozenset[tuple[int, int]]:  # fmt: skip
+    """Person index pairs known to be different people: seen together, or kept apart by the user.
+
+    Only boxes of ``firm_confidence`` or more count as seen (see :func:`streamreid.person_tracks.seen_together`).
+    """
+    seen = co_visible_pairs(tracks, min_confidence=firm_confidence)
+    return frozenset(seen | apart([p.tracklet_ids for p in persons], cannot_link))
 
 
 def decide(
@@ -176,6 +181,7 @@ def decide(
     tracks: Sequence[PersonTrack],
     options: ReidConfig,
     merged: bool,
+    firm_confidence: float,
     command_dir: str | None = None,
 ) -> ReidDecision:
     """Compare the persons by appearance and decide, with the rule ``options.decision`` names.
@@ -187,10 +193,12 @@ def decide(
         tracks: The persons' detections (their co-visible tracklets are negatives of the calibrated rule).
         options: The ``reid`` section of the config.
         merged: The persons already come from applied merges (only uncertain pairs are left to show).
+        firm_confidence: Boxes that count as seen together (``WorkingSet.firm_confidence``).
         command_dir: The run directory named in each recommendation's ``select`` command.
     """
     if options.decision == "calibrated":
-        return decide_calibrated(crops, person_ids, different, tracklet_negatives=co_visible_tracklets(tracks),
+        negatives = co_visible_tracklets(tracks, min_confidence=firm_confidence)
+        return decide_calibrated(crops, person_ids, different, tracklet_negatives=negatives,
                                  options=options, merged=merged, command_dir=command_dir)  # fmt: skip
     return decide_by_threshold(crops, person_ids, different, options=options, command_dir=command_dir)
 

@@ -50,7 +50,7 @@ def test_fixed_rule_merges_the_lookalikes_it_may_and_never_those_seen_together()
     crops = _crops([0, 0, 1, 0])  # persons 0, 1 and 3 look alike; 3 was seen with 0
     options = ReidConfig(decision="threshold")
     decision = decide(crops, [10, 11, 12, 13], frozenset({(0, 3)}), tracks=[], options=options, merged=False,
-                      command_dir="run")  # fmt: skip
+                      firm_confidence=0.25, command_dir="run")  # fmt: skip
     assert decision.similarity.shape == (4, 4)
     together = [c for c in decision.clusters if len(c) > 1]
     assert together and all(not {0, 3} <= set(c) for c in together)
@@ -63,8 +63,12 @@ def test_calibrated_rule_after_a_merge_shows_singletons_and_no_merges():
     crops = _crops([0, 0, 1, 2, 3, 4, 5, 6], per_person=6)
     tracks = [_track(range(i * 10, i * 10 + 5), i + 1) for i in range(8)]
     options = ReidConfig(decision="calibrated", min_calibration_pairs=1)
-    first = decide(crops, list(range(8)), frozenset(), tracks=tracks, options=options, merged=False)
-    again = decide(crops, list(range(8)), frozenset(), tracks=tracks, options=options, merged=True)
+    first = decide(
+        crops, list(range(8)), frozenset(), tracks=tracks, options=options, merged=False, firm_confidence=0.25
+    )
+    again = decide(
+        crops, list(range(8)), frozenset(), tracks=tracks, options=options, merged=True, firm_confidence=0.25
+    )
     assert set(first.details) == {"decision", "adaptation", "seen_together"}
     assert again.shown_clusters == tuple((i,) for i in range(8)) and again.merges == ()
     assert again.clusters == first.clusters, "the clusters a round would merge do not depend on what is shown"
@@ -76,15 +80,16 @@ def test_merge_links_chain_each_cluster_and_only_clusters_of_several_merge():
     assert merge_links(persons, [(2, 1, 0)]) == [(3, 2), (2, 1)]
     crops = _crops([0, 0, 1])
     decision = decide(crops, [0, 1, 2], frozenset(), tracks=[], options=ReidConfig(decision="threshold"),
-                      merged=False)  # fmt: skip
+                      merged=False, firm_confidence=0.25)  # fmt: skip
     assert merged_clusters(decision) == [c for c in decision.clusters if len(c) > 1]
 
 
 def test_known_different_joins_seen_together_and_kept_apart():
     persons = [_person(0, (1,)), _person(1, (2,)), _person(2, (3,))]
     tracks = [_track([0, 1], 1), _track([1, 2], 2), _track([5], 3)]
-    assert known_different(persons, tracks, []) == {(0, 1)}
-    assert known_different(persons, tracks, [(1, 3)]) == {(0, 1), (0, 2)}
+    assert known_different(persons, tracks, [], firm_confidence=0.25) == {(0, 1)}
+    assert known_different(persons, tracks, [(1, 3)], firm_confidence=0.25) == {(0, 1), (0, 2)}
+    assert known_different(persons, tracks, [], firm_confidence=1.01) == set()  # no box firm enough: no evidence
 
 
 def test_written_outputs_follow_the_person_ids(tmp_path):
@@ -93,7 +98,7 @@ def test_written_outputs_follow_the_person_ids(tmp_path):
     assert columns["person_id"].tolist() == [7, 7, 7, 9, 9, 9]
     assert columns["tracker_id"].tolist() == [1, 1, 1, 2, 2, 2] and columns["features"].shape == (6, 16)
     options = ReidConfig(decision="calibrated", min_calibration_pairs=1)
-    decision = decide(crops, [7, 9], frozenset(), tracks=[], options=options, merged=True)
+    decision = decide(crops, [7, 9], frozenset(), tracks=[], options=options, merged=True, firm_confidence=0.25)
     info = EmbedderInfo(name="test", kind="fallback", dim=16)
     write_reid(tmp_path, ReidResult((7, 9), crops, frozenset(), decision, info, auto_merged=True,
                                     applied=(((1, 5), (2,)),)), options=options)  # fmt: skip
