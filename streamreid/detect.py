@@ -299,6 +299,9 @@ class PersonDetector:
         }
         names = _warm_up(self._model, self.model_path, self._predict_options)
         self.precision = self._precision_used(precision)
+        self._float_input = self._model.predictor.preprocess  # ultralytics' own, for network_input
+        if self.runtime == "openvino" and precision != "int8":
+            _feed_uint8_frames(self._model, self.model_path)
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
@@ -399,7 +402,7 @@ class PersonDetector:
         Made by ultralytics' own preprocessing, as in :meth:`detect` (INT8 calibration feeds it to NNCF).
         """
         with _quiet_ultralytics():
-            tensor = self._model.predictor.preprocess(list(images))
+            tensor = self._float_input(list(images))
         return tensor.cpu().numpy().astype(np.float32, copy=False)
 
     def _predict(self, images: list[np.ndarray]) -> list[sv.Detections]:
@@ -709,6 +712,49 @@ def _inference_precision(model: Any, path: Path, runtime: str, *, half: bool, pi
         backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)))
     hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
     return str(hint.get_type_name())
+
+
+def _feed_uint8_frames(model: Any, path: Path) -> bool:
+    """Let the OpenVINO network take the letterboxed uint8 BGR frames: it scales and reorders them itself.
+
+    ultralytics turns each batch into float RGB in 0–1 on one core (flip, contiguous copy, float,
+    divide, then a NumPy copy for OpenVINO): 14 % of the detector's time at 1280 on 2 cores.
+    With OpenVINO's preprocessing in the network (uint8 → float, BGR → RGB, ÷255, NHWC → NCHW)
+    the same frames detect 6–10 % faster, with the same boxes in float32 (IoU ≥ 0.99999) and
+    as close to float32 in bf16 as before. Done only where ultralytics' predictor and OpenVINO
+    backend look as expected (else nothing changes); returns whether it was done.
+    """
+    from openvino.preprocess import PrePostProcessor
+
+    predictor = getattr(model, "predictor", None)
+    backend = getattr(getattr(predictor, "model", None), "backend", None)
+    expected = ("compile_model", "ov_compiled_model", "forward", "ov")
+    if not hasattr(predictor, "pre_transform") or not all(hasattr(backend, name) for name in expected):
+        return False
+    if getattr(backend, "read_model", None) is not None:  # compiled per input shape (INT8 on AMX): left alone
+        return False
+    ov = backend.ov
+    xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
+    steps = PrePostProcessor(ov.Core().read_model(str(xml)))
+    steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    steps.input().model().set_layout(ov.Layout("NCHW"))
+    steps.input().preprocess().convert_element_type(ov.Type.f32).reverse_channels().scale(255.0)
+    compiled = backend.compile_model(steps.build())  # ultralytics' settings (precision pinned or not)
+
+    def preprocess(images: list[np.ndarray]) -> Any:
+        import torch
+
+        batch = predictor.pre_transform(images)
+        frames = torch.from_numpy(batch[0][None] if len(batch) == 1 else np.stack(batch))
+        return frames.permute(0, 3, 1, 2)  # the NCHW shape ultralytics expects, over the uint8 BGR frames
+
+    def forward(frames: Any) -> list[np.ndarray]:
+        return list(compiled(np.ascontiguousarray(frames.permute(0, 2, 3, 1).numpy())).values())
+
+    backend.ov_compiled_model = compiled
+    predictor.preprocess = preprocess
+    backend.forward = forward
+    return True
 
 
 def _int8_precision(model: Any) -> str:

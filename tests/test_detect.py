@@ -20,7 +20,13 @@ import ultralytics
 
 from streamreid.assets import FALL_DETECTOR, POSE_DETECTOR, SAMPLE_VIDEO, fetch_asset
 from streamreid.config import Config, ConfigError
-from streamreid.detect import PersonDetector, detections_agree, export_model, resolve_detector_weights
+from streamreid.detect import (
+    PersonDetector,
+    _inference_precision,
+    detections_agree,
+    export_model,
+    resolve_detector_weights,
+)
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
@@ -428,6 +434,25 @@ def test_exported_runtimes_find_the_same_people_and_are_cached(
     assert again.model_path == fast.model_path
     assert export_model(fast.weights, runtime=runtime, imgsz=640) == fast.model_path
     assert not [p for p in (cache_dir() / "exports").iterdir() if p.name.startswith(".")]  # no staging left over
+
+
+@pytest.mark.slow
+def test_openvino_takes_uint8_frames_and_finds_what_ultralytics_own_preprocessing_finds(
+    export_cache, fall_weights, bus, video_frames, monkeypatch
+):
+    monkeypatch.setenv("STREAMREID_CACHE", str(export_cache))
+    fed = PersonDetector(model=fall_weights, runtime="openvino", precision="f32", imgsz=640, device="cpu", batch_size=4)
+    assert fed._model.predictor.model.backend.ov_compiled_model.input().get_element_type().get_type_name() == "u8"
+    images = [bus] + [frame.image for frame in video_frames[:5]]
+    plain = ultralytics.YOLO(str(fed.model_path))  # the same export through ultralytics' float preprocessing
+    options = {"imgsz": 640, "conf": fed.confidence, "iou": fed.iou, "device": "cpu", "verbose": False}
+    plain.predict([bus], **options)
+    assert _inference_precision(plain, fed.model_path, "openvino", half=False, pin_f32=True) == "f32"
+    for got, image in zip(fed.detect(images), images, strict=True):
+        boxes = plain.predict([image], **options)[0].boxes
+        assert len(got) == len(boxes)
+        np.testing.assert_allclose(got.xyxy, boxes.xyxy.numpy().reshape(-1, 4), atol=0.05)
+    assert fed.network_input([bus]).dtype == np.float32  # INT8 calibration still gets ultralytics' float input
 
 
 def _assert_same_people(got: sv.Detections, expected: sv.Detections, *, precision: str, confidence: float) -> None:
