@@ -724,8 +724,6 @@ def _feed_uint8_frames(model: Any, path: Path) -> bool:
     as close to float32 in bf16 as before. Done only where ultralytics' predictor and OpenVINO
     backend look as expected (else nothing changes); returns whether it was done.
     """
-    from openvino.preprocess import PrePostProcessor
-
     predictor = getattr(model, "predictor", None)
     backend = getattr(getattr(predictor, "model", None), "backend", None)
     expected = ("compile_model", "ov_compiled_model", "forward", "ov")
@@ -733,17 +731,11 @@ def _feed_uint8_frames(model: Any, path: Path) -> bool:
         return False
     if getattr(backend, "read_model", None) is not None:  # compiled per input shape (INT8 on AMX): left alone
         return False
-    ov = backend.ov
-    xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
-    steps = PrePostProcessor(ov.Core().read_model(str(xml)))
-    steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-    steps.input().model().set_layout(ov.Layout("NCHW"))
-    steps.input().preprocess().convert_element_type(ov.Type.f32).reverse_channels().scale(255.0)
-    # ultralytics' settings (precision pinned or not); OpenVINO keeps the compiled network in our cache, so a run
-    # after the first loads it rather than compiling a second time (ultralytics compiled its own at load)
-    keywords = getattr(backend.compile_model, "keywords", {})
-    config = {**keywords.get("config", {}), "CACHE_DIR": str(cache_dir() / "openvino-compiled")}
-    compiled = backend.compile_model(steps.build(), config=config)
+    try:
+        compiled = _uint8_network(backend, path if path.suffix == ".xml" else next(path.glob("*.xml")))
+    except Exception as exc:  # an ultralytics or OpenVINO this was not made for: their own path stays
+        logger.debug("OpenVINO detector keeps ultralytics' preprocessing: %s", _first_line(exc))
+        return False
 
     def preprocess(images: list[np.ndarray]) -> Any:
         import torch
@@ -759,6 +751,22 @@ def _feed_uint8_frames(model: Any, path: Path) -> bool:
     predictor.preprocess = preprocess
     backend.forward = forward
     return True
+
+
+def _uint8_network(backend: Any, xml: Path) -> Any:
+    """The IR at ``xml`` compiled as ultralytics' backend compiles it, taking uint8 BGR NHWC frames."""
+    from openvino.preprocess import PrePostProcessor
+
+    ov = backend.ov
+    steps = PrePostProcessor(ov.Core().read_model(str(xml)))
+    steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    steps.input().model().set_layout(ov.Layout("NCHW"))
+    steps.input().preprocess().convert_element_type(ov.Type.f32).reverse_channels().scale(255.0)
+    # ultralytics' settings (precision pinned or not); OpenVINO keeps the compiled network in our cache, so a run
+    # after the first loads it rather than compiling a second time (ultralytics compiled its own at load)
+    keywords = getattr(backend.compile_model, "keywords", {})
+    config = {**keywords.get("config", {}), "CACHE_DIR": str(cache_dir() / "openvino-compiled")}
+    return backend.compile_model(steps.build(), config=config)
 
 
 def _int8_precision(model: Any) -> str:

@@ -455,6 +455,22 @@ def test_openvino_takes_uint8_frames_and_finds_what_ultralytics_own_preprocessin
     assert fed.network_input([bus]).dtype == np.float32  # INT8 calibration still gets ultralytics' float input
 
 
+@pytest.mark.slow
+def test_an_openvino_that_cannot_take_uint8_frames_keeps_ultralytics_preprocessing(
+    export_cache, fall_weights, bus, monkeypatch
+):
+    import streamreid.detect as detect_module
+
+    def unknown_backend(*args, **kwargs):
+        raise TypeError("compile_model() got an unexpected keyword argument 'config'")
+
+    monkeypatch.setenv("STREAMREID_CACHE", str(export_cache))
+    monkeypatch.setattr(detect_module, "_uint8_network", unknown_backend)
+    plain = PersonDetector(model=fall_weights, runtime="openvino", imgsz=640, device="cpu")
+    assert plain._model.predictor.model.backend.ov_compiled_model.input().get_element_type().get_type_name() != "u8"
+    assert len(plain.detect([bus])[0]) >= 4  # the people of bus.jpg, found the usual way
+
+
 def _assert_same_people(got: sv.Detections, expected: sv.Detections, *, precision: str, confidence: float) -> None:
     """float32: the same boxes to a pixel. bf16/f16 (OpenVINO on AMX CPUs): the same clear people, IoU >= 0.9."""
     if precision == "f32":
