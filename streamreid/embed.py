@@ -72,13 +72,13 @@ def embed_groups(embedder: Embedder, groups: Iterable[np.ndarray], *, batch: int
 def leaves_cores_free(embedder: Embedder) -> bool:
     """Whether other work (the WebPs) may run beside ``embedder`` without slowing it down more than it gains.
 
-    The weights-free fallback embeds in one thread (NumPy and OpenCV), and an embedder on a GPU
-    leaves the CPU to others. OSNet and the OMZ models on the CPU run their inference in a thread
-    per core that wait on each other, so a busy thread beside them stalls all of them: OSNet
-    x0.25 on OpenVINO embedded 1024 crops in 1.76 s alone and 2.88 s beside one WebP-encoding
-    thread (2 cores), and the end of stream was shorter with the WebPs encoded after ReID.
+    An embedder says so with ``uses_every_core``: OSNet and the OMZ models on the CPU run their
+    inference in a thread per core that wait on each other, so a busy thread beside them stalls
+    all of them (OSNet x0.25 on OpenVINO embedded 1024 crops in 1.76 s alone and 2.88 s beside
+    one WebP-encoding thread, 2 cores). The fallback (one NumPy thread) and an embedder on a GPU
+    leave cores free; so does one that does not say.
     """
-    return embedder.kind == "fallback" or not str(getattr(embedder, "device", "cpu")).lower().startswith("cpu")
+    return not getattr(embedder, "uses_every_core", False)
 
 
 class RememberingEmbedder:

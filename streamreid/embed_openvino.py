@@ -143,6 +143,7 @@ class OmzReidEmbedder:
     """
 
     kind = "omz"
+    uses_every_core = True  # OpenVINO on the CPU: a thread per core (streamreid.embed.leaves_cores_free)
 
     def __init__(self, *, model: str = "omz-0288", weights: str | Path | None = None, allow_download: bool = True,
                  batch_size: int = 64) -> None:  # fmt: skip

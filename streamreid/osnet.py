@@ -178,6 +178,11 @@ class OsnetEmbedder:
         """The network, in eval mode on :attr:`device`."""
         return self._model
 
+    @property
+    def uses_every_core(self) -> bool:
+        """On the CPU, inference runs a thread per core (see :func:`streamreid.embed.leaves_cores_free`)."""
+        return self.device == "cpu"
+
     def _cache_key(self, seed: int) -> str:
         if self.weights is not None and self.weights.path is not None:
             digest = self.weights.sha256 or sha256_of(self.weights.path)
