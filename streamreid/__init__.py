@@ -2,7 +2,10 @@
 
 from streamreid.config import Config, load_config
 from streamreid.errors import StreamReidError
+from streamreid.telemetry import quiet_openvino
 from streamreid.types import CropSample, Frame, Person, QualityComponents, TrackletStats, VideoInfo
+
+quiet_openvino()  # before anything imports OpenVINO: its telemetry can hang a process at exit without network
 
 __version__ = "0.1.0"
 
