@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -339,7 +340,18 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "reid.runtime": ("auto", "torch", "openvino"),
     "reid.method": ("mean_embedding", "mean_pairwise", "top_k_pairwise"),
     "reid.merge_linkage": ("average", "single", "complete"),
+    "reid.decision": ("calibrated", "fixed"),
 }
+
+#: Keys naming a device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``N`` or ``mps`` (availability is checked when
+#: the model is built, :func:`streamreid.devices.resolve_device`).
+DEVICE_KEYS = ("detector.device", "reid.device")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda|cuda:\d+|\d+", re.IGNORECASE)
+#: Text keys with an open set of values (names and paths), checked where they are used.
+OPEN_KEYS = (
+    "detector.model", "detector.person_classes", "detector.imgsz", "detector.detect_stride", "reid.model",
+    "reid.weights",
+)  # fmt: skip
 
 #: Inclusive ``(low, high)`` bounds of numeric keys (``None``: unbounded); null values pass.
 RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -435,6 +447,10 @@ def validate(config: Config) -> Config:
         present, value = _lookup(config, key)
         if present and value not in allowed:
             raise ConfigError(f"config key '{key}' must be one of {', '.join(allowed)}, got {value!r}")
+    for key in DEVICE_KEYS:
+        present, value = _lookup(config, key)
+        if present and not _DEVICE.fullmatch(str(value).strip()):
+            raise ConfigError(f"config key '{key}' must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
     for key, (low, high) in RANGES.items():
         present, value = _lookup(config, key)
         if not present or value is None or value == AUTO:

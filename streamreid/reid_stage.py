@@ -30,6 +30,9 @@ REID_OUTPUTS = (
     rundir.MERGE_RECOMMENDATIONS,
 )  # fmt: skip
 
+#: The rules ``reid.decision`` names: a rule fitted on the video's own pairs, or the fixed ``reid.threshold``.
+DECISION_RULES = ("calibrated", "fixed")
+
 FALLBACK_NOTE = (
     "appearance similarity comes from the weights-free fallback embedder (colour/texture histograms), "
     "not OSNet: treat its recommendations as hints"
@@ -196,7 +199,7 @@ def decide(
         firm_confidence: Boxes that count as seen together (``WorkingSet.firm_confidence``).
         command_dir: The run directory named in each recommendation's ``select`` command.
     """
-    if options.decision == "calibrated":
+    if options.decision == DECISION_RULES[0]:
         negatives = co_visible_tracklets(tracks, min_confidence=firm_confidence)
         return decide_calibrated(crops, person_ids, different, tracklet_negatives=negatives,
                                  options=options, merged=merged, command_dir=command_dir)  # fmt: skip

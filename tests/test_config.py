@@ -101,7 +101,7 @@ def test_a_typo_fails_before_the_first_frame(tmp_path, monkeypatch):
 
 
 def test_every_rule_names_a_key_of_the_config_and_choices_match_their_modules():
-    from streamreid import detect, grouping, merging, similarity
+    from streamreid import detect, grouping, merging, reid_stage, similarity
     from streamreid.config import CHOICES, RANGES, _lookup
 
     stale = [key for key in [*CHOICES, *RANGES] if not _lookup(Config(), key)[0]]
@@ -111,6 +111,48 @@ def test_every_rule_names_a_key_of_the_config_and_choices_match_their_modules():
     assert CHOICES["grouping.spatial_mode"] == grouping.SPATIAL_MODES
     assert CHOICES["reid.method"] == similarity.SIMILARITY_METHODS
     assert CHOICES["reid.merge_linkage"] == merging.LINKAGES
+    assert CHOICES["reid.decision"] == reid_stage.DECISION_RULES
+
+
+def _text_keys(node: object, prefix: str = "") -> list[str]:
+    """Every key of the config whose type admits text, dotted."""
+    import dataclasses
+    import typing
+
+    keys = []
+    for field in dataclasses.fields(node):
+        value, key = getattr(node, field.name), f"{prefix}{field.name}"
+        if dataclasses.is_dataclass(value):
+            keys += _text_keys(value, f"{key}.")
+        elif str in (typing.get_args(typing.get_type_hints(type(node))[field.name]) or
+                     (typing.get_type_hints(type(node))[field.name],)):  # fmt: skip
+            keys.append(key)
+    return keys
+
+
+def test_every_text_key_is_checked_before_the_first_frame():
+    """Issue 20.11: a key with a closed set of values is in CHOICES (or is a device); the rest are named open."""
+    from streamreid.config import CHOICES, DEVICE_KEYS, OPEN_KEYS
+
+    unchecked = [k for k in _text_keys(Config()) if k not in {*CHOICES, *DEVICE_KEYS, *OPEN_KEYS}]
+    assert unchecked == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [("reid.decision", "calibratd", "calibrated, fixed"), ("detector.device", "cdua", "auto, cpu, cuda"),
+     ("reid.device", "gpu", "auto, cpu, cuda")],
+)  # fmt: skip
+def test_a_typo_in_a_closed_key_is_one_line_naming_the_key_and_the_values(key, value, allowed):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, {key: value})
+    message = str(error.value)
+    assert key in message and allowed in message and repr(value) in message and "\n" not in message
+
+
+def test_every_device_form_passes():
+    for device in ("auto", "cpu", "CUDA", "cuda:1", "0", "mps"):
+        assert load_config(None, {"detector.device": device, "reid.device": device}).reid.device == device
 
 
 def test_every_embedder_the_builder_knows_passes_validation_and_the_cli():
