@@ -276,11 +276,17 @@ def _run_config(args: argparse.Namespace) -> Any:
     return load_config(args.config, overrides)
 
 
-def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
+def _stdout_console() -> Any:
+    """A rich console on stdout; a pipe or a log file gets whole lines (no wrapping at 80 columns mid-phrase)."""
     from rich.console import Console
+
+    return Console(soft_wrap=not sys.stdout.isatty())
+
+
+def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
     from rich.table import Table
 
-    console = Console()
+    console = _stdout_console()
     video = result.video
     title = f"stopped early ({stopped_by})" if result.status == "interrupted" else "done"
     kept = result.tracklets - result.short_tracklets
@@ -411,8 +417,6 @@ def _match(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from streamreid.config import Config, load_config
     from streamreid.pipeline import analyse
     from streamreid.rundir import RUN_JSON, read_json, require_run_dir
@@ -423,7 +427,7 @@ def _report(args: argparse.Namespace) -> int:
     base = Config.from_dict(saved) if isinstance(saved, dict) else None
     config = load_config(args.config, {"reid.embedder": args.embedder, "reid.weights": args.reid_weights}, base=base)
     summary = analyse(run_dir, config=config)
-    console = Console()
+    console = _stdout_console()
     console.print(f"[bold]{summary.persons} persons[/]; report: {summary.report}")
     for note in summary.notes:
         console.print(f"  [yellow]note[/] {note}")
@@ -440,8 +444,6 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from streamreid.config import Config, load_config
     from streamreid.decisions import apply_decisions
     from streamreid.rundir import RUN_JSON, read_json, require_run_dir
@@ -450,14 +452,13 @@ def _apply(args: argparse.Namespace) -> int:
     saved = read_json(run_dir / RUN_JSON).get("config")
     base = Config.from_dict(saved) if isinstance(saved, dict) else None
     summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
-    Console().print(
+    console = _stdout_console()
+    console.print(
         f"applied {summary['applied']} decision(s): {summary['persons_before']} -> "
         f"[bold]{summary['persons']} persons[/]; report: {summary['report']}"
     )
     for a, b in summary["unmet"]:
-        Console().print(
-            f"  [yellow]note[/] tracklets {a} and {b} were not merged: seen at the same time, or kept apart"
-        )
+        console.print(f"  [yellow]note[/] tracklets {a} and {b} were not merged: seen at the same time, or kept apart")
     return 0
 
 

@@ -62,3 +62,23 @@ def _call_text(text: str, start: int) -> str:
         if depth == 0:
             return text[start:end]
     return text[start:]
+
+
+def test_the_summary_is_not_wrapped_at_80_columns_in_a_log(capsys):
+    """Issue 20.15: stdout to a pipe or a file (CI logs) gets every line of the summary whole."""
+    from types import SimpleNamespace
+
+    from streamreid import cli
+
+    note = "the video could not be read past frame 1234 (damaged or truncated file): the report covers what was seen"
+    result = SimpleNamespace(
+        video=SimpleNamespace(width=640, height=360), status="complete", tracklets=12, short_tracklets=2, persons=4,
+        timings={"stream_total": 2.0}, frames_processed=50, frames_decoded=50, notes=(note,), run_dir="runs/x",
+        detector=SimpleNamespace(detail="yolo11n.pt from the cache, a long description of where it came from"),
+        runtime="openvino (bf16), chosen on this machine: openvino 23.1 fps, torch 9.0 fps; input size 640: people",
+        embedder="", realtime=None, report="runs/x/report.html",
+    )  # fmt: skip
+    cli._print_summary(result)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(note in line for line in lines)
+    assert any(result.runtime in line for line in lines)
