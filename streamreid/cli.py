@@ -419,14 +419,18 @@ def _match(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from streamreid.config import Config, load_config
     from streamreid.pipeline import analyse
-    from streamreid.rundir import RUN_JSON, read_json, require_run_dir
+    from streamreid.run_record import mark_killed
+    from streamreid.rundir import RUN_JSON, locked, read_json, require_run_dir, unchanged_on_failure
 
     run_dir = require_run_dir(args.run_dir)
-    saved = read_json(run_dir / RUN_JSON).get("config")
-    # the run's own settings, then --config, then flags
-    base = Config.from_dict(saved) if isinstance(saved, dict) else None
-    config = load_config(args.config, {"reid.embedder": args.embedder, "reid.weights": args.reid_weights}, base=base)
-    summary = analyse(run_dir, config=config)
+    # nobody else writes the run meanwhile, and a failure half way leaves it as it was
+    with locked(run_dir, command="report"), unchanged_on_failure(run_dir):
+        mark_killed(run_dir)  # "running" with nobody running it: it was killed; say so, with what it saw
+        saved = read_json(run_dir / RUN_JSON).get("config")
+        # the run's own settings, then --config, then flags
+        base = Config.from_dict(saved) if isinstance(saved, dict) else None
+        overrides = {"reid.embedder": args.embedder, "reid.weights": args.reid_weights}
+        summary = analyse(run_dir, config=load_config(args.config, overrides, base=base))
     console = _stdout_console()
     console.print(f"[bold]{summary.persons} persons[/]; report: {summary.report}")
     for note in summary.notes:
@@ -435,10 +439,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _select(args: argparse.Namespace) -> int:
+    from streamreid.rundir import locked, require_run_dir
     from streamreid.select import parse_person_ids, select_persons
 
     ids = parse_person_ids(args.persons)
-    out = select_persons(args.run_dir, ids, merge=args.merge, out=args.out)
+    with locked(require_run_dir(args.run_dir), command="select"):  # not while a run or report rewrites it
+        out = select_persons(args.run_dir, ids, merge=args.merge, out=args.out)
     print(out)
     return 0
 
@@ -446,12 +452,16 @@ def _select(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from streamreid.config import Config, load_config
     from streamreid.decisions import apply_decisions
-    from streamreid.rundir import RUN_JSON, read_json, require_run_dir
+    from streamreid.run_record import mark_killed
+    from streamreid.rundir import RUN_JSON, locked, read_json, require_run_dir, unchanged_on_failure
 
     run_dir = require_run_dir(args.run_dir)
-    saved = read_json(run_dir / RUN_JSON).get("config")
-    base = Config.from_dict(saved) if isinstance(saved, dict) else None
-    summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
+    # decisions.json and the results change together or not at all (a damaged store, Ctrl-C)
+    with locked(run_dir, command="apply"), unchanged_on_failure(run_dir):
+        mark_killed(run_dir)
+        saved = read_json(run_dir / RUN_JSON).get("config")
+        base = Config.from_dict(saved) if isinstance(saved, dict) else None
+        summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
     console = _stdout_console()
     console.print(
         f"applied {summary['applied']} decision(s): {summary['persons_before']} -> "
@@ -483,6 +493,13 @@ _COMMANDS = {
 }
 
 
+def _one_line(message: object, limit: int = 1000) -> str:
+    """An error message as one line of at most about ``limit`` characters (a hostile input may be megabytes)."""
+    from streamreid.rundir import brief
+
+    return brief(message, limit)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``streamreid`` console script."""
     args = _parser().parse_args(argv)
@@ -492,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except StreamReidError as exc:
-        print(f"streamreid: error: {redact(exc)}", file=sys.stderr)
+        print(f"streamreid: error: {_one_line(redact(exc))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
         print("streamreid: interrupted", file=sys.stderr)
@@ -500,8 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
         if args.debug:
             raise
-        print(f"streamreid: unexpected error: {type(exc).__name__}: {redact(exc)} (rerun with --debug for details)",
-              file=sys.stderr)  # fmt: skip
+        print(f"streamreid: unexpected error: {type(exc).__name__}: {_one_line(redact(exc))} "
+              "(rerun with --debug for details)", file=sys.stderr)  # fmt: skip
         return 1
 
 

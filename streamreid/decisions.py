@@ -78,7 +78,10 @@ def parse_decisions(data: Any, *, name: str) -> tuple[Decision, ...]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DecisionError(f'{name} is not a streamreid decisions file (no "format": "{FORMAT}")')
     if data.get("version") != VERSION:
-        raise DecisionError(f"{name} has version {data.get('version')!r}; this streamreid reads version {VERSION}")
+        version = rundir.brief(repr(data.get("version")), 40)
+        raise DecisionError(f"{name} has version {version}; this streamreid reads version {VERSION}")
+    if not isinstance(data.get("run", {}), dict):
+        raise DecisionError(f'{name}: "run" must be an object (the run\'s name and start time)')
     entries = data.get("decisions")
     if not isinstance(entries, list):
         raise DecisionError(f'{name} has no "decisions" list')
@@ -91,7 +94,7 @@ def _decision(entry: Any, number: int, name: str) -> Decision:
         raise DecisionError(f"{where} is not an object")
     action = entry.get("action")
     if action not in ACTIONS:
-        raise DecisionError(f"{where}: action {action!r} is not one of {', '.join(ACTIONS)}")
+        raise DecisionError(f"{where}: action {rundir.brief(repr(action), 40)} is not one of {', '.join(ACTIONS)}")
     groups = entry.get("tracklets")
     if not (isinstance(groups, list) and len(groups) == 2 and all(isinstance(g, list) and g for g in groups)):
         raise DecisionError(f'{where}: "tracklets" must be two non-empty lists of tracker ids')
@@ -209,7 +212,7 @@ def check_against_run(decisions: Sequence[Decision], data: Any, *, run_meta: Map
     started = (data.get("run") or {}).get("started_at") if isinstance(data, dict) else None
     if started and run_meta.get("started_at") and started != run_meta["started_at"]:
         raise DecisionError(
-            f"{name} was saved from the report of a run started at {started}, not this one "
+            f"{name} was saved from the report of a run started at {rundir.brief(started, 40)}, not this one "
             f"(started at {run_meta['started_at']})"
         )
     for number, decision in enumerate(decisions, start=1):
@@ -246,7 +249,7 @@ def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]
     except StreamReidError as exc:
         raise DecisionError(str(exc)) from None
     new = parse_decisions(data, name=path.name)
-    meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+    meta = rundir.read_json_object(run_dir / rundir.RUN_JSON)
     tracklets = {s.tracker_id for s in load_tracklet_stats(run_dir)}
     check_against_run(new, data, run_meta=meta, tracklets=tracklets, name=path.name)
     persons_before = len(_current_persons(run_dir))

@@ -148,7 +148,29 @@ def process(
     on_progress: Callable[[int], None] | None = None,
     on_refresh: Callable[[Refresh], None] | None = None,
 ) -> RunResult:
-    """Run streamreid on one source and write everything to ``out_dir``.
+    """Run streamreid on one source and write everything to ``out_dir``, which no other process may use meanwhile.
+
+    ``out_dir`` is locked for the run (:func:`streamreid.rundir.locked`): a second run, or ``report``,
+    ``apply`` or ``select`` on it, is refused with one line until this run ends. Arguments, return
+    value and errors as :func:`_process`, plus :class:`~streamreid.rundir.RunDirBusyError`.
+    """
+    with rundir.locked(out_dir, command="process"):
+        return _process(source, out_dir=out_dir, config=config, detector=detector, embedder=embedder,
+                        progress=progress, on_progress=on_progress, on_refresh=on_refresh)  # fmt: skip
+
+
+def _process(
+    source: str | int | Path,
+    *,
+    out_dir: str | Path,
+    config: Config,
+    detector: Detector | None = None,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+    on_progress: Callable[[int], None] | None = None,
+    on_refresh: Callable[[Refresh], None] | None = None,
+) -> RunResult:
+    """Run streamreid on one source and write everything to ``out_dir`` (in :func:`process`, which holds its lock).
 
     Args:
         source: File path, ``-`` for stdin, a stream URL, or a webcam index/device.

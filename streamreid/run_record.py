@@ -12,6 +12,7 @@ import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streamreid.config import Config
@@ -86,6 +87,37 @@ def stream_notes(end_reason: str, frames_decoded: int) -> list[str]:
     if end_reason == "read_error":
         return [f"the video could not be read past frame {frames_decoded} (damaged or truncated file)"]
     return []
+
+
+def killed_record(meta: dict[str, Any], *, seconds_seen: float, finished_at: str) -> dict[str, Any]:
+    """``run.json`` of a run found ``running`` that nobody runs (its lock is free): it was killed.
+
+    Its status becomes ``interrupted`` (``end_reason: killed``), its video covers what was seen
+    (not the file's whole duration), and the time it was found so becomes its finish time.
+    """
+    counts = {**(meta.get("counts") or {}), "seconds_of_video": round(max(seconds_seen, 0.0), 3)}
+    note = f"the run was killed after {seconds_seen:.1f} s of video; the results cover what it saw until then"
+    notes = [*(meta.get("stream_notes") or []), note]
+    return {**meta, "status": "interrupted", "end_reason": "killed", "counts": counts, "stream_notes": notes,
+            "finished_at": finished_at}  # fmt: skip
+
+
+def mark_killed(run_dir: Path) -> bool:
+    """Record a killed run as such in its ``run.json`` (call with the run directory locked); whether it was one."""
+    from streamreid import rundir
+    from streamreid.analysis import load_tracklet_stats
+    from streamreid.store import open_store
+
+    path = Path(run_dir) / rundir.RUN_JSON
+    meta = rundir.read_json_object(path)
+    if meta.get("status") != "running":
+        return False
+    seen = [float((meta.get("live") or {}).get("seconds_of_video") or 0.0)]
+    seen += [s.end_time for s in load_tracklet_stats(Path(run_dir))]
+    if (Path(run_dir) / rundir.STORE).exists():
+        seen.append(open_store(Path(run_dir) / rundir.STORE).last_time() or 0.0)
+    rundir.write_json(path, killed_record(meta, seconds_seen=max(seen), finished_at=now()))
+    return True
 
 
 @dataclass(frozen=True)

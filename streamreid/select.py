@@ -185,6 +185,17 @@ def select_persons(run_dir: Path, person_ids: Sequence[int], *, merge: bool = Fa
         chosen = [_choose(i, [known[i]], first_frame) for i in ids]
     owner = {int(t): int(member["person_id"]) for c in chosen for member in c.members for t in member["tracklet_ids"]}
 
+    try:
+        _write_selection(out_dir, run_dir, chosen, owner, detections, store, ids=ids, merge=merge)
+    except OSError as exc:  # a folder that takes no files (/proc/self), a full disk, no permission
+        raise SelectionError(f"cannot write the selection into {out_dir}: {exc.strerror or exc}") from None
+    return out_dir
+
+
+def _write_selection(out_dir: Path, run_dir: Path, chosen: list[_Chosen], owner: dict[int, int],
+                     detections: Mapping[str, np.ndarray], store: Any, *, ids: list[int],
+                     merge: bool) -> None:  # fmt: skip
+    """Write the selection's files into ``out_dir`` (format in the module docstring)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     track_counts = _write_tracks(out_dir / TRACKS_CSV, chosen, owner, detections)
     crop_counts = _write_crops(out_dir / CROPS_NPZ, chosen, owner, store)
@@ -213,7 +224,6 @@ def select_persons(run_dir: Path, person_ids: Sequence[int], *, merge: bool = Fa
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     )
-    return out_dir
 
 
 def _first_frames(detections: Mapping[str, np.ndarray]) -> dict[int, int]:

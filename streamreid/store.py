@@ -49,8 +49,9 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -62,6 +63,7 @@ from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 from streamreid.errors import StoreError
 from streamreid.quality import COLUMNS as QUALITY_COLUMNS
 from streamreid.reservoir import ANIMATION, BEST
+from streamreid.rundir import brief
 from streamreid.types import CropSample
 
 STORE_NAME = "store.zarr"
@@ -562,6 +564,15 @@ def open_store(path: str | Path) -> StoreReader:
     return StoreReader(location, attrs=attrs, arrays=arrays)
 
 
+@contextmanager
+def _damage_is_a_store_error(path: Path, what: str) -> Iterator[None]:
+    """A chunk that fails its checksum or does not decompress: one line naming the store, not a traceback."""
+    try:
+        yield
+    except (ValueError, RuntimeError, OSError) as exc:  # zarr: checksum mismatch; blosc: cannot decompress
+        raise StoreError(f"{path} is damaged: its {what} cannot be read ({brief(exc, 100)})") from None
+
+
 class StoreReader:
     """Read access to a crop store; make one with :func:`open_store`.
 
@@ -620,13 +631,20 @@ class StoreReader:
                 may come too); ``None``: every row retention kept. Reads O(window), not O(run).
         """
         start = self.detections_from if since is None else self._first_detection_row(since)
-        return {name: array[start : self.num_detections] for name, array in self._detection_arrays.items()}
+        with _damage_is_a_store_error(self.path, "detections"):
+            return {name: array[start : self.num_detections] for name, array in self._detection_arrays.items()}
 
     def last_frame_index(self) -> int | None:
         """Frame index of the last committed detection (rows are in frame order), ``None`` when there is none."""
         if self.num_detections <= self.detections_from:
             return None
         return int(self._detection_arrays["frame_index"][self.num_detections - 1])
+
+    def last_time(self) -> float | None:
+        """Stream time of the last committed detection (rows are in time order), ``None`` when there is none."""
+        if self.num_detections <= self.detections_from:
+            return None
+        return float(self._detection_arrays["time"][self.num_detections - 1])
 
     def _first_detection_row(self, since: float) -> int:
         """Start of the chunk of detections that holds the first row at or after ``since`` (rows are in time order)."""
@@ -656,7 +674,8 @@ class StoreReader:
             total = self.num_crops + len(extra.get("tracker_id", ()))
             metadata = {"index": np.arange(self.crops_from, total, dtype=np.int64)}
             for name in CROP_COLUMNS:
-                values = self._crop_arrays[name][self.crops_from : self.num_crops]
+                with _damage_is_a_store_error(self.path, "crops"):
+                    values = self._crop_arrays[name][self.crops_from : self.num_crops]
                 if extra:
                     values = np.concatenate([values, extra[name].astype(values.dtype)])
                 if name == "quality":
@@ -689,7 +708,8 @@ class StoreReader:
         # Read runs of nearby rows as slices: much faster than Zarr's orthogonal indexing on shards.
         runs = np.split(unique, np.flatnonzero(np.diff(unique) > _CROPS_PER_IMAGE_CHUNK) + 1)
         array = self._crop_arrays["images"]
-        images = np.concatenate([array[run[0] : run[-1] + 1][run - run[0]] for run in runs])
+        with _damage_is_a_store_error(self.path, "crops"):
+            images = np.concatenate([array[run[0] : run[-1] + 1][run - run[0]] for run in runs])
         return images[inverse]
 
     def crops_for(

@@ -82,3 +82,175 @@ def test_the_summary_is_not_wrapped_at_80_columns_in_a_log(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert any(note in line for line in lines)
     assert any(result.runtime in line for line in lines)
+
+
+# --------------------------------------------------------------------------- run directories (20.3, 20.4, 20.9)
+
+
+@pytest.fixture
+def fake(tmp_path):
+    from fake_run import build_fake_run
+
+    return build_fake_run(tmp_path / "run", num_persons=3, embedder_kind="fallback", with_similarity=False)
+
+
+def _contents(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run directory and its bytes (the lock file aside: it is the lock, not the run)."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name != ".streamreid.lock"}  # fmt: skip
+
+
+def _cli(capsys, *args: str) -> tuple[int, str]:
+    from streamreid import cli
+
+    code = cli.main([*map(str, args)])
+    return code, capsys.readouterr().err
+
+
+def _one_refusal(code: int, err: str, *words: str) -> None:
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("streamreid: error: "), err
+    assert all(word in err for word in words), err
+
+
+def _decisions(path: Path, **document) -> Path:
+    import json
+
+    path.write_text(json.dumps({"format": "streamreid-decisions", "version": 1, "decisions": [], **document}))
+    return path
+
+
+def test_commands_on_a_run_directory_in_use_are_refused_and_touch_nothing(fake, tmp_path, capsys):
+    """Issue 20.3: while one process holds a run directory, a second run, report, apply or select is refused."""
+    from streamreid import rundir
+
+    run, before = fake.run_dir, _contents(fake.run_dir)
+    decisions = _decisions(tmp_path / "d.json")
+    with rundir.locked(run, command="process"):
+        for args in (("process", tmp_path / "no.mp4", "--out", run), ("report", run), ("apply", run, decisions),
+                     ("select", run, "--persons", "0")):  # fmt: skip
+            _one_refusal(*_cli(capsys, *args), "is in use by another streamreid", f"pid {__import__('os').getpid()}")
+    assert _contents(run) == before
+    code, err = _cli(capsys, "select", run, "--persons", str(fake.persons[0].person_id))
+    assert code == 0, err  # free again once the holder is done
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    """The lock is the OS's: it goes with the process that held it, even after SIGKILL."""
+    import signal
+
+    from streamreid import rundir
+
+    code = f"import sys, time; from streamreid import rundir\nwith rundir.locked({str(tmp_path)!r}, command='x'):\n" \
+           "    print('held', flush=True); time.sleep(60)"  # fmt: skip
+    import os
+
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(rundir.RunDirBusyError), rundir.locked(tmp_path, command="report"):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    with rundir.locked(tmp_path, command="report"):
+        pass
+
+
+def test_a_failed_process_leaves_no_run_directory_behind(tmp_path, capsys):
+    _one_refusal(*_cli(capsys, "process", tmp_path / "missing.mp4", "--out", tmp_path / "out"), "not found")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [
+        ({"run": "a string"}, ['"run" must be an object']),
+        ({"decisions": [{"action": "x" * 5_000_000, "tracklets": [[1], [2]]}]}, ["is not one of", "characters"]),
+        ({"version": "v" * 5_000_000}, ["has version", "characters"]),
+    ],
+    ids=["run-is-a-string", "huge-action", "huge-version"],
+)
+def test_hostile_decisions_files_are_one_short_line_and_change_nothing(fake, tmp_path, capsys, document, words):
+    """Issue 20.4: a decisions file built to break apply gets one line (values cut short), exit 2, no change."""
+    before = _contents(fake.run_dir)
+    code, err = _cli(capsys, "apply", fake.run_dir, _decisions(tmp_path / "d.json", **document))
+    _one_refusal(code, err, *words)
+    assert len(err) < 400
+    assert _contents(fake.run_dir) == before
+
+
+def test_a_deeply_nested_decisions_file_is_one_line(fake, tmp_path, capsys):
+    before = _contents(fake.run_dir)
+    (tmp_path / "d.json").write_text("[" * 200_000 + "]" * 200_000)
+    _one_refusal(*_cli(capsys, "apply", fake.run_dir, tmp_path / "d.json"), "nested too deeply")
+    assert _contents(fake.run_dir) == before
+
+
+def _merge_two(fake, tmp_path) -> Path:
+    import json
+
+    first, second = fake.persons[:2]
+    started = json.loads((fake.run_dir / "run.json").read_text())["started_at"]
+    return _decisions(tmp_path / "d.json", run={"started_at": started}, decisions=[
+        {"action": "merge", "tracklets": [list(first.tracklet_ids), list(second.tracklet_ids)]}])  # fmt: skip
+
+
+def test_apply_on_a_damaged_crop_chunk_changes_nothing(fake, tmp_path, capsys):
+    """Issue 20.4: the checksum error comes before anything is kept: no decisions.json, the old results stay."""
+    chunk = next(p for p in (fake.run_dir / "store.zarr" / "crops" / "images").rglob("*") if p.is_file()
+                 and p.name != "zarr.json")  # fmt: skip
+    data = bytearray(chunk.read_bytes())
+    data[-10] ^= 0xFF  # inside the shard index, which carries a CRC32C
+    chunk.write_bytes(bytes(data))
+    before = _contents(fake.run_dir)
+    _one_refusal(*_cli(capsys, "apply", fake.run_dir, _merge_two(fake, tmp_path)), "is damaged", "crops")
+    assert _contents(fake.run_dir) == before
+    assert not (fake.run_dir / "decisions.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [(lambda meta: [meta], "not an object"), (lambda meta: {**meta, "video": "street.mp4"}, "'video'"),
+     (lambda meta: {**meta, "config": [1]}, "'config' must be a JSON object")],
+    ids=["run-json-is-a-list", "video-is-a-string", "config-is-a-list"],
+)  # fmt: skip
+def test_a_damaged_run_json_is_one_line_for_report_apply_and_select(fake, tmp_path, capsys, edit, words):
+    import json
+
+    decisions = _merge_two(fake, tmp_path)
+    path = fake.run_dir / "run.json"
+    path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    before = _contents(fake.run_dir)
+    for args in (("report", fake.run_dir), ("apply", fake.run_dir, decisions),
+                 ("select", fake.run_dir, "--persons", "0")):  # fmt: skip
+        _one_refusal(*_cli(capsys, *args), words)
+    assert _contents(fake.run_dir) == before
+
+
+def test_select_into_a_folder_that_takes_no_files_is_one_line(fake, capsys):
+    if not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here")
+    person = str(fake.persons[0].person_id)
+    _one_refusal(*_cli(capsys, "select", fake.run_dir, "--persons", person, "--out", "/proc/self"), "cannot write")
+
+
+def test_report_on_a_killed_run_says_what_was_seen_and_records_the_kill(fake, capsys):
+    """Issue 20.9: a run killed mid-way (run.json 'running', no counts) is reported over the video it saw."""
+    import json
+
+    path = fake.run_dir / "run.json"
+    meta = json.loads(path.read_text())
+    meta.update(status="running", video={**meta["video"], "duration": 60.0})
+    for key in ("counts", "finished_at", "end_reason"):
+        meta.pop(key, None)
+    path.write_text(json.dumps(meta))
+    code, err = _cli(capsys, "report", fake.run_dir, "--embedder", "fallback")
+    assert code == 0, err
+    after = json.loads(path.read_text())
+    assert after["status"] == "interrupted" and after["end_reason"] == "killed" and after["finished_at"]
+    seen = max(p.end_time for p in fake.persons)
+    assert after["counts"]["seconds_of_video"] == pytest.approx(seen, abs=0.2)
+    report = (fake.run_dir / "report.html").read_text()
+    assert "1:00.0 of video" not in report and "0:04" in report
