@@ -367,7 +367,7 @@ class _StreamStages:
         clear_checkpoint(self.run_dir)  # every live tracklet is in the log and the store now
         sink.stats_log.flush()  # the log is read back when RAM no longer holds every tracklet
         finished = sink.finished if not sink.forgotten else read_stats_log(self.run_dir / rundir.TRACKLET_STATS_LOG)
-        notes = stream_notes(end_reason, stream.decoded_frames)
+        notes = stream_notes(end_reason, stream.decoded_frames) + list(getattr(stream, "notes", []))
         retained = bool(dropped.get("crops") or dropped.get("detections"))
         if retained:
             notes.append(self.retention.note())

@@ -47,13 +47,21 @@ class SceneKeeper:
         """Offer the next frame; it is kept with probability ``samples / frames seen`` (reservoir sampling)."""
         self.seen += 1
         if len(self.frames) < self.samples:
-            self.frames.append(downscale(frame.image, width=self.width))
+            self.frames.append(self._small(frame.image))
         else:
             slot = int(self._rng.integers(self.seen))
             if slot >= self.samples:
                 return
-            self.frames[slot] = downscale(frame.image, width=self.width)
+            self.frames[slot] = self._small(frame.image)
         self.changed = True
+
+    def _small(self, image: np.ndarray) -> np.ndarray:
+        """``image`` downscaled, at the size of the first frame kept (a frame of another size is scaled to it)."""
+        small = downscale(image, width=self.width)
+        if self.frames and small.shape != self.frames[0].shape:
+            height, width = self.frames[0].shape[:2]
+            small = cv2.resize(small, (width, height), interpolation=cv2.INTER_AREA)
+        return small
 
     @property
     def image(self) -> np.ndarray | None:

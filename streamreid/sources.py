@@ -21,6 +21,7 @@ Frames the decoder reports as corrupt are skipped with a warning. Every problem 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -34,11 +35,17 @@ from urllib.parse import urlsplit
 
 import av
 import av.error
+import cv2
+import numpy as np
 
 from streamreid.config import SourceConfig
 from streamreid.errors import SourceError
 from streamreid.redact import redact
 from streamreid.types import Frame, VideoInfo
+
+#: The first frames of a stream, decoded at open: those of the first packet that gave any, the rest of the
+#: connection's packets, and the error that ended it early (or ``None``).
+_Ahead = tuple[list[av.VideoFrame], Iterator[list[av.VideoFrame]], BaseException | None]
 
 logger = logging.getLogger("streamreid.sources")
 
@@ -302,11 +309,15 @@ class VideoStream:
         self._container: av.container.InputContainer | None = container
         self._config = config
         self._iterated = False
-        self.info = _video_info(target, container)
         self.decoded_frames = 0
         self.skipped_frames = 0
         self.reconnects = 0
         self.end_reason = ""
+        self.resized_frames = 0
+        self._size_change: tuple[int, int, int] | None = None  # first frame of another size: index, width, height
+        # the first frame is decoded now: its display rotation and upright size are the stream's
+        self._ahead = self._look_ahead(container)
+        self.info = _video_info(target, container, first=self._ahead[0][0] if self._ahead[0] else None)
 
     def __enter__(self) -> VideoStream:
         return self
@@ -358,17 +369,47 @@ class VideoStream:
                 self.end_reason = "gave_up"
                 return
 
+    @property
+    def notes(self) -> list[str]:
+        """What the user should know about the frames (turned upright, resized to one size)."""
+        notes = []
+        if self.info.rotation:
+            notes.append(f"the video says to show its frames turned {self.info.rotation}°: they were turned upright")
+        if self._size_change is not None:
+            index, width, height = self._size_change
+            notes.append(f"the frame size changed to {width}x{height} at frame {index}: {self.resized_frames} "
+                         f"frames were resized to the stream's {self.info.width}x{self.info.height}")  # fmt: skip
+        return notes
+
+    def _packets(self, container: av.container.InputContainer) -> Iterator[list[av.VideoFrame]]:
+        """The decoded frames of each packet of one connection (an undecodable packet is skipped)."""
+        for packet in container.demux(container.streams.video[0]):
+            try:
+                yield packet.decode()
+            except av.error.InvalidDataError as exc:
+                self._skip_corrupt(f"undecodable packet after frame {self.decoded_frames - 1}: {_reason(exc)}")
+
+    def _look_ahead(self, container: av.container.InputContainer) -> _Ahead:
+        """Decode up to the first frame (kept for the first connection to deliver)."""
+        packets = self._packets(container)
+        try:
+            for decoded in packets:
+                if decoded:
+                    return decoded, packets, None
+        except (av.error.FFmpegError, OSError) as exc:
+            return [], packets, exc
+        return [], packets, None
+
     def _decode_connection(
         self, container: av.container.InputContainer, clock: _Clock, position: _Position
     ) -> Generator[Frame, None, BaseException | None]:
         """The frames of one connection; returns the error that ended it, or ``None``."""
+        ahead, self._ahead = self._ahead, None  # the first connection starts with the frames decoded at open
+        first, packets, error = ahead if ahead is not None else ([], self._packets(container), None)
+        if error is not None:
+            return error
         try:
-            for packet in container.demux(container.streams.video[0]):
-                try:
-                    decoded = packet.decode()
-                except av.error.InvalidDataError as exc:
-                    self._skip_corrupt(f"undecodable packet after frame {self.decoded_frames - 1}: {_reason(exc)}")
-                    continue
+            for decoded in itertools.chain([first], packets):
                 for av_frame in decoded:
                     if position.seen(av_frame):
                         continue  # a file reread after a dropped connection: delivered before the drop
@@ -396,8 +437,25 @@ class VideoStream:
             self._skip_corrupt(f"corrupt frame {index}")
             return None
         if index % self._config.stride == 0:
-            return Frame(index=index, time=frame_time, image=av_frame.to_ndarray(format="bgr24"))
+            return Frame(index=index, time=frame_time, image=self._picture(av_frame, index))
         return None
+
+    def _picture(self, av_frame: av.VideoFrame, index: int) -> np.ndarray:
+        """The frame as the stream's BGR picture: turned upright as its display matrix says, at the stream's size."""
+        image = av_frame.to_ndarray(format="bgr24")
+        turns = quarter_turns(av_frame)
+        if turns:
+            image = np.ascontiguousarray(np.rot90(image, turns))  # rot90 turns counter-clockwise, as the matrix
+        if image.shape[:2] != (self.info.height, self.info.width):
+            # one size for the whole stream (boxes, tracks, the scene): a resolution switch (adaptive streams,
+            # a concatenation) is scaled back to the first frame's size
+            if self._size_change is None:
+                self._size_change = (index, image.shape[1], image.shape[0])
+                logger.warning("%s: frame size changed to %dx%d at frame %d; resizing to %dx%d", self.info.source,
+                               image.shape[1], image.shape[0], index, self.info.width, self.info.height)  # fmt: skip
+            self.resized_frames += 1
+            image = cv2.resize(image, (self.info.width, self.info.height), interpolation=cv2.INTER_AREA)
+        return image
 
     def _resume(self, clock: _Clock, position: _Position, *, why: str) -> bool:
         """Connect again; ``False`` when the attempts are used up.
@@ -550,7 +608,16 @@ def _open_error(target: _Target, error: BaseException, *, open_timeout: float, h
     return SourceError(f"cannot open {target.display}: {_reason(error)}")
 
 
-def _video_info(target: _Target, container: av.container.InputContainer) -> VideoInfo:
+def quarter_turns(av_frame: av.VideoFrame) -> int:
+    """Quarter turns counter-clockwise that show ``av_frame`` upright (its display matrix, e.g. a phone's; 0-3)."""
+    degrees = getattr(av_frame, "rotation", 0) or 0  # PyAV >= 14
+    return round(float(degrees) / 90) % 4
+
+
+def _video_info(
+    target: _Target, container: av.container.InputContainer, *, first: av.VideoFrame | None = None
+) -> VideoInfo:
+    """What the container says about the video; the size is the first frame's, upright, when one was decoded."""
     video = container.streams.video[0]
     rate = video.average_rate or video.guessed_rate
     fps = float(rate) if rate else None
@@ -560,10 +627,17 @@ def _video_info(target: _Target, container: av.container.InputContainer) -> Vide
     elif container.duration is not None:
         duration = container.duration / av.time_base
     frame_count = video.frames if video.frames and not target.is_live else None
+    width, height = int(video.codec_context.width), int(video.codec_context.height)
+    if first is not None:
+        width, height = int(first.width), int(first.height)
+    turns = quarter_turns(first) if first is not None else 0
+    if turns % 2:
+        width, height = height, width
     return VideoInfo(
         source=target.display,
-        width=int(video.codec_context.width),
-        height=int(video.codec_context.height),
+        width=width,
+        height=height,
+        rotation=turns * 90,
         fps=fps,
         frame_count=frame_count,
         duration=duration,

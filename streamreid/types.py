@@ -19,13 +19,15 @@ class VideoInfo:
 
     Attributes:
         source: The source as the user gave it (path, ``-``, URL, device).
-        width: Frame width in pixels.
+        width: Frame width in pixels (upright; every frame has this size).
         height: Frame height in pixels.
         fps: Average frame rate, or ``None`` when the container does not say.
         frame_count: Number of frames when the container knows it (files), else ``None``.
         duration: Duration in seconds when known, else ``None``.
         codec: Name of the video codec.
         is_live: True for network streams and devices (no end, may drop).
+        rotation: Degrees counter-clockwise the frames were turned to show them upright, as the video's
+            display matrix says (a phone's portrait video: 90 or 270); ``width`` and ``height`` are upright.
     """
 
     source: str
@@ -36,6 +38,7 @@ class VideoInfo:
     duration: float | None = None
     codec: str = ""
     is_live: bool = False
+    rotation: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,3 +255,111 @@ def test_report_on_a_killed_run_says_what_was_seen_and_records_the_kill(fake, ca
     assert after["counts"]["seconds_of_video"] == pytest.approx(seen, abs=0.2)
     report = (fake.run_dir / "report.html").read_text()
     assert "1:00.0 of video" not in report and "0:04" in report
+
+
+# --------------------------------------------------------------------------- odd streams (20.2, 20.8)
+
+
+def _write_rotated(path: Path, upright: np.ndarray, *, frames: int = 6) -> Path:
+    """A clip stored sideways (as a phone stores portrait video) with a display matrix of 90° to show it upright."""
+    import av
+
+    stored = np.ascontiguousarray(np.rot90(upright, -1))  # turned clockwise: the matrix turns it back
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv420p"
+        stream.set_display_rotation(90)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(stored, format="bgr24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def _portrait() -> np.ndarray:
+    """A 96x160 portrait picture: red at the top, blue at the bottom (BGR)."""
+    image = np.full((160, 96, 3), 128, np.uint8)
+    image[:40] = (0, 0, 255)
+    image[-40:] = (255, 0, 0)
+    return image
+
+
+def test_a_phone_video_with_a_display_rotation_is_decoded_upright(tmp_path):
+    """Issue 20.8: frames stored sideways with rotation 90 in the metadata come out upright, once, said in the info."""
+    import shutil
+
+    from streamreid.sources import open_source
+
+    upright = _portrait()
+    clip = _write_rotated(tmp_path / "phone.mp4", upright)
+    with open_source(clip) as stream:
+        frames = [f.image for f in stream]
+        info = stream.info
+        notes = stream.notes
+    assert (info.width, info.height, info.rotation) == (96, 160, 90)
+    assert len(frames) == 6 and all(f.shape == (160, 96, 3) for f in frames)
+    assert np.abs(frames[0].astype(int) - upright).mean() < 8  # red on top, blue at the bottom
+    assert any("turned upright" in note for note in notes)
+    if shutil.which("ffmpeg"):  # the same picture as FFmpeg's own autorotation
+        command = ["ffmpeg", "-v", "error", "-i", str(clip), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "bgr24"]
+        command.append("-")
+        raw = subprocess.run(command, capture_output=True, check=True, timeout=60).stdout
+        assert np.abs(np.frombuffer(raw, np.uint8).reshape(160, 96, 3).astype(int) - frames[0]).mean() < 4
+
+
+def test_a_run_on_a_phone_video_records_the_rotation(tmp_path):
+    from synthetic import ScriptedDetector, scenario_reentry_crossing
+
+    from streamreid.config import Config
+    from streamreid.pipeline import process
+
+    clip = _write_rotated(tmp_path / "phone.mp4", _portrait())
+    config = Config().with_overrides({"reid.enabled": False, "report.enabled": False})
+    detector = ScriptedDetector(scenario_reentry_crossing(width=96, height=160))
+    result = process(str(clip), out_dir=tmp_path / "run", config=config, detector=detector, progress=False)
+    import json
+
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (meta["video"]["width"], meta["video"]["height"], meta["video"]["rotation"]) == (96, 160, 90)
+    assert any("turned upright" in note for note in meta["stream_notes"]) and result.status == "complete"
+
+
+def test_a_stream_whose_frame_size_changes_finishes_with_its_report(tmp_path):
+    """Issue 20.2: an MPEG-TS of a 640x360 part then a 320x180 part: one size throughout, the report at the end."""
+    import json
+
+    from synthetic import ScriptedDetector, scenario_reentry_crossing, write_video
+
+    from streamreid.config import Config
+    from streamreid.pipeline import process
+
+    big = scenario_reentry_crossing(num_frames=40)
+    small = scenario_reentry_crossing(num_frames=40, width=320, height=180)
+    parts = [write_video(s, tmp_path / f"{n}.ts") for n, s in (("a", big), ("b", small))]
+    (tmp_path / "ab.ts").write_bytes(b"".join(p.read_bytes() for p in parts))
+    sizes = []
+
+    class Detector(ScriptedDetector):
+        def detect(self, frame):
+            sizes.append((frame.index, frame.image.shape))
+            return super().detect(frame)
+
+    config = Config().with_overrides({"reid.embedder": "fallback"})
+    result = process(str(tmp_path / "ab.ts"), out_dir=tmp_path / "run", config=config, detector=Detector(big),
+                     progress=False)  # fmt: skip
+    assert result.status == "complete" and result.frames_decoded == 80
+    assert {shape for _, shape in sizes} == {(360, 640, 3)} and max(index for index, _ in sizes) >= 70
+    assert result.report is not None and result.report.is_file() and (tmp_path / "run" / "scene.jpg").is_file()
+    notes = json.loads((tmp_path / "run" / "run.json").read_text())["stream_notes"]
+    assert any("changed to 320x180 at frame 40" in note for note in notes)
+
+
+def test_the_scene_takes_frames_of_any_size():
+    from streamreid.scene import SceneKeeper
+    from streamreid.types import Frame
+
+    keeper = SceneKeeper(samples=3)
+    for index, (height, width) in enumerate([(360, 640), (180, 320), (360, 640)]):
+        keeper.update(Frame(index=index, time=index / 10, image=np.zeros((height, width, 3), np.uint8)))
+    assert keeper.image.shape == (360, 640, 3)
