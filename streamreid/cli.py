@@ -443,7 +443,7 @@ def _select(args: argparse.Namespace) -> int:
     from streamreid.select import parse_person_ids, select_persons
 
     ids = parse_person_ids(args.persons)
-    with locked(require_run_dir(args.run_dir), command="select"):  # not while a run or report rewrites it
+    with locked(require_run_dir(args.run_dir), command="select", writes=False):  # not while a run or report rewrites it
         out = select_persons(args.run_dir, ids, merge=args.merge, out=args.out)
     print(out)
     return 0

@@ -193,13 +193,30 @@ class RunDirBusyError(StoreError):
     """Another streamreid process holds the run directory."""
 
 
+#: Descriptors of the lock files this process holds. A forked child (a worker pool, a library's helper
+#: process) closes its copies at once: otherwise it would keep the lock after this process died.
+_HELD: set[int] = set()
+
+
+def _forget_locks_in_child() -> None:
+    for fd in _HELD:
+        with suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_locks_in_child)
+
+
 @contextmanager
-def locked(run_dir: str | Path, *, command: str) -> Iterator[Path]:
+def locked(run_dir: str | Path, *, command: str, writes: bool = True) -> Iterator[Path]:
     """Hold the run directory for this process while ``command`` writes it (or reads what it must not see change).
 
     An OS lock (``flock``) on ``RUN_DIR/.streamreid.lock``: released when the block ends or the
     process dies, so a killed run leaves no stale lock. The directory is created when missing,
-    and removed again if the block leaves nothing in it.
+    and removed again if the block leaves nothing in it. With ``writes=False`` (a reader) a
+    directory that takes no lock file (read-only) is used unlocked.
 
     Raises:
         RunDirBusyError: Another process holds it (the message names its pid and command).
@@ -212,22 +229,26 @@ def locked(run_dir: str | Path, *, command: str) -> Iterator[Path]:
         raise StoreError(f"{run_dir} exists and is not a directory") from None
     except OSError as exc:
         raise StoreError(f"cannot create the run directory {run_dir}: {exc.strerror or exc}") from None
-    fd = _take_lock(run_dir, command=command)
+    fd = _take_lock(run_dir, command=command, writes=writes)
     try:
         yield run_dir
     finally:
         if created and [p.name for p in run_dir.iterdir()] == [LOCK]:
             (run_dir / LOCK).unlink(missing_ok=True)
             _remove_empty(run_dir)
-        os.close(fd)
+        if fd is not None:
+            _HELD.discard(fd)
+            os.close(fd)
 
 
-def _take_lock(run_dir: Path, *, command: str) -> int:
-    """The open, locked lock file of ``run_dir`` (its descriptor), holder noted inside."""
+def _take_lock(run_dir: Path, *, command: str, writes: bool) -> int | None:
+    """The open, locked lock file of ``run_dir`` (its descriptor), holder noted inside; ``None``: not lockable."""
     path = run_dir / LOCK
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
+        if not writes:
+            return None
         raise StoreError(f"cannot write in the run directory {run_dir}: {exc.strerror or exc}") from None
     if sys.platform == "win32":  # no flock: the directory is not locked there
         return fd
@@ -235,12 +256,15 @@ def _take_lock(run_dir: Path, *, command: str) -> int:
 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         holder = brief(os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process", 120)
         os.close(fd)
         raise RunDirBusyError(
             f"{run_dir} is in use by another streamreid ({holder}): wait for it to end, or choose another directory"
         ) from None
+    except OSError:  # a file system without locks (some network ones): the directory is not locked there
+        return fd
+    _HELD.add(fd)
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"pid {os.getpid()}, streamreid {command}\n".encode(), 0)
     return fd

@@ -363,3 +363,28 @@ def test_the_scene_takes_frames_of_any_size():
     for index, (height, width) in enumerate([(360, 640), (180, 320), (360, 640)]):
         keeper.update(Frame(index=index, time=index / 10, image=np.zeros((height, width, 3), np.uint8)))
     assert keeper.image.shape == (360, 640, 3)
+
+
+def test_a_forked_child_does_not_keep_the_lock_after_its_parent_dies(tmp_path):
+    """A process forked during a run (a pool, a library's helper) does not hold the run directory once it is gone."""
+    import os
+    import signal
+
+    from streamreid import rundir
+
+    code = (
+        "import os, sys, time\nfrom streamreid import rundir\n"
+        f"with rundir.locked({str(tmp_path)!r}, command='process'):\n"
+        "    if os.fork() == 0:\n        print('child', flush=True)\n        time.sleep(60)\n        os._exit(0)\n"
+        "    print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    try:
+        assert {holder.stdout.readline().strip() for _ in range(2)} == {"held", "child"}
+        holder.kill()  # the parent only: its forked child lives on
+        holder.wait(timeout=30)
+        with rundir.locked(tmp_path, command="report"):
+            pass
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
