@@ -21,7 +21,7 @@ import numpy as np
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
 from streamreid.grouping import GroupingResult
-from streamreid.person_tracks import PersonTrack
+from streamreid.person_tracks import PersonTrack, seen_together
 from streamreid.ranking import PersonScore
 from streamreid.reid_stage import EmbedderInfo
 from streamreid.types import Person, TrackletStats, VideoInfo
@@ -42,6 +42,8 @@ class WorkingSet:
         must_link: Tracklet pairs the user joined.
         cannot_link: Tracklet pairs the user kept apart.
         notes: Notes from the stream (a dropped connection, a damaged file).
+        seen_together: Tracklet pairs seen in one frame at different places: never one person, whoever
+            asks (:func:`streamreid.person_tracks.seen_together`).
         firm_confidence: Boxes at or above it are evidence that two people were seen together (ByteTrack's
             first association, ``tracker.high_conf_det_threshold``; fainter boxes it hands to tracks are not).
     """
@@ -54,6 +56,7 @@ class WorkingSet:
     cannot_link: tuple[tuple[int, int], ...] = ()
     notes: tuple[str, ...] = ()
     firm_confidence: float = 0.25
+    seen_together: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,10 +202,13 @@ def load_working_set(
     kept, since = working_set(kept, config=config, is_live=info.is_live, dropped_until=store.dropped.get("until_time"))
     # the user's decisions from the report (streamreid apply), as tracklet constraints
     must, cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
-    return WorkingSet(tracklets=tuple(kept), detections=store.detections(since=since), info=info,
+    detections, firm = store.detections(since=since), config.tracker.high_conf_det_threshold
+    seen = seen_together(detections["frame_index"], detections["tracker_id"], detections["xyxy"],
+                         detections["confidence"], min_confidence=firm)  # fmt: skip
+    return WorkingSet(tracklets=tuple(kept), detections=detections, info=info,
                       frames_detected=detected, must_link=tuple(must), cannot_link=tuple(cannot),
-                      notes=tuple(meta.get("stream_notes", [])),
-                      firm_confidence=config.tracker.high_conf_det_threshold)  # fmt: skip
+                      notes=tuple(meta.get("stream_notes", [])), firm_confidence=firm,
+                      seen_together=tuple(sorted(seen)))  # fmt: skip
 
 
 def link_persons(
@@ -214,7 +220,7 @@ def link_persons(
     info = work.info
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
-                               cannot_link=work.cannot_link)  # fmt: skip
+                               cannot_link=work.cannot_link, seen_together=work.seen_together)  # fmt: skip
     return grouping, build_persons(grouping.groups, work.tracklets)
 
 
