@@ -20,6 +20,7 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
+from streamreid.errors import StoreError
 from streamreid.grouping import GroupingResult
 from streamreid.person_tracks import PersonTrack, seen_together
 from streamreid.ranking import PersonScore
@@ -114,13 +115,22 @@ class Analysis:
 
 
 def load_tracklet_stats(run_dir: Path) -> list[TrackletStats]:
-    """Final tracklet statistics of a run: the JSON, else the line log a killed run leaves."""
+    """Final tracklet statistics of a run: the JSON, else the line log a killed run leaves.
+
+    Raises:
+        StoreError: The run has neither (every run writes the log from its first frame): its tracklets are
+            missing, and persons computed from nothing would replace the run's results with none.
+    """
     from streamreid.live_tracklets import read_checkpoint
 
     path = Path(run_dir) / rundir.TRACKLET_STATS
     if path.is_file():
         return [TrackletStats.from_dict(item) for item in rundir.read_json(path)["tracklets"]]
-    stats = read_stats_log(Path(run_dir) / rundir.TRACKLET_STATS_LOG)
+    log_path = Path(run_dir) / rundir.TRACKLET_STATS_LOG
+    if not log_path.is_file():
+        raise StoreError(f"{run_dir} has no {rundir.TRACKLET_STATS} nor {rundir.TRACKLET_STATS_LOG}: the run's "
+                         f"tracklets are missing, so its persons cannot be computed (nothing was changed)")  # fmt: skip
+    stats = read_stats_log(log_path)
     finished = {s.tracker_id for s in stats}
     live, _ = read_checkpoint(Path(run_dir))  # tracklets still on screen at the last refresh before the kill
     stats.extend(s for s in live if s.tracker_id not in finished)
