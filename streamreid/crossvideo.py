@@ -72,7 +72,8 @@ def match_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path, config: C
         run_dirs: Two or more run directories made with the same embedder.
         out_dir: Where the matches file goes; runs are named relative to it.
         config: ``reid.method``, ``top_k``, ``cross_video_percentile``, ``near_threshold`` (the
-            floor) and ``threshold`` (used when neither video of a pair saw two persons together).
+            floor), ``threshold`` (used when neither video of a pair saw two persons together), and
+            ``min_calibration_pairs`` and ``min_separation`` (when the embedder is trusted at all).
 
     Returns:
         The file written, and notes for the user.

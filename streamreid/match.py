@@ -162,13 +162,17 @@ def separation_rule(joint: np.ndarray, a: VideoPersons, b: VideoPersons, *, opti
     offset = len(a.person_ids)
     negatives = null_similarities(joint, list(a.different) + [(i + offset, j + offset) for i, j in b.different])
     rule = fit_rule(np.concatenate([np.zeros(0), *positives]), negatives, options=options)
-    return rule if rule.trusted else replace(rule, reason=_across(rule.reason))
+    return replace(rule, reason=_across(rule.reason))
 
 
 def _across(reason: str) -> str:
     """The within-video reason, said of two videos and of matches."""
-    return (reason.replace("on this video", "on these two videos").replace("in this video", "in these two videos")
-            .replace("nothing merged or recommended", "no person matched across them"))  # fmt: skip
+    for one, two in (
+        ("this video", "these two videos"),
+        ("nothing merged or recommended", "no person matched across them"),
+    ):
+        reason = reason.replace(one, two)
+    return reason
 
 
 def match_videos(

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from fake_run import build_fake_run
 
+from streamreid.calibration import RuleOptions
 from streamreid.cli import main
 from streamreid.config import Config
-from streamreid.calibration import RuleOptions
 from streamreid.crossvideo import match_runs
 from streamreid.errors import StoreError
 from streamreid.match import (
