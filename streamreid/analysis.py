@@ -20,8 +20,9 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
+from streamreid.errors import StoreError
 from streamreid.grouping import GroupingResult
-from streamreid.person_tracks import PersonTrack
+from streamreid.person_tracks import PersonTrack, seen_together
 from streamreid.ranking import PersonScore
 from streamreid.reid_stage import EmbedderInfo
 from streamreid.types import Person, TrackletStats, VideoInfo
@@ -42,6 +43,8 @@ class WorkingSet:
         must_link: Tracklet pairs the user joined.
         cannot_link: Tracklet pairs the user kept apart.
         notes: Notes from the stream (a dropped connection, a damaged file).
+        seen_together: Tracklet pairs seen in one frame at different places: never one person, whoever
+            asks (:func:`streamreid.person_tracks.seen_together`).
         firm_confidence: Boxes at or above it are evidence that two people were seen together (ByteTrack's
             first association, ``tracker.high_conf_det_threshold``; fainter boxes it hands to tracks are not).
     """
@@ -54,6 +57,7 @@ class WorkingSet:
     cannot_link: tuple[tuple[int, int], ...] = ()
     notes: tuple[str, ...] = ()
     firm_confidence: float = 0.25
+    seen_together: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,13 +115,22 @@ class Analysis:
 
 
 def load_tracklet_stats(run_dir: Path) -> list[TrackletStats]:
-    """Final tracklet statistics of a run: the JSON, else the line log a killed run leaves."""
+    """Final tracklet statistics of a run: the JSON, else the line log a killed run leaves.
+
+    Raises:
+        StoreError: The run has neither (every run writes the log from its first frame): its tracklets are
+            missing, and persons computed from nothing would replace the run's results with none.
+    """
     from streamreid.live_tracklets import read_checkpoint
 
     path = Path(run_dir) / rundir.TRACKLET_STATS
     if path.is_file():
         return [TrackletStats.from_dict(item) for item in rundir.read_json(path)["tracklets"]]
-    stats = read_stats_log(Path(run_dir) / rundir.TRACKLET_STATS_LOG)
+    log_path = Path(run_dir) / rundir.TRACKLET_STATS_LOG
+    if not log_path.is_file():
+        raise StoreError(f"{run_dir} has no {rundir.TRACKLET_STATS} nor {rundir.TRACKLET_STATS_LOG}: the run's "
+                         f"tracklets are missing, so its persons cannot be computed (nothing was changed)")  # fmt: skip
+    stats = read_stats_log(log_path)
     finished = {s.tracker_id for s in stats}
     live, _ = read_checkpoint(Path(run_dir))  # tracklets still on screen at the last refresh before the kill
     stats.extend(s for s in live if s.tracker_id not in finished)
@@ -199,10 +212,13 @@ def load_working_set(
     kept, since = working_set(kept, config=config, is_live=info.is_live, dropped_until=store.dropped.get("until_time"))
     # the user's decisions from the report (streamreid apply), as tracklet constraints
     must, cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
-    return WorkingSet(tracklets=tuple(kept), detections=store.detections(since=since), info=info,
+    detections, firm = store.detections(since=since), config.tracker.high_conf_det_threshold
+    seen = seen_together(detections["frame_index"], detections["tracker_id"], detections["xyxy"],
+                         detections["confidence"], min_confidence=firm)  # fmt: skip
+    return WorkingSet(tracklets=tuple(kept), detections=detections, info=info,
                       frames_detected=detected, must_link=tuple(must), cannot_link=tuple(cannot),
-                      notes=tuple(meta.get("stream_notes", [])),
-                      firm_confidence=config.tracker.high_conf_det_threshold)  # fmt: skip
+                      notes=tuple(meta.get("stream_notes", [])), firm_confidence=firm,
+                      seen_together=tuple(sorted(seen)))  # fmt: skip
 
 
 def link_persons(
@@ -214,7 +230,7 @@ def link_persons(
     info = work.info
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
-                               cannot_link=work.cannot_link)  # fmt: skip
+                               cannot_link=work.cannot_link, seen_together=work.seen_together)  # fmt: skip
     return grouping, build_persons(grouping.groups, work.tracklets)
 
 

@@ -158,6 +158,20 @@ def split_half_similarities(
     return np.asarray(values, dtype=float)
 
 
+def tracklet_positives(
+    features: Sequence[np.ndarray], crop_tracklets: Sequence[np.ndarray], crop_frames: Sequence[np.ndarray]
+) -> np.ndarray:
+    """The same-person pairs of a set of persons: :func:`split_half_similarities` over each of their tracklets.
+
+    Args:
+        features: Per person, ``(n, D)`` unit crop features.
+        crop_tracklets: Per person, the tracklet id of each crop.
+        crop_frames: Per person, the frame index of each crop.
+    """
+    by_tracklet = _by_tracklet(features, crop_tracklets, crop_frames)
+    return split_half_similarities([f for f, _ in by_tracklet.values()], [w for _, w in by_tracklet.values()])
+
+
 def recommendations(
     similarity: np.ndarray,
     rule: DecisionRule,

@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     select.add_argument("run_dir", type=Path)
     select.add_argument("--persons", required=True, help="comma-separated person ids, e.g. 0,5,7")
     select.add_argument("--merge", action="store_true", help="merge the chosen persons into one identity")
+    select.add_argument("--force", action="store_true",
+                        help="merge even persons seen together at different places (refused without it)")  # fmt: skip
     select.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/selection)")
     _common(select)
 
@@ -444,7 +446,7 @@ def _select(args: argparse.Namespace) -> int:
 
     ids = parse_person_ids(args.persons)
     with locked(require_run_dir(args.run_dir), command="select", writes=False):  # not while a run or report rewrites it
-        out = select_persons(args.run_dir, ids, merge=args.merge, out=args.out)
+        out = select_persons(args.run_dir, ids, merge=args.merge, out=args.out, force=args.force)
     print(out)
     return 0
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from streamreid import rundir
+from streamreid.calibration import RuleOptions
 from streamreid.config import Config, TrackerConfig
 from streamreid.errors import StoreError
 from streamreid.match import VideoPersons, match_all
@@ -51,13 +52,16 @@ def load_video_persons(run_dir: Path, *, name: str) -> tuple[VideoPersons, dict[
     firm = float(tracker.get("high_conf_det_threshold", TrackerConfig().high_conf_det_threshold))
     with np.load(features_path) as data:
         features, owners = data["features"].astype(np.float32), data["person_id"]
+        crop_tracklets, crop_frames = data["tracker_id"], data["frame_index"]
     with np.load(run_dir / rundir.CANONICAL_PERSONS_NPZ) as tracks:
         person_ids = [int(p) for p in tracks["person_ids"]]
         seen = [PersonTrack(tracks[f"frame_numbers_{p}"], tracks[f"bboxes_{p}"], tracks[f"confidences_{p}"])
                 for p in person_ids]  # fmt: skip
-    per_person = tuple(features[owners == pid] for pid in person_ids)
-    video = VideoPersons(name=name, person_ids=tuple(person_ids), features=per_person,
-                         different=frozenset(co_visible_pairs(seen, min_confidence=firm)))  # fmt: skip
+    rows = [owners == pid for pid in person_ids]
+    video = VideoPersons(name=name, person_ids=tuple(person_ids), features=tuple(features[r] for r in rows),
+                         different=frozenset(co_visible_pairs(seen, min_confidence=firm)),
+                         crop_tracklets=tuple(crop_tracklets[r] for r in rows),
+                         crop_frames=tuple(crop_frames[r] for r in rows))  # fmt: skip
     return video, embedder
 
 
@@ -68,7 +72,8 @@ def match_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path, config: C
         run_dirs: Two or more run directories made with the same embedder.
         out_dir: Where the matches file goes; runs are named relative to it.
         config: ``reid.method``, ``top_k``, ``cross_video_percentile``, ``near_threshold`` (the
-            floor) and ``threshold`` (used when neither video of a pair saw two persons together).
+            floor), ``threshold`` (used when neither video of a pair saw two persons together), and
+            ``min_calibration_pairs`` and ``min_separation`` (when the embedder is trusted at all).
 
     Returns:
         The file written, and notes for the user.
@@ -91,15 +96,17 @@ def match_runs(run_dirs: Sequence[str | Path], *, out_dir: str | Path, config: C
                 f"{loaded[0][1].get('name')}, {run} used {embedder.get('name')}"
             )
     options = config.reid
+    rule_options = RuleOptions(min_pairs=options.min_calibration_pairs, min_auc=options.min_separation)
     matches, calibrations = match_all([v for v, _ in loaded], method=options.method, top_k=options.top_k,
                                       percentile=options.cross_video_percentile, floor=options.near_threshold,
-                                      fallback=options.threshold)  # fmt: skip
-    notes = []
+                                      fallback=options.threshold, rule_options=rule_options)  # fmt: skip
+    notes = [f"{a} and {b}: {c.rule.reason}" for (a, b), c in calibrations.items() if c.rule and not c.rule.trusted]
     if loaded[0][1].get("kind") != "osnet":
         notes.append("cross-video matches come from the weights-free fallback embedder: treat them as hints")
     pairs = [
         {"runs": list(key), "threshold": round(c.threshold, 6),
-         "calibrated_threshold": None if c.calibrated is None else round(c.calibrated, 6), "null_pairs": c.null_pairs}
+         "calibrated_threshold": None if c.calibrated is None else round(c.calibrated, 6), "null_pairs": c.null_pairs,
+         "decision": c.rule.to_dict() if c.rule else None}
         for key, c in calibrations.items()
     ]  # fmt: skip
     payload = {

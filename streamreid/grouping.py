@@ -347,6 +347,7 @@ def group_tracklets(
     config: GroupingConfig,
     must_link: Iterable[tuple[int, int]] = (),
     cannot_link: Iterable[tuple[int, int]] = (),
+    seen_together: Iterable[tuple[int, int]] = (),
 ) -> GroupingResult:
     """Link tracklets into persons (see the module docstring for the algorithm).
 
@@ -360,6 +361,9 @@ def group_tracklets(
         config: Grouping thresholds and modes.
         must_link: Tracker id pairs known to be one person (e.g. from appearance).
         cannot_link: Tracker id pairs known to be different people.
+        seen_together: Tracker id pairs seen in one frame at different places
+            (:func:`streamreid.person_tracks.seen_together`): cannot-links that no must-link
+            overrides (such a must-link is unmet, not an error); ids without statistics are ignored.
 
     Returns:
         The groups, every pair considered and the links chosen.
@@ -372,6 +376,7 @@ def group_tracklets(
     validate_grouping_config(config)
     by_id, must, cannot = _checked_inputs(stats, must_link, cannot_link)
     cannot_sets = {frozenset(p) for p in cannot}
+    cannot_sets |= {frozenset((int(a), int(b))) for a, b in seen_together if a != b and a in by_id and b in by_id}
     nodes, unmet = _must_link_nodes(by_id, must, cannot_sets, max_overlap=config.max_temporal_gap // 2)
 
     pairs: list[PairCheck] = []

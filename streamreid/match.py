@@ -6,18 +6,26 @@ is calibrated per pair of videos: persons seen in the same frame of one video ar
 certainly different people (unless their boxes sit on top of each other: one human
 tracked twice), so their similarities show how alike different people look to this
 embedder in these two scenes. A cross-video pair must beat a high percentile of those
-(and a floor). Matches are then taken most similar first, and a match is refused when
-it would make one person the same as two people who were seen together, or who look
-unalike, in the other video.
+(and a floor).
+
+Before that, the same judgement as inside one video (:func:`streamreid.calibration.fit_rule`)
+says whether the embedder can separate people in these two scenes at all: same-person pairs
+(stretches of one tracklet) must outscore the pairs seen together. Where they do not, or
+the evidence is too thin, nothing is matched and the reason is recorded.
+
+Matches are one-to-one per pair of videos, most similar first: a person is one human
+only once in the other video (two persons of one video that are one human are for
+that video's own merge to join).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from streamreid.calibration import DecisionRule, RuleOptions, fit_rule, tracklet_positives
 from streamreid.similarity import null_similarities, similarity_matrix
 
 
@@ -30,12 +38,16 @@ class VideoPersons:
         person_ids: Person ids of the run, in the order of ``features``.
         features: Per person, its crop features ``(n, D)`` (unit rows; ``n`` may be 0).
         different: Index pairs (into ``person_ids``) of persons seen in the same frame.
+        crop_tracklets: Per person, the tracklet of each crop (empty: not known).
+        crop_frames: Per person, the frame of each crop (empty: not known).
     """
 
     name: str
     person_ids: tuple[int, ...]
     features: tuple[np.ndarray, ...]
     different: frozenset[tuple[int, int]] = field(default_factory=frozenset)
+    crop_tracklets: tuple[np.ndarray, ...] = ()
+    crop_frames: tuple[np.ndarray, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.person_ids) != len(self.features):
@@ -50,11 +62,18 @@ class PairCalibration:
         threshold: The similarity a cross-video pair needs.
         calibrated: The percentile of the known-different pairs, or None without any.
         null_pairs: Known-different pairs it was measured on (both videos together).
+        rule: Whether the embedder separates people in these two videos (``None``: not judged).
     """
 
     threshold: float
     calibrated: float | None
     null_pairs: int
+    rule: DecisionRule | None = None
+
+    @property
+    def trusted(self) -> bool:
+        """Whether matches may be made at all."""
+        return self.rule is None or self.rule.trusted
 
 
 @dataclass(frozen=True)
@@ -106,81 +125,72 @@ def match_confidence(similarity: float, threshold: float) -> float:
     return float(np.clip(0.5 + 0.5 * (similarity - threshold) / (1.0 - threshold), 0.0, 1.0))
 
 
-def accept_matches(
-    cross: np.ndarray,
-    threshold: float,
-    *,
-    different_a: frozenset[tuple[int, int]] = frozenset(),
-    different_b: frozenset[tuple[int, int]] = frozenset(),
-    within_a: np.ndarray | None = None,
-    within_b: np.ndarray | None = None,
-    floor: float = -1.0,
-) -> list[tuple[int, int, float]]:
-    """Cross-video pairs at or above ``threshold``, most similar first, that keep the videos consistent.
-
-    Several persons of one video may match one person of the other (one human's separate
-    visits), but a pair ``(i, j)`` is refused when ``i`` is already matched to someone who
-    was seen together with ``j`` in the second video, or who looks less like ``j`` than
-    ``floor`` there (and the same the other way round): one human cannot be two people who
-    stood side by side, nor two people who look unalike.
+def accept_matches(cross: np.ndarray, threshold: float) -> list[tuple[int, int, float]]:
+    """Cross-video pairs at or above ``threshold``, one-to-one, taken most similar first.
 
     Args:
         cross: ``(Pa, Pb)`` similarities (NaN for persons without features).
         threshold: The pair's threshold.
-        different_a: Index pairs of ``a``'s persons seen together.
-        different_b: Index pairs of ``b``'s persons seen together.
-        within_a: ``(Pa, Pa)`` similarities inside the first video (None: not checked).
-        within_b: ``(Pb, Pb)`` similarities inside the second video (None: not checked).
-        floor: Least similarity, inside one video, of two persons matched to one.
 
     Returns:
-        ``(i, j, similarity)`` index triples in the order they were accepted.
+        ``(i, j, similarity)`` index triples in the order they were accepted; each ``i`` and each ``j`` once at most.
     """
-    apart_a = _neighbours(different_a)
-    apart_b = _neighbours(different_b)
-    candidates = [(float(cross[i, j]), i, j) for i, j in zip(*np.nonzero(cross >= threshold), strict=True)]
-    matched_a: dict[int, set[int]] = {}
-    matched_b: dict[int, set[int]] = {}
+    values = np.asarray(cross, dtype=np.float64)
+    candidates = [(float(values[i, j]), int(i), int(j)) for i, j in zip(*np.nonzero(values >= threshold), strict=True)]
+    taken_a: set[int] = set()
+    taken_b: set[int] = set()
     accepted = []
     for value, i, j in sorted(candidates, key=lambda c: (-c[0], c[1], c[2])):
-        i, j = int(i), int(j)
-        partners_b, partners_a = matched_a.get(i, set()), matched_b.get(j, set())
-        if partners_b & apart_b.get(j, set()) or partners_a & apart_a.get(i, set()):
-            continue
-        if _unalike(within_b, j, partners_b, floor) or _unalike(within_a, i, partners_a, floor):
-            continue
-        matched_a.setdefault(i, set()).add(j)
-        matched_b.setdefault(j, set()).add(i)
-        accepted.append((i, j, value))
+        if i not in taken_a and j not in taken_b:
+            taken_a.add(i)
+            taken_b.add(j)
+            accepted.append((i, j, value))
     return accepted
 
 
-def _unalike(within: np.ndarray | None, person: int, others: set[int], floor: float) -> bool:
-    """Whether ``person`` looks less like any of ``others`` than ``floor`` (NaN: no evidence)."""
-    return within is not None and any(within[person, other] < floor for other in others)
+def separation_rule(joint: np.ndarray, a: VideoPersons, b: VideoPersons, *, options: RuleOptions) -> DecisionRule:
+    """Whether the embedder separates people in ``a`` and ``b``: the within-video rule on both videos' pairs.
+
+    Positives are stretches of one tracklet (:func:`streamreid.calibration.tracklet_positives`), negatives the
+    persons seen together in either video, both in the space the videos are compared in.
+    """
+    positives = [
+        tracklet_positives(list(v.features), list(v.crop_tracklets), list(v.crop_frames))
+        for v in (a, b)
+        if len(v.crop_tracklets) == len(v.features) == len(v.crop_frames)
+    ]
+    offset = len(a.person_ids)
+    negatives = null_similarities(joint, list(a.different) + [(i + offset, j + offset) for i, j in b.different])
+    rule = fit_rule(np.concatenate([np.zeros(0), *positives]), negatives, options=options)
+    return replace(rule, reason=_across(rule.reason))
 
 
-def _neighbours(pairs: frozenset[tuple[int, int]]) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {}
-    for i, j in pairs:
-        out.setdefault(i, set()).add(j)
-        out.setdefault(j, set()).add(i)
-    return out
+def _across(reason: str) -> str:
+    """The within-video reason, said of two videos and of matches."""
+    for one, two in (
+        ("this video", "these two videos"),
+        ("nothing merged or recommended", "no person matched across them"),
+    ):
+        reason = reason.replace(one, two)
+    return reason
 
 
 def match_videos(
-    a: VideoPersons, b: VideoPersons, *, method: str, top_k: int, percentile: float, floor: float, fallback: float
-) -> tuple[list[CrossMatch], PairCalibration]:
+    a: VideoPersons, b: VideoPersons, *, method: str, top_k: int, percentile: float, floor: float, fallback: float,
+    rule_options: RuleOptions | None = None,
+) -> tuple[list[CrossMatch], PairCalibration]:  # fmt: skip
     """The persons of ``a`` and ``b`` that are probably the same human, and how the threshold was set.
 
-    The arguments after ``b`` are those of :func:`joint_similarity` and :func:`calibrate_pair`.
+    The arguments after ``b`` up to ``fallback`` are those of :func:`joint_similarity` and
+    :func:`calibrate_pair`; with ``rule_options``, nothing is matched unless :func:`separation_rule`
+    trusts the embedder on these two videos (``None``: not judged).
     """
     joint = joint_similarity(a, b, method=method, top_k=top_k)
     calibration = calibrate_pair(joint, a, b, percentile=percentile, floor=floor, fallback=fallback)
+    if rule_options is not None:
+        calibration = replace(calibration, rule=separation_rule(joint, a, b, options=rule_options))
     size = len(a.person_ids)
-    accepted = accept_matches(joint[:size, size:], calibration.threshold, different_a=a.different,
-                              different_b=b.different, within_a=joint[:size, :size], within_b=joint[size:, size:],
-                              floor=floor)  # fmt: skip
+    accepted = accept_matches(joint[:size, size:], calibration.threshold) if calibration.trusted else []
     matches = [
         CrossMatch(
             runs=(a.name, b.name),
@@ -195,8 +205,9 @@ def match_videos(
 
 
 def match_all(
-    videos: Sequence[VideoPersons], *, method: str, top_k: int, percentile: float, floor: float, fallback: float
-) -> tuple[list[CrossMatch], dict[tuple[str, str], PairCalibration]]:
+    videos: Sequence[VideoPersons], *, method: str, top_k: int, percentile: float, floor: float, fallback: float,
+    rule_options: RuleOptions | None = None,
+) -> tuple[list[CrossMatch], dict[tuple[str, str], PairCalibration]]:  # fmt: skip
     """:func:`match_videos` over every pair of videos, in input order."""
     matches: list[CrossMatch] = []
     calibrations: dict[tuple[str, str], PairCalibration] = {}
@@ -204,7 +215,7 @@ def match_all(
         for second in range(first + 1, len(videos)):
             a, b = videos[first], videos[second]
             found, calibration = match_videos(a, b, method=method, top_k=top_k, percentile=percentile, floor=floor,
-                                              fallback=fallback)  # fmt: skip
+                                              fallback=fallback, rule_options=rule_options)  # fmt: skip
             matches.extend(found)
             calibrations[(a.name, b.name)] = calibration
     return matches, calibrations

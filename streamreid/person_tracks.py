@@ -75,16 +75,20 @@ def seen_together(
     *,
     same_place: float = 0.5,
     min_confidence: float = 0.25,
+    faint_frames: int = 2,
 ) -> set[tuple[int, int]]:
     """Pairs of owners ``(a, b)``, ``a < b``, seen in the same frame at different places.
 
-    A hard constraint needs firm evidence, so two kinds of sightings do not count:
+    A pair counts in a frame where both were seen and none of its boxes there share a place
+    (their intersection covers ``same_place`` of the smaller one): two boxes on one spot are a
+    detector's duplicate of one person, or a track restarted on them before the old one ended.
+    People who really are together stand apart in some frame.
 
-    * boxes below ``min_confidence``: ByteTrack's second association gives faint boxes to
-      tracks, and at a track's end such a box is sometimes another person's;
-    * two boxes in one frame that share a place (their intersection covers ``same_place`` of
-      the smaller one): a detector's duplicate of one person, or a track restarted on them
-      before the old one ended. People who really are together stand apart in some frame.
+    Such frames are evidence when both boxes are firm (``min_confidence`` or more), or when the
+    pair stands apart in ``faint_frames`` frames or more whatever the confidences. One frame
+    with a faint box is not: ByteTrack's second association gives faint boxes to tracks, and
+    at a track's end such a box is sometimes another person's. Two people beside each other
+    for a while are seen together even where one of them is only faintly detected.
 
     Args:
         frames: Frame index of each row.
@@ -92,24 +96,30 @@ def seen_together(
         boxes: ``xyxy`` of each row; ``None`` counts every shared frame.
         confidences: Detector confidence of each row; ``None`` counts every row as firm.
         same_place: Share of the smaller box two boxes must both cover to be one place.
-        min_confidence: Rows below it are no evidence.
+        min_confidence: Boxes at or above it are firm.
+        faint_frames: Frames apart that are evidence even on faint boxes.
     """
     frames, owners = np.asarray(frames), np.asarray(owners)
     boxes = np.full((len(frames), 4), np.nan) if boxes is None else np.asarray(boxes, dtype=np.float64)
-    if confidences is not None:
-        firm = np.asarray(confidences) >= min_confidence
-        frames, owners, boxes = frames[firm], owners[firm], boxes[firm]
+    firm = np.ones(len(frames), dtype=bool) if confidences is None else np.asarray(confidences) >= min_confidence
     order = np.argsort(frames, kind="stable")
-    frames, owners, boxes = frames[order], owners[order], boxes[order]
+    frames, owners, boxes, firm = frames[order], owners[order], boxes[order], firm[order]
     first, second = _rows_in_one_frame(frames)
     low, high = np.minimum(owners[first], owners[second]), np.maximum(owners[first], owners[second])
     two = low != high
     first, second, low, high = first[two], second[two], low[two], high[two]
     shared = _share_a_place(boxes[first], boxes[second], same_place=same_place)
-    # a pair counts in a frame where it was seen and none of its boxes there share a place
+    # per (frame, pair): apart when none of its boxes there share a place; firm when two firm boxes are apart
     keys, which = np.unique(np.stack([frames[first], low, high], axis=1), axis=0, return_inverse=True)
-    close = np.bincount(which.reshape(-1), weights=shared, minlength=len(keys)) > 0
-    return {(int(a), int(b)) for a, b in np.unique(keys[~close, 1:], axis=0)}
+    which = which.reshape(-1)
+    apart = np.bincount(which, weights=shared, minlength=len(keys)) == 0
+    sure = np.bincount(which, weights=firm[first] & firm[second], minlength=len(keys)) > 0
+    pairs, pair_of = np.unique(keys[:, 1:], axis=0, return_inverse=True)
+    pair_of = pair_of.reshape(-1)
+    frames_apart = np.bincount(pair_of, weights=apart, minlength=len(pairs))
+    firm_apart = np.bincount(pair_of, weights=apart & sure, minlength=len(pairs))
+    seen = (firm_apart > 0) | (frames_apart >= faint_frames)
+    return {(int(a), int(b)) for a, b in pairs[seen]}
 
 
 def _rows_in_one_frame(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

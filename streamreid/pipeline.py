@@ -443,14 +443,16 @@ def analyse(
         # WebPs encode while ReID runs where the embedder leaves cores free (_reid), else after it; a person a
         # merge leaves alone keeps its animation (same tracklets)
         webps = PersonAnimations(run_dir, store, config=config.report)
-    for name in REID_OUTPUTS:  # a redone analysis must not show an older run's similarities
-        (run_dir / name).unlink(missing_ok=True)
+    older = _versions(run_dir, REID_OUTPUTS)
     notes, embedder_info = list(work.notes), None
     if config.reid.enabled and found.persons:
         found, embedder_info, reid_notes = clock.timed(
             "reid", _reid, run_dir, work, found, store, config=config, embedder=embedder, clock=clock, webps=webps
         )
         notes += reid_notes
+    for name, version in older.items():  # an older analysis's similarities this one did not replace: stale now
+        if _versions(run_dir, (name,))[name] == version:
+            (run_dir / name).unlink(missing_ok=True)
     analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
     if webps is not None:
         with webps:
@@ -461,6 +463,19 @@ def analyse(
         for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
             path.unlink(missing_ok=True)
     return analysis
+
+
+def _versions(run_dir: Path, names: Iterable[str]) -> dict[str, tuple[int, int] | None]:
+    """Which version of each file is there (inode and change time; ``None``: none), to tell a rewritten one."""
+    versions: dict[str, tuple[int, int] | None] = {}
+    for name in names:
+        try:
+            stat = (run_dir / name).stat()
+        except FileNotFoundError:
+            versions[name] = None
+        else:
+            versions[name] = (stat.st_ino, stat.st_mtime_ns)
+    return versions
 
 
 def _find_persons(

@@ -297,11 +297,14 @@ def write_reid(run_dir: Path, result: ReidResult, *, options: ReidConfig) -> Non
 
     crops, decision, ids = result.crops, result.decision, list(result.person_ids)
     embedder = result.embedder.to_dict()
-    np.savez_compressed(run_dir / rundir.CROP_FEATURES, **crop_feature_columns(crops, ids))
+    columns = crop_feature_columns(crops, ids)
+    rundir.replace_atomically(run_dir / rundir.CROP_FEATURES, lambda tmp: _save(tmp, np.savez_compressed, **columns),
+                              suffix=".npz")  # fmt: skip
     means = mean_vectors(list(decision.compared), normalise=True).astype(np.float32)
-    np.save(run_dir / rundir.EMBEDDINGS_NPY, means)
+    rundir.replace_atomically(run_dir / rundir.EMBEDDINGS_NPY, lambda tmp: _save(tmp, np.save, means), suffix=".npy")
     rundir.write_json(run_dir / rundir.EMBEDDINGS, embeddings_payload(means, ids, embedder=embedder))
-    np.save(run_dir / rundir.SIMILARITY_NPY, decision.similarity)
+    rundir.replace_atomically(run_dir / rundir.SIMILARITY_NPY, lambda tmp: _save(tmp, np.save, decision.similarity),
+                              suffix=".npy")  # fmt: skip
     similarity = similarity_payload(decision.similarity, ids, method=options.method, embedder=embedder,
                                     threshold=options.threshold, near_threshold=options.near_threshold,
                                     calibrated_threshold=decision.threshold,
@@ -313,6 +316,12 @@ def write_reid(run_dir: Path, result: ReidResult, *, options: ReidConfig) -> Non
         payload.update(decision.details)
         payload["applied_merges"] = [[list(ids) for ids in merge] for merge in result.applied]
     rundir.write_json(run_dir / rundir.MERGE_RECOMMENDATIONS, payload)
+
+
+def _save(path: str, save: Any, *args: Any, **arrays: np.ndarray) -> None:
+    """``save`` (``np.save``, ``np.savez_compressed``) into the file ``path`` as named, no suffix added."""
+    with open(path, "wb") as handle:
+        save(handle, *args, **arrays)
 
 
 def crop_feature_columns(crops: CropFeatures, person_ids: Sequence[int]) -> dict[str, np.ndarray]:

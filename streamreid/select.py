@@ -6,7 +6,10 @@
 ``selection.json``
     ``{"format": "streamreid-selection", "version": 1, "source_run": absolute run dir,
     "source": the video, "merged": bool, "requested_person_ids": [ids as given],
-    "persons": [...], "files": {name: file or null}, "created_at": ISO time}``.
+    "seen_together": [[id, id], ...], "persons": [...], "files": {name: file or null},
+    "created_at": ISO time}``. ``seen_together`` lists the chosen persons seen in one frame at
+    different places (:func:`streamreid.person_tracks.seen_together`): ``--merge`` refuses to
+    join them unless ``--force`` is given, so it is empty for a merge made without ``--force``.
     One entry per exported person (one in all when merged), in the order given:
     ``person_id`` (the merged identity takes the first id given),
     ``source_person_ids``, ``tracklet_ids`` (time order), ``start_frame``,
@@ -147,7 +150,9 @@ def describe_ids(ids: Sequence[int]) -> str:
     return ", ".join(runs)
 
 
-def select_persons(run_dir: Path, person_ids: Sequence[int], *, merge: bool = False, out: Path | None = None) -> Path:
+def select_persons(
+    run_dir: Path, person_ids: Sequence[int], *, merge: bool = False, out: Path | None = None, force: bool = False
+) -> Path:
     """Export the chosen persons of a run (format in the module docstring).
 
     Args:
@@ -155,12 +160,14 @@ def select_persons(run_dir: Path, person_ids: Sequence[int], *, merge: bool = Fa
         person_ids: Persons to export, in the order wanted.
         merge: Export them as one identity (id of the first given).
         out: Output directory; default ``RUN_DIR/selection``. Existing selection files there are replaced.
+        force: Merge even persons seen together at different places.
 
     Returns:
         The output directory.
 
     Raises:
-        SelectionError: A bad or unknown person id, or an output path that is a file.
+        SelectionError: A bad or unknown person id, an output path that is a file, or a merge of
+            persons seen together without ``force``.
         StoreError: ``run_dir`` is not a run directory, has no persons or no crop store.
     """
     from streamreid.store import open_store
@@ -178,6 +185,11 @@ def select_persons(run_dir: Path, person_ids: Sequence[int], *, merge: bool = Fa
         raise SelectionError(f"output path {out_dir} is a file, not a directory")
 
     detections = store.detections()
+    seen = _seen_together(run_dir, ids, known, detections)
+    if merge and seen and not force:
+        a, b = seen[0]
+        raise SelectionError(f"persons {a} and {b} were seen together at different places, so they are two people: "
+                             f"not merged (--force merges them anyway)")  # fmt: skip
     first_frame = _first_frames(detections)
     if merge:
         chosen = [_choose(ids[0], [known[i] for i in ids], first_frame)]
@@ -219,11 +231,35 @@ def _write_selection(out_dir: Path, run_dir: Path, chosen: list[_Chosen], owner:
             "source": run.get("source") if isinstance(run, dict) else None,
             "merged": bool(merge),
             "requested_person_ids": ids,
+            "seen_together": [list(pair) for pair in seen],
             "persons": [_person_entry(c, track_counts, crop_counts) for c in chosen],
             "files": files,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         },
     )
+
+
+def _seen_together(
+    run_dir: Path, ids: Sequence[int], known: Mapping[int, Mapping[str, Any]], detections: Mapping[str, np.ndarray]
+) -> list[tuple[int, int]]:
+    """Pairs of the chosen persons seen in one frame at different places (the run's firm boxes), in id order."""
+    from streamreid.config import TrackerConfig
+    from streamreid.person_tracks import seen_together
+
+    meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+    config = meta.get("config") if isinstance(meta, dict) else None
+    tracker = config.get("tracker") if isinstance(config, dict) else None
+    firm = tracker.get("high_conf_det_threshold") if isinstance(tracker, dict) else None
+    if isinstance(firm, bool) or not isinstance(firm, (int, float)):
+        firm = TrackerConfig().high_conf_det_threshold
+    owner = {int(t): person_id for person_id in ids for t in known[person_id].get("tracklet_ids", ())}
+    tracker_ids = np.asarray(detections["tracker_id"], dtype=np.int64)
+    rows = np.flatnonzero(np.isin(tracker_ids, list(owner)))
+    owners = np.array([owner[int(t)] for t in tracker_ids[rows]], dtype=np.int64)
+    pairs = seen_together(np.asarray(detections["frame_index"])[rows], owners,
+                          np.asarray(detections["xyxy"], dtype=np.float32).reshape(-1, 4)[rows],
+                          np.asarray(detections["confidence"])[rows], min_confidence=float(firm))  # fmt: skip
+    return sorted(pairs)
 
 
 def _first_frames(detections: Mapping[str, np.ndarray]) -> dict[int, int]:

@@ -91,3 +91,26 @@ def test_paths_are_smoothed_without_moving_a_straight_walk():
     zigzag = line + np.array([[0, 3], [0, -3]] * 10)
     assert np.abs(smooth(zigzag) - line)[4:-4].max() < 1.0
     assert smooth(line[:1]).shape == (1, 2)
+
+
+def test_apply_never_merges_two_people_seen_together(tmp_path):
+    # issue 20 item 5: person 0's first piece (frames 0-9) and person 1 (frames 7-28) overlap for three frames
+    # at different places: a merge decision naming them is left unmet, said, and nothing is joined
+    import json
+
+    from fake_run import build_fake_run
+
+    from streamreid.config import Config
+    from streamreid.decisions import apply_decisions
+
+    fake = build_fake_run(tmp_path / "run", num_persons=2, with_webps=False)
+    first, other = fake.person(0).tracklet_ids[0], fake.person(1).tracklet_ids[0]
+    frames = fake.detections[first][:, 0], fake.detections[other][:, 0]
+    assert len(np.intersect1d(*frames)) == 3
+    path = tmp_path / "decisions.json"
+    path.write_text(json.dumps(_doc({"action": "merge", "persons": [0, 1], "tracklets": [[first], [other]]})))
+    config = Config().with_overrides({"reid.enabled": False, "report.enabled": False})
+    summary = apply_decisions(fake.run_dir, path, config=config)
+    assert summary["unmet"] == [(first, other)]
+    persons = json.loads((fake.run_dir / "canonical_persons.json").read_text())["persons"]
+    assert not any({first, other} <= set(p["tracklet_ids"]) for p in persons)

@@ -274,6 +274,15 @@ def test_overlapping_tracklets_are_never_merged():
     assert joined.groups == ((1, 2),) and joined.unmet_must_links == ()
 
 
+def test_a_must_link_never_joins_tracklets_seen_together():
+    # issue 20 item 5: a short overlap is allowed for one human tracked twice, not for two people seen apart in
+    # one frame; a merge asked for (streamreid apply, auto-merge) is then unmet, not an error
+    a, b = record(1, 0, 100), record(2, 90, 200)
+    assert group_tracklets([a, b], config=CONFIG, must_link=[(1, 2)]).groups == ((1, 2),)
+    held = group_tracklets([a, b], config=CONFIG, must_link=[(2, 1)], seen_together=[(1, 2), (1, 7)])
+    assert held.groups == ((1,), (2,)) and held.unmet_must_links == ((1, 2),)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_groups_never_hold_overlapping_tracklets(seed):
     scene = gt.simulate_scene(seed)

@@ -84,3 +84,17 @@ def test_a_pair_counts_only_in_frames_where_none_of_its_boxes_share_a_place():
     later = np.array([[0, 0, 10, 20], [300, 0, 310, 20]], dtype=np.float32)
     assert seen_together(np.r_[frames, 1, 1], np.r_[owners, 0, 1], np.r_[boxes, later]) == {(0, 1)}
     assert seen_together(np.zeros(0, int), np.zeros(0, int), np.zeros((0, 4))) == set()
+
+
+def test_people_apart_for_several_frames_are_seen_together_even_when_one_is_faint():
+    # issue 20 item 5 (the sample's pair 52/53): tracklet 1 ends with three faint boxes at its own spot while
+    # tracklet 2, firm, stands 60 px away: two people, never one who left and came back
+    detections = _detections([(0, 1), (1, 1), (2, 1), (3, 1), (1, 2), (2, 2), (3, 2), (4, 2)])
+    detections["confidence"][1:4] = 0.16
+    tracks = person_tracks([_person(0, (1,)), _person(1, (2,))], detections)
+    assert co_visible_pairs(tracks) == {(0, 1)} and co_visible_tracklets(tracks) == {(1, 2)}
+    # one such frame is no evidence (a handed-over faint box); two are
+    assert seen_together(np.array([1, 1]), np.array([0, 1]), confidences=np.array([0.16, 0.5])) == set()
+    assert seen_together(np.array([1, 1, 2, 2]), np.array([0, 1, 0, 1]), confidences=np.full(4, 0.16)) == {(0, 1)}
+    assert seen_together(np.array([1, 1, 2, 2]), np.array([0, 1, 0, 1]), confidences=np.full(4, 0.16),
+                         faint_frames=3) == set()  # fmt: skip

@@ -125,9 +125,10 @@ def test_selection_round_trip_without_merge(fake, tmp_path):
 
 
 def test_selection_round_trip_with_merge(fake, tmp_path):
-    out = select_persons(fake.run_dir, [2, 0], merge=True, out=tmp_path / "merged")
+    # persons 2 and 0 are on screen together at different places: only --force merges them
+    out = select_persons(fake.run_dir, [2, 0], merge=True, out=tmp_path / "merged", force=True)
     selection = json.loads((out / "selection.json").read_text())
-    assert selection["merged"] is True
+    assert selection["merged"] is True and selection["seen_together"] == [[0, 2]]
     (entry,) = selection["persons"]
     assert entry["person_id"] == 2  # the first id given names the merged identity
     assert entry["source_person_ids"] == [2, 0]
@@ -250,7 +251,8 @@ def test_output_path_that_is_a_file(fake, tmp_path):
 
 
 def test_cli_select_prints_the_folder_and_reports_errors_in_one_line(fake, tmp_path, capsys):
-    assert main(["select", str(fake.run_dir), "--persons", "0,2", "--merge", "--out", str(tmp_path / "s")]) == 0
+    args = ["select", str(fake.run_dir), "--persons", "0,2", "--merge", "--force", "--out", str(tmp_path / "s")]
+    assert main(args) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "s")
     assert json.loads((tmp_path / "s" / "selection.json").read_text())["merged"] is True
     assert main(["select", str(fake.run_dir), "--persons", "0,9"]) != 0
@@ -267,3 +269,18 @@ def test_select_command_survives_a_shell_with_spaces_and_quotes_in_the_path(tmp_
     command = select_command(run_dir, [3, 7])
     assert shlex.split(command) == ["streamreid", "select", str(run_dir), "--persons", "3,7", "--merge"]
     assert shlex.split(select_command(run_dir, [1], merge=False))[-1] == "1"
+
+
+def test_merge_of_persons_seen_together_is_refused_in_one_line(fake, tmp_path, capsys):
+    # issue 20 item 5: `select --persons 86,88 --merge` merged two people seen together without a word
+    out = tmp_path / "refused"
+    with pytest.raises(SelectionError, match="persons 0 and 1 were seen together at different places"):
+        select_persons(fake.run_dir, [1, 0], merge=True, out=out)
+    assert not out.exists()  # nothing written
+    assert main(["select", str(fake.run_dir), "--persons", "1,0", "--merge", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("streamreid: error: persons 0 and 1 were seen together") and err.count("\n") == 1
+    assert "--force" in err and not out.exists()
+    # exported side by side they stay two persons, and the file says they were seen together
+    selection = json.loads((select_persons(fake.run_dir, [1, 0], out=out) / "selection.json").read_text())
+    assert selection["seen_together"] == [[0, 1]] and len(selection["persons"]) == 2

@@ -36,7 +36,7 @@ def crop_strip(crops: np.ndarray, *, size: tuple[int, int] = STRIP_CROP_SIZE) ->
 def write_crop_strips(
     run_dir: Path, persons: Sequence[Person], store: Any, *, count: int = STRIP_CROPS
 ) -> dict[int, Path]:
-    """Write the strip of each of ``persons`` that has best crops, removing older strips first.
+    """Write the strip of each of ``persons`` that has best crops, then remove the older strips not rewritten.
 
     Returns:
         Person id to the strip written.
@@ -45,8 +45,7 @@ def write_crop_strips(
 
     folder = Path(run_dir) / rundir.CROPS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("person_*.jpg"):
-        stale.unlink()
+    stale = set(folder.glob("person_*.jpg"))
     written = {}
     for person in persons:
         crops, _ = store.crops_for(list(person.tracklet_ids), buffer="best", limit=count, order="score")
@@ -57,4 +56,6 @@ def write_crop_strips(
         written[person.person_id] = rundir.replace_atomically(
             path, lambda tmp, image=strip: iio.imwrite(tmp, image, extension=".jpg", quality=85), suffix=".jpg"
         )
+    for path in stale - set(written.values()):  # only once the new strips exist
+        path.unlink(missing_ok=True)
     return written
