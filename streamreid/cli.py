@@ -441,6 +441,7 @@ def _select(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from streamreid.config import Config, load_config
     from streamreid.decisions import apply_decisions
@@ -450,14 +451,17 @@ def _apply(args: argparse.Namespace) -> int:
     saved = read_json(run_dir / RUN_JSON).get("config")
     base = Config.from_dict(saved) if isinstance(saved, dict) else None
     summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
-    Console().print(
+    console = Console(highlight=False)
+    if not summary["applied"]:
+        console.print(f"no new decision in {args.decisions}: the persons are as they were "
+                      f"({summary['persons']}); report: {summary['report']}")  # fmt: skip
+        return 0
+    console.print(
         f"applied {summary['applied']} decision(s): {summary['persons_before']} -> "
         f"[bold]{summary['persons']} persons[/]; report: {summary['report']}"
     )
-    for a, b in summary["unmet"]:
-        Console().print(
-            f"  [yellow]note[/] tracklets {a} and {b} were not merged: seen at the same time, or kept apart"
-        )
+    for change in summary["changes"]:
+        console.print(f"  {escape(change)}")
     return 0
 
 

@@ -43,6 +43,13 @@ JSON.stringify({
     text: li.innerText})),
   folded: document.querySelectorAll("li.pair.row").length,
   merges: Array.from(document.querySelectorAll("#merges li.merge")).map(li => li.innerText),
+  mergeCards: Array.from(document.querySelectorAll("#merges li.merge")).map(li => ({
+    persons: li.dataset.persons, groups: JSON.parse(li.dataset.groups),
+    sides: li.querySelectorAll("figure.side").length,
+    pictures: Array.from(li.querySelectorAll("figure.side img")).filter(i => i.complete && i.naturalWidth > 0).length,
+    text: li.innerText})),
+  personPictures: Array.from(document.querySelectorAll("article.person")).map(a =>
+    Array.from(a.querySelectorAll("img")).filter(i => i.complete && i.naturalWidth > 0).length),
   bars: document.querySelectorAll("svg#timeline rect").length,
   paths: document.querySelectorAll("#where g.path").length,
   fallbackVisible: (() => { const n = document.getElementById("fallback-notice");
@@ -282,9 +289,11 @@ def test_merges_are_shown_with_why_and_how_sure(tmp_path, browser):
     page, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG), shot="report_merges.png")
     two = [p for p in fake.persons if len(p.tracklet_ids) == 2]
     assert len(facts["merges"]) == len(two)
-    first = next(text for text in facts["merges"] if text.startswith(f"P{two[0].person_id}"))
+    first = next(m["text"] for m in facts["mergeCards"] if m["persons"] == str(two[0].person_id))
     assert f"tracklets {two[0].tracklet_ids[0]} joined with {two[0].tracklet_ids[1]}" in first
     assert "moved on plausibly: 4 frame gap" in first and "85% sure" in first and "Undo" in first
+    assert all(m["sides"] == 2 and m["pictures"] == 2 for m in facts["mergeCards"])  # both sides pictured
+    assert f"P{two[0].person_id} #{fake.ranks[two[0].person_id]}: one person made of 2 pieces, 1 merge" in facts["text"]
     assert f"from 5 tracklets · {len(two)} merges applied · 2 pairs to check" in facts["text"]
 
 
@@ -465,14 +474,16 @@ def test_find_sort_and_person_detail(tmp_path, browser):
     assert page.errors == []
 
 
-def test_pairs_beyond_the_animated_persons_still_show_pictures(tmp_path, browser):
+def test_pairs_and_persons_beyond_the_animated_ones_still_show_pictures(tmp_path, browser):
     fake = build_fake_run(tmp_path / "run", num_persons=8, max_webps=2)
     ranked = sorted(fake.persons, key=lambda p: fake.ranks[p.person_id])
     low = (ranked[-1].person_id, ranked[-2].person_id)
     _recommend(fake.run_dir, [(*low, 0.8)])
     _, facts = _facts(browser, write_report(fake.run_dir, config=replace(CONFIG, max_persons=2)))
     assert facts["pairs"][0]["pictures"] == 2  # their best crops
-    assert not (fake.run_dir / "crops" / f"person_{ranked[2].person_id}.jpg").exists()
+    assert (fake.run_dir / "crops" / f"person_{ranked[2].person_id}.jpg").exists()
+    assert facts["personPictures"] == [1] * len(fake.persons)  # an animation or a strip each, no empty box
+    assert "no animation" not in facts["text"]
 
 
 def test_best_crops_strip_holds_the_best_scored_crops(tmp_path):
@@ -540,7 +551,7 @@ def test_missing_webps_store_and_scene_degrade_to_placeholders(tmp_path, browser
     (fake.run_dir / "scene.jpg").unlink()
     page, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG))
     assert facts["images"] == 0
-    assert facts["text"].count("no crops kept") == 3 + 2 * 2  # cards, and both sides of the two pairs
+    assert facts["text"].count("no crops kept") == 3 + 2 * 2 + 2 * 2  # cards, both sides of the two pairs and merges
     assert facts["cells"] == 9 and facts["paths"] == 3  # paths are drawn without the still
     assert page.errors == []
 
