@@ -220,14 +220,14 @@ def link_persons(
 
 def fixed_persons(work: WorkingSet, groups: Sequence[Sequence[int]]) -> list[Person]:
     """The persons ``groups`` name, as they are (tracklets outside the working set left out, new ones alone)."""
-    from streamreid.grouping import build_persons
+    from streamreid.grouping import build_persons, time_key
 
     known = {s.tracker_id: s for s in work.tracklets}
     kept = [[t for t in group if t in known] for group in groups]
     named = {t for group in kept for t in group}
     kept += [[t] for t in known if t not in named]
     kept = [group for group in kept if group]
-    kept.sort(key=lambda group: min((known[t].start_frame, known[t].start_time, t) for t in group))
+    kept.sort(key=lambda group: min(time_key(known[t]) for t in group))  # person ids in the grouping's order
     return build_persons(kept, work.tracklets)
 
 

@@ -440,9 +440,6 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-
     from streamreid.config import Config, load_config
     from streamreid.decisions import apply_decisions
     from streamreid.rundir import RUN_JSON, read_json, require_run_dir
@@ -451,17 +448,15 @@ def _apply(args: argparse.Namespace) -> int:
     saved = read_json(run_dir / RUN_JSON).get("config")
     base = Config.from_dict(saved) if isinstance(saved, dict) else None
     summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
-    console = Console(highlight=False)
+    # plain lines, never wrapped: each change is one line a script or a log can quote
     if not summary["applied"]:
-        console.print(f"no new decision in {args.decisions}: the persons are as they were "
-                      f"({summary['persons']}); report: {summary['report']}")  # fmt: skip
+        print(f"no new decision in {args.decisions}: the persons are as they were ({summary['persons']}); "
+              f"report: {summary['report']}")  # fmt: skip
         return 0
-    console.print(
-        f"applied {summary['applied']} decision(s): {summary['persons_before']} -> "
-        f"[bold]{summary['persons']} persons[/]; report: {summary['report']}"
-    )
+    print(f"applied {summary['applied']} decision(s): {summary['persons_before']} -> {summary['persons']} persons; "
+          f"report: {summary['report']}")  # fmt: skip
     for change in summary["changes"]:
-        console.print(f"  {escape(change)}")
+        print(f"  {change}")
     return 0
 
 
