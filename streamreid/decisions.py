@@ -273,8 +273,11 @@ def _max_overlap(config: Any, meta: Mapping[str, Any]) -> int:
     from streamreid.grouping import scaled_grouping_config
 
     video = meta.get("video") or {}
-    scaled = scaled_grouping_config(config.grouping, fps=float(video.get("fps") or 25.0),
-                                    frame_size=(int(video.get("width") or 640), int(video.get("height") or 360)))
+    scaled = scaled_grouping_config(
+        config.grouping,
+        fps=float(video.get("fps") or 25.0),
+        frame_size=(int(video.get("width") or 640), int(video.get("height") or 360)),
+    )
     return scaled.max_temporal_gap // 2
 
 

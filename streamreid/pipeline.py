@@ -53,10 +53,10 @@ from streamreid.reid_stage import (
     AppliedMerge,
     EmbedderInfo,
     ReidResult,
+    applied_merges,
     decide,
     embed_persons,
     known_different,
-    applied_merges,
     merge_links,
     merged_clusters,
     recorded_merges,
@@ -435,7 +435,16 @@ def analyse(
     notes, embedder_info = list(work.notes), None
     if config.reid.enabled and found.persons:
         found, embedder_info, reid_notes = clock.timed(
-            "reid", _reid, run_dir, work, found, store, config=config, embedder=embedder, clock=clock, webps=webps,
+            "reid",
+            _reid,
+            run_dir,
+            work,
+            found,
+            store,
+            config=config,
+            embedder=embedder,
+            clock=clock,
+            webps=webps,
             carried=carried,
         )
         notes += reid_notes
@@ -453,7 +462,11 @@ def analyse(
 
 
 def _find_persons(
-    work: WorkingSet, *, config: Config, clock: StageClock, must_link: list[tuple[int, int]] = (),
+    work: WorkingSet,
+    *,
+    config: Config,
+    clock: StageClock,
+    must_link: list[tuple[int, int]] = (),
     groups: Sequence[Sequence[int]] | None = None,
 ) -> PersonsFound:
     """Link the tracklets into persons (or take ``groups`` as they are), rank them and gather their detections."""

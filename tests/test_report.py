@@ -609,3 +609,36 @@ def test_a_merge_by_appearance_does_not_quote_the_motion_prediction_as_a_distanc
     checks = {"temporal_gap": {"value": 806}, "spatial_distance": {"value": 4116.0}, "area_ratio": {"value": 0.18}}
     assert _checks_detail(checks, moved_on=True) == "806 frame gap, 4116 px apart, size ratio 0.18"
     assert _checks_detail(checks, moved_on=False) == "806 frame gap, size ratio 0.18"  # predicted far off the frame
+
+
+def test_a_similarity_and_the_line_never_read_the_same():
+    from streamreid.report.figures import versus
+
+    assert versus(0.6677, 0.6733) == "0.668, just below this video's line (0.673)"
+    assert versus(0.82, 0.64) == "0.82, above this video's line (0.64)"
+    assert versus(0.673318, 0.673292).startswith("0.6733, just above")  # four digits at most
+    assert versus(0.5, None) == "0.50"
+
+
+def test_shot_cuts_and_outages_from_run_json_are_on_the_timeline(tmp_path, browser):
+    fake = build_fake_run(tmp_path / "run", num_persons=3)
+    meta = json.loads((fake.run_dir / "run.json").read_text())
+    meta["shot_cuts"] = [{"frame": 40, "time": 4.0}, {"frame": 90, "time": 9.0}, {"frame": "x", "time": None}]
+    meta["outages"] = [{"start": 5.0, "end": 6.5}]
+    (fake.run_dir / "run.json").write_text(json.dumps(meta))
+    page, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG), shot="report_shot_cuts.png")
+    cuts = page.evaluate('Array.from(document.querySelectorAll("svg#timeline line.cut title")).map(t => t.textContent)')
+    assert cuts == ["shot cut at 0:04.0 (frame 40)", "shot cut at 0:09.0 (frame 90)"]  # the malformed one left out
+    assert page.evaluate('document.querySelectorAll("svg#timeline rect.outage").length') == 1
+    assert "Dashed red lines: 2 shot cuts (0:04.0, 0:09.0); grey spans: 1 outage of the source" in facts["text"]
+    assert page.errors == []
+
+
+def test_tracklet_counts_in_the_header_and_the_run_section_agree(tmp_path, browser):
+    fake = build_fake_run(tmp_path / "run", num_persons=3)
+    meta = json.loads((fake.run_dir / "run.json").read_text())
+    meta["counts"]["tracklets"] = 9  # 5 in persons, 4 too short to count
+    (fake.run_dir / "run.json").write_text(json.dumps(meta))
+    _, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG))
+    assert "from 5 tracklets (of 9 tracked; 4 too short to count)" in facts["text"]
+    assert "9 tracklets tracked (5 long enough to count, in persons)" in facts["text"]

@@ -322,7 +322,7 @@ def _person_views(run_dir: Path, persons: Sequence[Person], decisions: Sequence[
         crops = crops_path_for(run_dir, pid)
         animated = animation.is_file() and (animations is None or pid in animations)
 
-        def side(ids: Sequence[int]) -> Side:
+        def side(ids: Sequence[int], person: Person = person) -> Side:
             return _side(run_dir, ids, spans, feet, fallback=person)
 
         views.append(
@@ -337,8 +337,9 @@ def _person_views(run_dir: Path, persons: Sequence[Person], decisions: Sequence[
                 visits=tuple(spans[t] for t in person.tracklet_ids if t in spans)
                 or (Visit(person.tracklet_ids[0] if person.tracklet_ids else -1, person.start_time, person.end_time),),
                 path=paths.get(pid, ()),
-                links=tuple(replace(link, sides=(side(link.groups[0]), side(link.groups[1])))
-                            for link in links.get(pid, ())),
+                links=tuple(
+                    replace(link, sides=(side(link.groups[0]), side(link.groups[1]))) for link in links.get(pid, ())
+                ),
                 pieces=tuple(side((t,)) for t in person.tracklet_ids) if len(person.tracklet_ids) > 1 else (),
             )  # fmt: skip
         )
@@ -383,7 +384,9 @@ def _tracklet_feet(run_dir: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     for tid, rows in zip(*np.unique(ids[order], return_index=True), strict=True):
         found[int(tid)] = rows
     bounds = list(found.values()) + [len(order)]
-    return {tid: (frames[order[lo:hi]], feet[order[lo:hi]]) for (tid, lo), hi in zip(found.items(), bounds[1:], strict=True)}
+    return {
+        tid: (frames[order[lo:hi]], feet[order[lo:hi]]) for (tid, lo), hi in zip(found.items(), bounds[1:], strict=True)
+    }
 
 
 def _int(value: Any) -> int | None:
@@ -415,7 +418,9 @@ def _links(run_dir: Path, persons: Sequence[Person], decisions: Sequence[Decisio
         found.setdefault(person.person_id, []).append(link)
 
     log = _optional(run_dir / rundir.GROUPING_LOG) or {}
-    chain = {int(p["earlier"]): int(p["later"]) for p in log.get("pairs", []) if p.get("chosen") and not p.get("forced")}
+    chain = {
+        int(p["earlier"]): int(p["later"]) for p in log.get("pairs", []) if p.get("chosen") and not p.get("forced")
+    }
     for pair in log.get("pairs", []):
         earlier, later = int(pair["earlier"]), int(pair["later"])
         person = owner.get(later)

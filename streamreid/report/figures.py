@@ -180,8 +180,8 @@ def sides_svg(sides: Sequence[Side], *, frame_size: tuple[int, int]) -> Markup:
         (x0, y0), (x1, y1) = side.path[0], side.path[-1]
         out.append(
             f'<g class="path side-path"><title>tracklets {escape(" + ".join(map(str, side.tracklet_ids)))}</title>'
-            f'<polyline points="{points}" fill="none" stroke="#fff" stroke-opacity=".7" stroke-width="{stroke * 2.2:.1f}"'
-            ' stroke-linejoin="round" stroke-linecap="round"/>'
+            f'<polyline points="{points}" fill="none" stroke="#fff" stroke-opacity=".7"'
+            f' stroke-width="{stroke * 2.2:.1f}" stroke-linejoin="round" stroke-linecap="round"/>'
             f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="{stroke:.1f}"'
             ' stroke-linejoin="round" stroke-linecap="round"/>'
             f'<circle cx="{x0:.0f}" cy="{y0:.0f}" r="{stroke * 2.2:.1f}" fill="#fff" stroke="{colour}"'

@@ -175,8 +175,11 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "folded_pairs": recommendations[SHOWN_PAIRS:LISTED_PAIRS],
         "unlisted_pairs": max(0, len(recommendations) - LISTED_PAIRS),
         "links": data.links,
-        "timeline": figures.timeline_svg(ranked[:TIMELINE_PERSONS], duration=data.duration, cuts=_shot_cuts(run),
-                                         outages=_outages(run)) if ranked else None,
+        "timeline": figures.timeline_svg(
+            ranked[:TIMELINE_PERSONS], duration=data.duration, cuts=_shot_cuts(run), outages=_outages(run)
+        )
+        if ranked
+        else None,
         "timeline_breaks": _timeline_breaks(run),
         "merged": [v for v in ranked if v.links],
         "SHOWN_MERGED": SHOWN_MERGED,
@@ -230,7 +233,8 @@ def _timeline_breaks(run: dict[str, Any]) -> str:
     cuts, outages = _shot_cuts(run), _outages(run)
     bits = []
     if cuts:
-        bits.append(f"dashed red lines: {_plural(len(cuts), 'shot cut')} ({', '.join(figures.format_clock(c[1]) for c in cuts[:8])}{', ...' if len(cuts) > 8 else ''})")
+        times = ", ".join(figures.format_clock(seconds) for _, seconds in cuts[:8]) + (", ..." if len(cuts) > 8 else "")
+        bits.append(f"dashed red lines: {_plural(len(cuts), 'shot cut')} ({times})")
     if outages:
         bits.append(f"grey spans: {_plural(len(outages), 'outage')} of the source")
     return "; ".join(bits)
