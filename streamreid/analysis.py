@@ -66,13 +66,13 @@ class PersonsFound:
 
     Attributes:
         persons: The persons, in person-id order.
-        grouping: How the tracklets were linked.
+        grouping: How the tracklets were linked, or ``None`` when the persons were given (``streamreid apply``).
         scores: The ranking, best first.
         tracks: Each person's detections, parallel to ``persons``.
     """
 
     persons: tuple[Person, ...]
-    grouping: GroupingResult
+    grouping: GroupingResult | None
     scores: tuple[PersonScore, ...]
     tracks: tuple[PersonTrack, ...]
 
@@ -234,6 +234,19 @@ def link_persons(
     return grouping, build_persons(grouping.groups, work.tracklets)
 
 
+def fixed_persons(work: WorkingSet, groups: Sequence[Sequence[int]]) -> list[Person]:
+    """The persons ``groups`` name, as they are (tracklets outside the working set left out, new ones alone)."""
+    from streamreid.grouping import build_persons, time_key
+
+    known = {s.tracker_id: s for s in work.tracklets}
+    kept = [[t for t in group if t in known] for group in groups]
+    named = {t for group in kept for t in group}
+    kept += [[t] for t in known if t not in named]
+    kept = [group for group in kept if group]
+    kept.sort(key=lambda group: min(time_key(known[t]) for t in group))  # person ids in the grouping's order
+    return build_persons(kept, work.tracklets)
+
+
 def rank(work: WorkingSet, persons: Sequence[Person], *, config: RankingConfig) -> list[PersonScore]:
     """Rank the persons (rank 1 = best)."""
     from streamreid.ranking import rank_persons
@@ -247,8 +260,9 @@ def write_persons(run_dir: Path, found: PersonsFound, work: WorkingSet, *, ranki
     from streamreid.grouping import grouping_log, reid_candidates
     from streamreid.ranking import ranking_results
 
-    rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(found.grouping))
-    rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(found.grouping, work.tracklets))
+    if found.grouping is not None:  # persons given as they are keep the grouping that first linked them
+        rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(found.grouping))
+        rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(found.grouping, work.tracklets))
     rundir.write_json(run_dir / rundir.RANKING, ranking_results(found.scores, config=ranking))
     rank_of = found.rank_of()
     payload = []

@@ -464,13 +464,15 @@ def _apply(args: argparse.Namespace) -> int:
         saved = read_json(run_dir / RUN_JSON).get("config")
         base = Config.from_dict(saved) if isinstance(saved, dict) else None
         summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
-    console = _stdout_console()
-    console.print(
-        f"applied {summary['applied']} decision(s): {summary['persons_before']} -> "
-        f"[bold]{summary['persons']} persons[/]; report: {summary['report']}"
-    )
-    for a, b in summary["unmet"]:
-        console.print(f"  [yellow]note[/] tracklets {a} and {b} were not merged: seen at the same time, or kept apart")
+    # plain lines, never wrapped: each change is one line a script or a log can quote
+    if not summary["applied"]:
+        print(f"no new decision in {args.decisions}: the persons are as they were ({summary['persons']}); "
+              f"report: {summary['report']}")  # fmt: skip
+        return 0
+    print(f"applied {summary['applied']} decision(s): {summary['persons_before']} -> {summary['persons']} persons; "
+          f"report: {summary['report']}")  # fmt: skip
+    for change in summary["changes"]:
+        print(f"  {change}")
     return 0
 
 

@@ -21,7 +21,7 @@ renumbered; person ids are kept for messages only. File format::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,7 +222,11 @@ def check_against_run(decisions: Sequence[Decision], data: Any, *, run_meta: Map
 
 
 def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]:
-    """Add the decisions in ``path`` to the run's and redo its end-of-stream stages.
+    """Carry out the new decisions in ``path`` on the run's persons, changing nothing else, and report again.
+
+    The persons the run holds are edited (:func:`edit_groups`): every merge nobody decided about,
+    automatic or earlier, stays as it is, and nothing new is merged automatically. Similarity, pairs
+    to check, pictures and the report are then redone for the edited persons.
 
     Args:
         run_dir: The run directory.
@@ -230,8 +234,9 @@ def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]
         config: The configuration for the end-of-stream stages.
 
     Returns:
-        The summary of :func:`streamreid.pipeline.analyse` (as a dict), plus ``persons_before``, ``applied`` and
-        ``unmet`` (tracklet pairs a merge could not join: seen at the same time, or kept apart).
+        The summary of :func:`streamreid.pipeline.analyse` (as a dict), plus ``persons_before``, ``applied``
+        (new decisions), ``changes`` (one line per new decision) and ``unmet`` (tracklet pairs a merge could
+        not join: seen at the same time).
 
     Raises:
         DecisionError: The file is missing, broken, or does not fit the run.
@@ -248,18 +253,46 @@ def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]
         data = rundir.read_json(path)
     except StreamReidError as exc:
         raise DecisionError(str(exc)) from None
-    new = parse_decisions(data, name=path.name)
+    saved = parse_decisions(data, name=path.name)
     meta = rundir.read_json_object(run_dir / rundir.RUN_JSON)
-    tracklets = {s.tracker_id for s in load_tracklet_stats(run_dir)}
-    check_against_run(new, data, run_meta=meta, tracklets=tracklets, name=path.name)
-    persons_before = len(_current_persons(run_dir))
+    stats = load_tracklet_stats(run_dir)
+    check_against_run(saved, data, run_meta=meta, tracklets={s.tracker_id for s in stats}, name=path.name)
+    persons = _current_persons(run_dir)
     held = read_decisions(run_dir / rundir.DECISIONS)
+    new = new_decisions(held, saved)
+    groups = [tuple(int(t) for t in p.get("tracklet_ids") or ()) for p in persons]
+    edit = edit_groups(groups, new, spans={s.tracker_id: (s.start_frame, s.end_frame) for s in stats},
+                       max_overlap=_max_overlap(config, meta),
+                       seen_together=_tracklets_seen_together(run_dir, config) if new else ())  # fmt: skip
     run = {"name": run_dir.resolve().name, "started_at": meta.get("started_at")}
     rundir.write_json(run_dir / rundir.DECISIONS, decisions_payload(combine(held, new), run=run))
-    summary = analyse(run_dir, config=config).to_dict()
-    log = rundir.read_json(run_dir / rundir.GROUPING_LOG) if (run_dir / rundir.GROUPING_LOG).is_file() else {}
-    unmet = [tuple(pair) for pair in log.get("unmet_must_links", [])]
-    return {**summary, "persons_before": persons_before, "applied": len(new), "unmet": unmet}
+    # without persons to edit (a run stopped before them), the whole analysis is redone with the decisions
+    summary = analyse(run_dir, config=config, groups=edit.groups if persons else None).to_dict()
+    return {**summary, "persons_before": len(persons), "applied": len(new), "changes": list(edit.changes),
+            "unmet": [list(pair) for pair in edit.unmet]}  # fmt: skip
+
+
+def _tracklets_seen_together(run_dir: Path, config: Any) -> set[tuple[int, int]]:
+    """Tracklet pairs seen in one frame at different places, from the run's stored boxes."""
+    from streamreid.person_tracks import seen_together
+    from streamreid.store import open_store
+
+    detections = open_store(run_dir / rundir.STORE).detections()
+    return seen_together(detections["frame_index"], detections["tracker_id"], detections["xyxy"],
+                         detections["confidence"], min_confidence=config.tracker.high_conf_det_threshold)  # fmt: skip
+
+
+def _max_overlap(config: Any, meta: Mapping[str, Any]) -> int:
+    """Frames two tracklets of one person may share, as the grouping allows (half its scaled gap)."""
+    from streamreid.grouping import scaled_grouping_config
+
+    video = meta.get("video") or {}
+    scaled = scaled_grouping_config(
+        config.grouping,
+        fps=float(video.get("fps") or 25.0),
+        frame_size=(int(video.get("width") or 640), int(video.get("height") or 360)),
+    )
+    return scaled.max_temporal_gap // 2
 
 
 def _current_persons(run_dir: Path) -> list[Any]:
@@ -267,3 +300,121 @@ def _current_persons(run_dir: Path) -> list[Any]:
     if not path.is_file():
         return []
     return list(rundir.read_json(path).get("persons") or [])
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What applying decisions to a run's persons did.
+
+    Attributes:
+        groups: The persons afterwards, as tracker ids (each group in time order, groups by first appearance).
+        changes: One line per decision, saying what it changed (or that it changed nothing, and why).
+        unmet: Tracklet pairs a merge could not join (seen at the same time).
+    """
+
+    groups: tuple[tuple[int, ...], ...]
+    changes: tuple[str, ...]
+    unmet: tuple[tuple[int, int], ...] = ()
+
+
+def new_decisions(held: Sequence[Decision], saved: Sequence[Decision]) -> tuple[Decision, ...]:
+    """The decisions of ``saved`` not already held (the report saves the held ones again with the new ones)."""
+    known = {(d.action, d.key) for d in held}
+    return tuple(d for d in saved if (d.action, d.key) not in known)
+
+
+def edit_groups(
+    groups: Sequence[Sequence[int]], decisions: Sequence[Decision], *, spans: Mapping[int, tuple[int, int]],
+    max_overlap: int = 0, seen_together: Collection[tuple[int, int]] = (),
+) -> Edit:  # fmt: skip
+    """Carry out ``decisions`` on the persons ``groups``, changing nothing else.
+
+    A merge joins the persons holding its two sides (unless they were seen at the same
+    time for more than ``max_overlap`` frames); a reject keeps two persons apart as they
+    are (or splits them, if they are one); a split cuts the person holding both sides in
+    two, each tracklet of it that neither side names going with the side nearest in time.
+    Every other person stays exactly as it was.
+
+    Args:
+        groups: The persons now, as tracker ids.
+        decisions: The decisions to carry out, in order.
+        spans: ``(start_frame, end_frame)`` of every tracklet.
+        max_overlap: Frames two tracklets of one person may share (a track handed one last faint box).
+        seen_together: Tracklet pairs ``(a, b)``, ``a < b``, seen in one frame at different places
+            (:func:`streamreid.person_tracks.seen_together`): never one person, however short the overlap.
+
+    Returns:
+        The persons afterwards, what each decision changed, and the merges that could not be made.
+    """
+    current = [tuple(g) for g in groups if g]
+    changes: list[str] = []
+    unmet: list[tuple[int, int]] = []
+    for decision in decisions:
+        owner = {t: i for i, g in enumerate(current) for t in g}
+        first, second = ({owner[t] for t in side if t in owner} for side in decision.groups)
+        what = _described(decision)
+        if not first or not second:
+            changes.append(f"{what}: changed nothing (its tracklets are not in this run's persons)")
+        elif decision.action == "merge":
+            clash = _clash([t for i in first for t in current[i]], [t for i in second for t in current[i]],
+                           spans, max_overlap, set(seen_together))  # fmt: skip
+            if first == second:
+                changes.append(f"{what}: already one person")
+            elif clash is not None:
+                unmet.append(clash)
+                changes.append(f"{what}: not merged, tracklets {clash[0]} and {clash[1]} are seen at the same time")
+            else:
+                joined = tuple(t for i in sorted(first | second) for t in current[i])
+                current = [g for i, g in enumerate(current) if i not in first | second] + [joined]
+                changes.append(f"{what}: now one person")
+        elif not first & second:
+            changes.append(f"{what}: {'kept apart' if decision.action == 'reject' else 'already apart'}"
+                           f"{', not suggested again' if decision.action == 'reject' else ''}")  # fmt: skip
+        else:
+            for index in sorted(first & second, reverse=True):
+                parts = _cut(current[index], decision.groups, spans)
+                current[index : index + 1] = list(parts)
+            changes.append(f"{what}: now two persons")
+    ordered = sorted((tuple(sorted(g, key=lambda t: (spans.get(t, (0, 0)), t))) for g in current),
+                     key=lambda g: (spans.get(g[0], (0, 0)), g[0]))  # fmt: skip
+    return Edit(groups=tuple(ordered), changes=tuple(changes), unmet=tuple(unmet))
+
+
+def _described(decision: Decision) -> str:
+    """The decision in words, naming the persons the user saw and the tracklets."""
+    sides = " with ".join("+".join(str(t) for t in side) for side in decision.groups)
+    named = " and ".join(f"P{p}" for p in decision.persons or ())
+    if decision.action == "merge":
+        return f"merge {named} (tracklets {sides})" if named else f"merge tracklets {sides}"
+    if decision.action == "reject":
+        return f"keep {named} apart (tracklets {sides})" if named else f"keep tracklets {sides} apart"
+    return f"undo the merge in {named} (tracklets {sides})" if named else f"undo the merge of tracklets {sides}"
+
+
+def _clash(first: Sequence[int], second: Sequence[int], spans: Mapping[int, tuple[int, int]],
+           max_overlap: int, seen: Collection[tuple[int, int]] = ()) -> tuple[int, int] | None:  # fmt: skip
+    """A pair of tracklets, one per side, seen together, or on screen together over ``max_overlap`` frames."""
+    for a in first:
+        for b in second:
+            if (min(a, b), max(a, b)) in seen:
+                return (min(a, b), max(a, b))
+            (s1, e1), (s2, e2) = spans.get(a, (0, -1)), spans.get(b, (0, -1))
+            if min(e1, e2) - max(s1, s2) + 1 > max_overlap:
+                return (min(a, b), max(a, b))
+    return None
+
+
+def _cut(group: Sequence[int], sides: Sequence[Sequence[int]], spans: Mapping[int, tuple[int, int]]) -> tuple[
+        tuple[int, ...], tuple[int, ...]]:  # fmt: skip
+    """``group`` in two: each side's tracklets, and every other tracklet with the side nearest to it in time."""
+    parts = [[t for t in group if t in set(side)] for side in sides]
+    for t in group:
+        if t in parts[0] or t in parts[1]:
+            continue
+        start, end = spans.get(t, (0, 0))
+
+        def distance(part: list[int], start: int = start, end: int = end) -> int:
+            return min(max(0, spans.get(o, (0, 0))[0] - end, start - spans.get(o, (0, 0))[1]) for o in part)
+
+        parts[0 if distance(parts[0]) <= distance(parts[1]) else 1].append(t)
+    return tuple(parts[0]), tuple(parts[1])

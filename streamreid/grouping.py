@@ -328,6 +328,11 @@ def _area_mismatch(ratio: float, low: float, high: float) -> float:
     return min(abs(math.log(ratio)) / abs(math.log(bound)), 1.0)
 
 
+def time_key(stats: TrackletStats) -> tuple[int, int, int]:
+    """The order of tracklets in time that person ids follow (first tracklet of each)."""
+    return _time_key(stats)
+
+
 def _time_key(stats: TrackletStats) -> tuple[int, int, int]:
     return (stats.start_frame, stats.end_frame, stats.tracker_id)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -29,6 +29,7 @@ from streamreid.analysis import (
     Analysis,
     PersonsFound,
     WorkingSet,
+    fixed_persons,
     link_persons,
     load_working_set,
     rank,
@@ -49,13 +50,16 @@ from streamreid.realtime import RealTimePacer, realtime_enabled
 from streamreid.reid_stage import (
     FALLBACK_NOTE,
     REID_OUTPUTS,
+    AppliedMerge,
     EmbedderInfo,
     ReidResult,
+    applied_merges,
     decide,
     embed_persons,
     known_different,
     merge_links,
     merged_clusters,
+    recorded_merges,
     write_reid,
 )
 from streamreid.run_record import StreamSummary, final_status, now, start_record, stream_notes
@@ -410,10 +414,13 @@ def analyse(
     clock: StageClock | None = None,
     embedder: Embedder | None = None,
     frames_processed: int | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
 ) -> Analysis:
     """End-of-stream stages over a run directory: persons, ranking, ReID, report.
 
     Works on a finished run as well as on the store a killed run left behind.
+    With ``groups`` (``streamreid apply``), the persons are those groups of tracklets as they are:
+    nothing is linked or merged automatically, and the merges recorded before are kept on record.
 
     Args:
         run_dir: The run directory.
@@ -423,6 +430,7 @@ def analyse(
         clock: Where to add each stage's time.
         embedder: An embedder to use instead of building one from the config.
         frames_processed: Frames the pipeline processed, when known.
+        groups: The persons, as tracker ids, when they are decided already.
 
     Returns:
         How many persons, the embedder used, the report and notes for the user.
@@ -433,7 +441,8 @@ def analyse(
     clock = clock or StageClock()
     store = open_store(run_dir / rundir.STORE)
     work = load_working_set(run_dir, store, config=config, stats=stats, info=info, frames_processed=frames_processed)
-    found = _find_persons(work, config=config, clock=clock)
+    carried = recorded_merges(run_dir) if groups is not None else ()
+    found = _find_persons(work, config=config, clock=clock, groups=groups)
     clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)  # before ReID: kept if killed
     stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
     webps = None
@@ -447,7 +456,17 @@ def analyse(
     notes, embedder_info = list(work.notes), None
     if config.reid.enabled and found.persons:
         found, embedder_info, reid_notes = clock.timed(
-            "reid", _reid, run_dir, work, found, store, config=config, embedder=embedder, clock=clock, webps=webps
+            "reid",
+            _reid,
+            run_dir,
+            work,
+            found,
+            store,
+            config=config,
+            embedder=embedder,
+            clock=clock,
+            webps=webps,
+            carried=carried,
         )
         notes += reid_notes
     for name, version in older.items():  # an older analysis's similarities this one did not replace: stale now
@@ -459,7 +478,8 @@ def analyse(
             written = clock.timed("webp", webps.write, found.ranked())
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
-        analysis = dataclasses.replace(analysis, report=_write_report(run_dir, config, clock=clock))
+        analysis = dataclasses.replace(analysis, report=_write_report(run_dir, config, clock=clock,
+                                                                      animations=set(written)))  # fmt: skip
         for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
             path.unlink(missing_ok=True)
     return analysis
@@ -479,11 +499,19 @@ def _versions(run_dir: Path, names: Iterable[str]) -> dict[str, tuple[int, int] 
 
 
 def _find_persons(
-    work: WorkingSet, *, config: Config, clock: StageClock, must_link: list[tuple[int, int]] = ()
+    work: WorkingSet,
+    *,
+    config: Config,
+    clock: StageClock,
+    must_link: list[tuple[int, int]] = (),
+    groups: Sequence[Sequence[int]] | None = None,
 ) -> PersonsFound:
-    """Link the tracklets into persons, rank them and gather their detections."""
+    """Link the tracklets into persons (or take ``groups`` as they are), rank them and gather their detections."""
     start = time.perf_counter()
-    grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
+    if groups is None:
+        grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
+    else:
+        grouping, persons = None, fixed_persons(work, groups)
     clock.add("grouping", time.perf_counter() - start)
     scores = clock.timed("ranking", rank, work, persons, config=config.ranking)
     return PersonsFound(tuple(persons), grouping, tuple(scores), tuple(person_tracks(persons, work.detections)))
@@ -492,14 +520,18 @@ def _find_persons(
 def _reid(
     run_dir: Path, work: WorkingSet, found: PersonsFound, store: StoreReader, *, config: Config,
     embedder: Embedder | None, clock: StageClock, webps: PersonAnimations | None = None,
+    carried: Sequence[AppliedMerge] = (),
 ) -> tuple[PersonsFound, EmbedderInfo | None, list[str]]:  # fmt: skip
     """Compare the persons by appearance; with auto-merge, join the confident clusters and compare again.
+
+    With ``carried`` (persons decided already, as by ``streamreid apply``) nothing is merged: the merges
+    applied before are kept on record, and the persons compared once.
 
     Returns:
         The persons after the merges, the embedder used (``None`` when ReID was skipped) and notes.
     """
     notes: list[str] = []
-    used, initial, applied = None, found, []
+    used, initial, applied = None, found, list(carried)
     try:
         if embedder is None:
             from streamreid.embed import build_embedder
@@ -511,23 +543,23 @@ def _reid(
         if beside is not None:
             beside.start(found.ranked())
         embedder = RememberingEmbedder(embedder)  # merge rounds below embed only crops not seen before
-        result = _compare(run_dir, work, found, store, embedder, options=config.reid)
+        result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
         used = result.embedder
         notes += result.decision.notes
         must_link = []
-        for _ in range(_MERGE_ROUNDS):
+        for _ in range(0 if carried or found.grouping is None else _MERGE_ROUNDS):
             merged = merged_clusters(result.decision)
             if not (config.reid.auto_merge and merged):
                 break
             # the confident clusters become must-links of the five-check grouping, then redo
             must_link += merge_links(found.persons, merged)
-            applied += [tuple(found.persons[i].tracklet_ids for i in cluster) for cluster in merged]
+            applied += applied_merges(found.persons, merged, result.decision)
             found = _find_persons(work, config=config, clock=clock, must_link=must_link)
             if beside is not None:  # the merged persons' animations start now, beside the next round
                 beside.start(found.ranked())
             result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
         write_reid(run_dir, result, options=config.reid)  # the last round's: earlier rounds were only steps
-        if applied:
+        if len(applied) > len(carried):
             notes.append(f"auto-merge joined {len(initial.persons)} persons into {len(found.persons)} by appearance")
     except StreamReidError as exc:
         notes.append(f"re-identification skipped: {exc}")
@@ -551,11 +583,12 @@ def _compare(
                       auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
 
 
-def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None) -> Path | None:
+def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None,
+                  animations: set[int] | None = None) -> Path | None:  # fmt: skip
     from streamreid.report.html import write_report
 
     start = time.perf_counter()
-    path = write_report(run_dir, config=config.report)
+    path = write_report(run_dir, config=config.report, animations=animations)
     if clock is not None:
         clock.add("report", time.perf_counter() - start)
     return path

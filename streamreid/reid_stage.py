@@ -10,6 +10,7 @@ confident clusters into the must-links the next grouping round honours.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from streamreid import rundir
 from streamreid.config import ReidConfig
 from streamreid.decisions import apart
+from streamreid.errors import StreamReidError
 from streamreid.features import Embedder
 from streamreid.person_tracks import PersonTrack, co_visible_pairs, co_visible_tracklets
 from streamreid.types import Person
@@ -123,6 +125,65 @@ class ReidDecision:
 
 
 @dataclass(frozen=True)
+class AppliedMerge:
+    """One merged person auto-merge made: groups of tracklets (persons before) judged one human by appearance.
+
+    Attributes:
+        tracklets: Tracker ids of each group joined, in the order joined.
+        similarities: For each group after the first, its similarity to those before it when joined
+            (mean over their persons), or ``None`` where unknown.
+        line: The video's merge line they were judged against, or ``None``.
+    """
+
+    tracklets: tuple[tuple[int, ...], ...]
+    similarities: tuple[float | None, ...] = ()
+    line: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``merge_recommendations.json`` ``applied_merge_details`` lists it."""
+        return {"tracklets": [list(side) for side in self.tracklets], "similarities": list(self.similarities),
+                "line": self.line}  # fmt: skip
+
+
+def applied_merges(persons: Sequence[Person], clusters: Sequence[Sequence[int]],
+                   decision: ReidDecision) -> list[AppliedMerge]:  # fmt: skip
+    """The merges a round applies, one per cluster, with each joined person's similarity and the line."""
+    line = None if decision.threshold is None else round(float(decision.threshold), 4)
+    found = []
+    for cluster in clusters:
+        similarities = []
+        for index in range(1, len(cluster)):
+            values = [float(decision.similarity[i, cluster[index]]) for i in cluster[:index]]
+            finite = [v for v in values if math.isfinite(v)]
+            similarities.append(round(sum(finite) / len(finite), 4) if finite else None)
+        found.append(AppliedMerge(tracklets=tuple(persons[i].tracklet_ids for i in cluster),
+                                  similarities=tuple(similarities), line=line))  # fmt: skip
+    return found
+
+
+def recorded_merges(run_dir: Path) -> tuple[AppliedMerge, ...]:
+    """The merges auto-merge applied, as ``merge_recommendations.json`` records them (none when unreadable)."""
+    path = Path(run_dir) / rundir.MERGE_RECOMMENDATIONS
+    try:
+        data = rundir.read_json(path) if path.is_file() else {}
+        details = data.get("applied_merge_details")
+        if not isinstance(details, list):  # older runs: the groups alone
+            details = [{"tracklets": merge} for merge in data.get("applied_merges") or []]
+        return tuple(
+            AppliedMerge(tracklets=tuple(tuple(int(t) for t in side) for side in d["tracklets"]),
+                         similarities=tuple(_number(v) for v in d.get("similarities") or ()),
+                         line=_number(d.get("line")))
+            for d in details
+        )  # fmt: skip
+    except (StreamReidError, KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return ()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
 class ReidResult:
     """Everything the ReID stage produced for one set of persons (what :func:`write_reid` writes).
 
@@ -133,7 +194,7 @@ class ReidResult:
         decision: The comparison and its decisions.
         embedder: The embedder used.
         auto_merged: Whether these persons already come from applied merges.
-        applied: The merges applied so far, each as the tracklet ids of the persons joined.
+        applied: The merges applied so far.
     """
 
     person_ids: tuple[int, ...]
@@ -142,7 +203,7 @@ class ReidResult:
     decision: ReidDecision
     embedder: EmbedderInfo
     auto_merged: bool = False
-    applied: tuple[tuple[tuple[int, ...], ...], ...] = field(default=())
+    applied: tuple[AppliedMerge, ...] = field(default=())
 
 
 def embed_persons(
@@ -314,7 +375,8 @@ def write_reid(run_dir: Path, result: ReidResult, *, options: ReidConfig) -> Non
                                             merges=decision.merges, auto_merged=result.auto_merged)  # fmt: skip
     if decision.details is not None:  # the calibrated rule also says what it applied
         payload.update(decision.details)
-        payload["applied_merges"] = [[list(ids) for ids in merge] for merge in result.applied]
+    payload["applied_merges"] = [[list(ids) for ids in merge.tracklets] for merge in result.applied]
+    payload["applied_merge_details"] = [merge.to_dict() for merge in result.applied]
     rundir.write_json(run_dir / rundir.MERGE_RECOMMENDATIONS, payload)
 
 

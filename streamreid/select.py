@@ -198,7 +198,7 @@ def select_persons(
     owner = {int(t): int(member["person_id"]) for c in chosen for member in c.members for t in member["tracklet_ids"]}
 
     try:
-        _write_selection(out_dir, run_dir, chosen, owner, detections, store, ids=ids, merge=merge)
+        _write_selection(out_dir, run_dir, chosen, owner, detections, store, ids=ids, merge=merge, seen=seen)
     except OSError as exc:  # a folder that takes no files (/proc/self), a full disk, no permission
         raise SelectionError(f"cannot write the selection into {out_dir}: {exc.strerror or exc}") from None
     return out_dir
@@ -206,7 +206,7 @@ def select_persons(
 
 def _write_selection(out_dir: Path, run_dir: Path, chosen: list[_Chosen], owner: dict[int, int],
                      detections: Mapping[str, np.ndarray], store: Any, *, ids: list[int],
-                     merge: bool) -> None:  # fmt: skip
+                     merge: bool, seen: Sequence[tuple[int, int]]) -> None:  # fmt: skip
     """Write the selection's files into ``out_dir`` (format in the module docstring)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     track_counts = _write_tracks(out_dir / TRACKS_CSV, chosen, owner, detections)

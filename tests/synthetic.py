@@ -261,6 +261,42 @@ def scenario_reentry_crossing(
     )
 
 
+@lru_cache(maxsize=2)
+def scenario_two_returns(*, num_frames: int = 150, fps: float = 25.0, width: int = 640, height: int = 360) -> Scenario:
+    """Five actors for the decisions a user takes in the report (``streamreid apply``).
+
+    - identities 0 (red) and 1 (green) each walk out of the right edge and come back after
+      about 2.3 s: two merges that appearance makes on its own;
+    - identity 2 (yellow) is seen only in the first third, identity 3 (magenta) only from
+      60 % on: never on screen together, different clothes (a pair a user may merge or not);
+    - identity 4 (grey) stands still throughout.
+    """
+    last, w, h = num_frames - 1, 44, 100
+
+    def at(fraction: float) -> int:
+        return round(fraction * last)
+
+    def returner(identity: int, top: tuple[int, int, int], bottom: tuple[int, int, int], y: float, x: float) -> Actor:
+        keyframes = ((0, x, y), (at(0.27), width + w, y), (at(0.63), width + w, y), (last, x + 40, y))
+        return Actor(identity=identity, top_bgr=top, bottom_bgr=bottom, width=w, height=h, keyframes=keyframes,
+                     visible=((0, at(0.27)), (at(0.63), num_frames)))  # fmt: skip
+
+    early = Actor(identity=2, top_bgr=(40, 210, 230), bottom_bgr=(140, 140, 140), width=w, height=h,
+                  keyframes=((0, 0.1 * width, 0.8 * height), (at(0.3), 0.3 * width, 0.8 * height)),
+                  visible=((0, at(0.3)),))  # fmt: skip
+    late = Actor(identity=3, top_bgr=(180, 60, 180), bottom_bgr=(40, 80, 125), width=48, height=110,
+                 keyframes=((at(0.6), 0.2 * width, 0.82 * height), (last, 0.1 * width, 0.82 * height)),
+                 visible=((at(0.6), num_frames),))  # fmt: skip
+    still = Actor(identity=4, top_bgr=(200, 200, 200), bottom_bgr=(20, 20, 120), width=46, height=104,
+                  keyframes=((0, 0.85 * width, 0.75 * height),), visible=((0, num_frames),))  # fmt: skip
+    actors = (
+        returner(0, (40, 40, 205), (130, 60, 20), 0.25 * height, 0.55 * width),
+        returner(1, (60, 175, 60), (35, 35, 35), 0.55 * height, 0.45 * width),
+        early, late, still,
+    )  # fmt: skip
+    return Scenario(width=width, height=height, fps=fps, num_frames=num_frames, actors=actors)
+
+
 def write_video(
     scenario: Scenario, path: Path, *, codec: str = "libx264", fps: float | None = None, faststart: bool = True
 ) -> Path:

@@ -111,6 +111,53 @@ def test_apply_never_merges_two_people_seen_together(tmp_path):
     path.write_text(json.dumps(_doc({"action": "merge", "persons": [0, 1], "tracklets": [[first], [other]]})))
     config = Config().with_overrides({"reid.enabled": False, "report.enabled": False})
     summary = apply_decisions(fake.run_dir, path, config=config)
-    assert summary["unmet"] == [(first, other)]
+    assert summary["unmet"] == [[first, other]]
     persons = json.loads((fake.run_dir / "canonical_persons.json").read_text())["persons"]
     assert not any({first, other} <= set(p["tracklet_ids"]) for p in persons)
+
+
+# ----------------------------------------------------------------------------- editing the persons (apply)
+
+SPANS = {1: (0, 10), 2: (20, 30), 3: (40, 50), 4: (60, 70), 5: (0, 70), 6: (80, 90)}
+
+
+def test_edit_merge_joins_exactly_the_two_persons():
+    from streamreid.decisions import edit_groups
+
+    edit = edit_groups([(1, 2), (3,), (5,), (6,)], [Decision("merge", ((3,), (6,)), persons=(1, 3))], spans=SPANS)
+    assert edit.groups == ((1, 2), (5,), (3, 6))
+    assert edit.changes == ("merge P1 and P3 (tracklets 3 with 6): now one person",) and edit.unmet == ()
+
+
+def test_edit_merge_of_people_seen_together_changes_nothing_and_says_why():
+    from streamreid.decisions import edit_groups
+
+    edit = edit_groups([(1, 2), (5,)], [Decision("merge", ((1, 2), (5,)))], spans=SPANS, max_overlap=3)
+    assert edit.groups == ((1, 2), (5,)) and edit.unmet == ((1, 5),)
+    assert edit.changes == ("merge tracklets 1+2 with 5: not merged, tracklets 1 and 5 are seen at the same time",)
+
+
+def test_edit_split_cuts_one_person_and_puts_the_unnamed_pieces_with_the_nearest_side():
+    from streamreid.decisions import edit_groups
+
+    # a chain 1-2-3-4 whose Undo names 1+2 | 3 (4 was chained on later): 4 goes with 3, its neighbour in time
+    edit = edit_groups([(1, 2, 3, 4), (6,)], [Decision("split", ((1, 2), (3,)), persons=(0,))], spans=SPANS)
+    assert edit.groups == ((1, 2), (3, 4), (6,))
+    assert edit.changes == ("undo the merge in P0 (tracklets 1+2 with 3): now two persons",)
+
+
+def test_edit_reject_keeps_persons_as_they_are():
+    from streamreid.decisions import edit_groups
+
+    groups = [(1, 2), (3, 4), (6,)]
+    edit = edit_groups(groups, [Decision("reject", ((1, 2), (6,)), persons=(0, 2))], spans=SPANS)
+    assert edit.groups == tuple(groups)
+    assert edit.changes == ("keep P0 and P2 apart (tracklets 1+2 with 6): kept apart, not suggested again",)
+
+
+def test_only_decisions_not_held_already_are_new():
+    from streamreid.decisions import new_decisions
+
+    held = [Decision("merge", ((1,), (2,))), Decision("reject", ((3,), (4,)))]
+    saved = [Decision("merge", ((2,), (1,))), Decision("merge", ((3,), (4,))), Decision("split", ((5,), (6,)))]
+    assert new_decisions(held, saved) == tuple(saved[1:])  # a reversed copy of a held merge is the same one

@@ -72,6 +72,49 @@ def test_osnet_finds_the_humans_and_joins_their_visits(run, truth):
     assert _no_recommended_pair_was_seen_together(run)
 
 
+# What the report shows, for the checks every reader can make (issue 21).
+REPORT_FACTS = """
+JSON.stringify({
+  answer: document.getElementById("answer").innerText,
+  facts: document.querySelector("header .facts").innerText,
+  broken: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute("src")),
+  merges: Array.from(document.querySelectorAll("#merges li.merge")).map(li =>
+    Array.from(li.querySelectorAll("figure.side img")).filter(i => i.complete && i.naturalWidth > 0).length),
+  pairs: Array.from(document.querySelectorAll("li.pair:not(.row)")).map(li =>
+    Array.from(li.querySelectorAll("figure.side img")).filter(i => i.complete && i.naturalWidth > 0).length),
+  cards: Array.from(document.querySelectorAll("article.person")).map(a =>
+    Array.from(a.querySelectorAll("img")).filter(i => i.complete && i.naturalWidth > 0).length),
+})
+"""
+
+
+def test_the_report_pictures_every_merge_pair_and_person_and_its_counts_agree(run):
+    import json
+
+    from browser import headless_chromium
+
+    from streamreid.config import ReportConfig
+    from streamreid.report import write_report
+
+    report = write_report(run, config=ReportConfig())
+    with headless_chromium() as browser:
+        page = browser.new_page(width=1280, height=900)
+        page.goto(report.resolve().as_uri())
+        shown = json.loads(page.evaluate(REPORT_FACTS))
+    persons = rundir.read_json(run / rundir.CANONICAL_PERSONS)["persons"]
+    tracklets = sum(len(p["tracklet_ids"]) for p in persons)
+    assert page.errors == [] and shown["broken"] == []
+    assert shown["merges"] and all(count == 2 for count in shown["merges"])
+    assert all(count == 2 for count in shown["pairs"])
+    assert len(shown["cards"]) == len(persons) and all(count >= 1 for count in shown["cards"])
+    assert shown["answer"].startswith(f"{len(persons)} distinct")
+    assert rundir.read_json(run / rundir.RUN_JSON)["counts"]["persons"] == len(persons)
+    assert shown["facts"].startswith(f"from {tracklets} tracklets")
+    assert f" {len(shown['merges'])} merges applied" in shown["facts"] and len(shown["merges"]) == tracklets - len(
+        persons
+    )
+
+
 def test_without_reid_weights_the_fallback_still_joins_visits_without_mistakes(run, truth):
     config = Config().with_overrides({"reid.embedder": "fallback", "report.enabled": False})
     analyse(run, config=config)

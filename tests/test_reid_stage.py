@@ -7,6 +7,7 @@ from streamreid import rundir
 from streamreid.config import ReidConfig
 from streamreid.person_tracks import PersonTrack
 from streamreid.reid_stage import (
+    AppliedMerge,
     CropFeatures,
     EmbedderInfo,
     ReidResult,
@@ -15,6 +16,7 @@ from streamreid.reid_stage import (
     known_different,
     merge_links,
     merged_clusters,
+    recorded_merges,
     write_reid,
 )
 from streamreid.types import Person
@@ -100,10 +102,13 @@ def test_written_outputs_follow_the_person_ids(tmp_path):
     options = ReidConfig(decision="calibrated", min_calibration_pairs=1)
     decision = decide(crops, [7, 9], frozenset(), tracks=[], options=options, merged=True, firm_confidence=0.25)
     info = EmbedderInfo(name="test", kind="fallback", dim=16)
-    write_reid(tmp_path, ReidResult((7, 9), crops, frozenset(), decision, info, auto_merged=True,
-                                    applied=(((1, 5), (2,)),)), options=options)  # fmt: skip
+    merge = AppliedMerge(((1, 5), (2,)), (0.81,), 0.62)
+    write_reid(tmp_path, ReidResult((7, 9), crops, frozenset(), decision, info, auto_merged=True, applied=(merge,)),
+               options=options)  # fmt: skip
     merges = rundir.read_json(tmp_path / rundir.MERGE_RECOMMENDATIONS)
     assert merges["applied_merges"] == [[[1, 5], [2]]] and merges["auto_merged"] is True
+    assert merges["applied_merge_details"] == [{"tracklets": [[1, 5], [2]], "similarities": [0.81], "line": 0.62}]
+    assert recorded_merges(tmp_path) == (AppliedMerge(((1, 5), (2,)), (0.81,), 0.62),)  # read back as written
     assert rundir.read_json(tmp_path / rundir.SIMILARITY)["person_ids"] == [7, 9]
     assert np.load(tmp_path / rundir.EMBEDDINGS_NPY).shape == (2, 16)
 

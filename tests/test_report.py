@@ -43,6 +43,13 @@ JSON.stringify({
     text: li.innerText})),
   folded: document.querySelectorAll("li.pair.row").length,
   merges: Array.from(document.querySelectorAll("#merges li.merge")).map(li => li.innerText),
+  mergeCards: Array.from(document.querySelectorAll("#merges li.merge")).map(li => ({
+    persons: li.dataset.persons, groups: JSON.parse(li.dataset.groups),
+    sides: li.querySelectorAll("figure.side").length,
+    pictures: Array.from(li.querySelectorAll("figure.side img")).filter(i => i.complete && i.naturalWidth > 0).length,
+    text: li.innerText})),
+  personPictures: Array.from(document.querySelectorAll("article.person")).map(a =>
+    Array.from(a.querySelectorAll("img")).filter(i => i.complete && i.naturalWidth > 0).length),
   bars: document.querySelectorAll("svg#timeline rect").length,
   paths: document.querySelectorAll("#where g.path").length,
   fallbackVisible: (() => { const n = document.getElementById("fallback-notice");
@@ -282,9 +289,11 @@ def test_merges_are_shown_with_why_and_how_sure(tmp_path, browser):
     page, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG), shot="report_merges.png")
     two = [p for p in fake.persons if len(p.tracklet_ids) == 2]
     assert len(facts["merges"]) == len(two)
-    first = next(text for text in facts["merges"] if text.startswith(f"P{two[0].person_id}"))
+    first = next(m["text"] for m in facts["mergeCards"] if m["persons"] == str(two[0].person_id))
     assert f"tracklets {two[0].tracklet_ids[0]} joined with {two[0].tracklet_ids[1]}" in first
     assert "moved on plausibly: 4 frame gap" in first and "85% sure" in first and "Undo" in first
+    assert all(m["sides"] == 2 and m["pictures"] == 2 for m in facts["mergeCards"])  # both sides pictured
+    assert f"P{two[0].person_id} #{fake.ranks[two[0].person_id]}: one person made of 2 pieces, 1 merge" in facts["text"]
     assert f"from 5 tracklets · {len(two)} merges applied · 2 pairs to check" in facts["text"]
 
 
@@ -465,14 +474,16 @@ def test_find_sort_and_person_detail(tmp_path, browser):
     assert page.errors == []
 
 
-def test_pairs_beyond_the_animated_persons_still_show_pictures(tmp_path, browser):
+def test_pairs_and_persons_beyond_the_animated_ones_still_show_pictures(tmp_path, browser):
     fake = build_fake_run(tmp_path / "run", num_persons=8, max_webps=2)
     ranked = sorted(fake.persons, key=lambda p: fake.ranks[p.person_id])
     low = (ranked[-1].person_id, ranked[-2].person_id)
     _recommend(fake.run_dir, [(*low, 0.8)])
     _, facts = _facts(browser, write_report(fake.run_dir, config=replace(CONFIG, max_persons=2)))
     assert facts["pairs"][0]["pictures"] == 2  # their best crops
-    assert not (fake.run_dir / "crops" / f"person_{ranked[2].person_id}.jpg").exists()
+    assert (fake.run_dir / "crops" / f"person_{ranked[2].person_id}.jpg").exists()
+    assert facts["personPictures"] == [1] * len(fake.persons)  # an animation or a strip each, no empty box
+    assert "no animation" not in facts["text"]
 
 
 def test_best_crops_strip_holds_the_best_scored_crops(tmp_path):
@@ -540,7 +551,7 @@ def test_missing_webps_store_and_scene_degrade_to_placeholders(tmp_path, browser
     (fake.run_dir / "scene.jpg").unlink()
     page, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG))
     assert facts["images"] == 0
-    assert facts["text"].count("no crops kept") == 3 + 2 * 2  # cards, and both sides of the two pairs
+    assert facts["text"].count("no crops kept") == 3 + 2 * 2 + 2 * 2  # cards, both sides of the two pairs and merges
     assert facts["cells"] == 9 and facts["paths"] == 3  # paths are drawn without the still
     assert page.errors == []
 
@@ -598,3 +609,36 @@ def test_a_merge_by_appearance_does_not_quote_the_motion_prediction_as_a_distanc
     checks = {"temporal_gap": {"value": 806}, "spatial_distance": {"value": 4116.0}, "area_ratio": {"value": 0.18}}
     assert _checks_detail(checks, moved_on=True) == "806 frame gap, 4116 px apart, size ratio 0.18"
     assert _checks_detail(checks, moved_on=False) == "806 frame gap, size ratio 0.18"  # predicted far off the frame
+
+
+def test_a_similarity_and_the_line_never_read_the_same():
+    from streamreid.report.figures import versus
+
+    assert versus(0.6677, 0.6733) == "0.668, just below this video's line (0.673)"
+    assert versus(0.82, 0.64) == "0.82, above this video's line (0.64)"
+    assert versus(0.673318, 0.673292).startswith("0.6733, just above")  # four digits at most
+    assert versus(0.5, None) == "0.50"
+
+
+def test_shot_cuts_and_outages_from_run_json_are_on_the_timeline(tmp_path, browser):
+    fake = build_fake_run(tmp_path / "run", num_persons=3)
+    meta = json.loads((fake.run_dir / "run.json").read_text())
+    meta["shot_cuts"] = [{"frame": 40, "time": 4.0}, {"frame": 90, "time": 9.0}, {"frame": "x", "time": None}]
+    meta["outages"] = [{"start": 5.0, "end": 6.5}]
+    (fake.run_dir / "run.json").write_text(json.dumps(meta))
+    page, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG), shot="report_shot_cuts.png")
+    cuts = page.evaluate('Array.from(document.querySelectorAll("svg#timeline line.cut title")).map(t => t.textContent)')
+    assert cuts == ["shot cut at 0:04.0 (frame 40)", "shot cut at 0:09.0 (frame 90)"]  # the malformed one left out
+    assert page.evaluate('document.querySelectorAll("svg#timeline rect.outage").length') == 1
+    assert "Dashed red lines: 2 shot cuts (0:04.0, 0:09.0); grey spans: 1 outage of the source" in facts["text"]
+    assert page.errors == []
+
+
+def test_tracklet_counts_in_the_header_and_the_run_section_agree(tmp_path, browser):
+    fake = build_fake_run(tmp_path / "run", num_persons=3)
+    meta = json.loads((fake.run_dir / "run.json").read_text())
+    meta["counts"]["tracklets"] = 9  # 5 in persons, 4 too short to count
+    (fake.run_dir / "run.json").write_text(json.dumps(meta))
+    _, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG))
+    assert "from 5 tracklets (of 9 tracked; 4 too short to count)" in facts["text"]
+    assert "9 tracklets tracked (5 long enough to count, in persons)" in facts["text"]

@@ -6,7 +6,8 @@ the stream kept in the store, best score first; imageio (v3 API) encodes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ def write_crop_strips(
     written = {}
     for person in persons:
         crops, _ = store.crops_for(list(person.tracklet_ids), buffer="best", limit=count, order="score")
+        if len(crops) == 0:  # a person with no crop of the best buffer still gets its picture from the others
+            crops, _ = store.crops_for(list(person.tracklet_ids), buffer="any", limit=count, order="score")
         if len(crops) == 0:
             continue
         strip = crop_strip(np.asarray(crops))
@@ -58,4 +61,48 @@ def write_crop_strips(
         )
     for path in stale - set(written.values()):  # only once the new strips exist
         path.unlink(missing_ok=True)
+    return written
+
+
+def tracklets_strip_path(run_dir: Path, tracklet_ids: Sequence[int]) -> Path:
+    """Where the best-crops strip of a group of tracklets (a piece of a person, a side of a merge) lives.
+
+    Named by the tracklets, which stay the same however persons are renumbered, so a strip
+    written once serves every later report.
+    """
+    ids = sorted(int(t) for t in tracklet_ids)
+    key = "-".join(map(str, ids))
+    if len(key) > 60:
+        key = f"{ids[0]}-{len(ids)}-" + hashlib.sha1(key.encode()).hexdigest()[:12]
+    return Path(run_dir) / rundir.CROPS_DIR / f"tracklets_{key}.jpg"
+
+
+def write_tracklet_strips(run_dir: Path, groups: Iterable[Sequence[int]], store: Any, *,
+                          count: int = STRIP_CROPS) -> int:  # fmt: skip
+    """Write the strip of each group of tracklets that has none yet and has crops; remove strips no group needs.
+
+    Returns:
+        How many strips were written.
+    """
+    import imageio.v3 as iio
+
+    folder = Path(run_dir) / rundir.CROPS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = {tracklets_strip_path(run_dir, group): tuple(group) for group in groups if group}
+    for stale in set(folder.glob("tracklets_*.jpg")) - set(wanted):
+        stale.unlink()
+    written = 0
+    for path, group in wanted.items():
+        if path.is_file():
+            continue
+        crops, _ = store.crops_for(list(group), buffer="best", limit=count, order="score")
+        if len(crops) == 0:
+            crops, _ = store.crops_for(list(group), buffer="any", limit=count, order="score")
+        if len(crops) == 0:
+            continue
+        strip = crop_strip(np.asarray(crops))
+        rundir.replace_atomically(
+            path, lambda tmp, image=strip: iio.imwrite(tmp, image, extension=".jpg", quality=85), suffix=".jpg"
+        )
+        written += 1
     return written

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from streamreid import rundir
 from streamreid.decisions import Decision, DecisionError, read_decisions
 from streamreid.errors import StoreError
 from streamreid.redact import redact
-from streamreid.report.webp import webp_path_for
+from streamreid.report.crops import crops_path_for, tracklets_strip_path
+from streamreid.report.webp import evenly_spaced, webp_path_for
 from streamreid.types import Person
 
 #: Most points of a person's path drawn over the scene.
@@ -43,6 +44,25 @@ class Visit:
 
 
 @dataclass(frozen=True)
+class Side:
+    """Some of a person's tracklets, as the report pictures them: a piece of a person, or one side of a merge.
+
+    Attributes:
+        tracklet_ids: Tracker ids, in time order.
+        start_time: First sighting, seconds.
+        end_time: Last sighting, seconds.
+        picture: Best-crops strip relative to the run directory, or ``None``.
+        path: Foot points ``(x, y)`` in source pixels, thinned, in time order.
+    """
+
+    tracklet_ids: tuple[int, ...]
+    start_time: float
+    end_time: float
+    picture: str | None = None
+    path: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Link:
     """A merge already applied inside a person: two groups of its tracklets judged to be one human.
 
@@ -51,12 +71,18 @@ class Link:
         reason: ``space-time`` (the five grouping checks), ``appearance`` (ReID) or ``decision`` (the user).
         confidence: How sure the stage was, 0-1, or ``None`` when it does not say.
         detail: The evidence, in words.
+        similarity: The two sides' appearance similarity when merged, or ``None``.
+        line: The video's line that similarity was judged against, or ``None``.
+        sides: The two sides pictured (filled by :func:`load_report_data`).
     """
 
     groups: tuple[tuple[int, ...], tuple[int, ...]]
     reason: str
     confidence: float | None
     detail: str
+    similarity: float | None = None
+    line: float | None = None
+    sides: tuple[Side, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,7 @@ class PersonView:
         visits: Each tracklet's time span, in time order.
         path: Foot points ``(x, y)`` in source pixels, thinned, in time order.
         links: The merges that made this person.
+        pieces: Each tracklet of a person made of several, pictured, in time order.
     """
 
     person: Person
@@ -86,6 +113,7 @@ class PersonView:
     visits: tuple[Visit, ...] = ()
     path: tuple[tuple[float, float], ...] = ()
     links: tuple[Link, ...] = ()
+    pieces: tuple[Side, ...] = ()
 
     @property
     def person_id(self) -> int:
@@ -204,8 +232,12 @@ def _optional(path: Path) -> Any:
     return rundir.read_json(path) if path.is_file() else None
 
 
-def load_report_data(run_dir: Path) -> ReportData:
+def load_report_data(run_dir: Path, *, animations: set[int] | None = None) -> ReportData:
     """Read what the report shows from a run directory.
+
+    Args:
+        run_dir: The run directory.
+        animations: The persons whose WebP was just written for these persons; ``None``: any WebP present.
 
     Raises:
         StoreError: run.json is missing, or a file is not valid JSON or lacks fields the report needs.
@@ -231,16 +263,17 @@ def load_report_data(run_dir: Path) -> ReportData:
         notes.append(f"your earlier decisions could not be read: {exc}")
     merge_path = run_dir / rundir.MERGE_RECOMMENDATIONS
     merge = _optional(merge_path)
-    views = _person_views(run_dir, persons, merge, decisions)
     with _reading(run_dir / rundir.SIMILARITY):
         similarity = _similarity(run_dir, run, merge)
+    video = run.get("video") or {}
+    fps = float(video.get("fps") or 0.0) if isinstance(video, dict) else 0.0
+    views = _person_views(run_dir, persons, decisions, animations=animations, fps=fps)
     recommendations = None
     if isinstance(merge, dict):
         with _reading(merge_path):
             recommendations = _recommendations(merge, {p.person_id for p in persons})
     elif similarity is not None:
         notes.append(f"{rundir.MERGE_RECOMMENDATIONS} is missing: no pairs to check.")
-    video = run.get("video") or {}
     return ReportData(
         run_dir=run_dir,
         run=run,
@@ -270,22 +303,28 @@ def _duration(run: Mapping[str, Any], persons: Sequence[Person]) -> float:
     return max(float(known), seen)
 
 
-def _person_views(run_dir: Path, persons: Sequence[Person], merge: Any,
-                  decisions: Sequence[Decision]) -> list[PersonView]:  # fmt: skip
+def _person_views(run_dir: Path, persons: Sequence[Person], decisions: Sequence[Decision], *,
+                  animations: set[int] | None, fps: float) -> list[PersonView]:  # fmt: skip
     ranking = _optional(run_dir / rundir.RANKING)
     with _reading(run_dir / rundir.RANKING):
         ranks = {int(e["person_id"]): e for e in (ranking or {}).get("rankings", [])}
     with _reading(run_dir / rundir.GROUPING_LOG, run_dir / rundir.MERGE_RECOMMENDATIONS):
-        links = _links(run_dir, persons, merge, decisions)
+        links = _links(run_dir, persons, decisions, fps=fps)
     spans = _visits(run_dir)
     paths = _paths(run_dir)
+    feet = _tracklet_feet(run_dir)
     qualities = _crop_quality(run_dir, persons)
     views = []
     for person in persons:
         pid = person.person_id
         entry = ranks.get(pid, {})
         animation = webp_path_for(run_dir, pid)
-        crops = run_dir / rundir.CROPS_DIR / f"person_{pid}.jpg"
+        crops = crops_path_for(run_dir, pid)
+        animated = animation.is_file() and (animations is None or pid in animations)
+
+        def side(ids: Sequence[int], person: Person = person) -> Side:
+            return _side(run_dir, ids, spans, feet, fallback=person)
+
         views.append(
             PersonView(
                 person=person,
@@ -293,16 +332,61 @@ def _person_views(run_dir: Path, persons: Sequence[Person], merge: Any,
                 score=_float(entry.get("score")),
                 coverage=_float((entry.get("components") or {}).get("coverage")),
                 quality=qualities.get(pid),
-                animation=animation.relative_to(run_dir).as_posix() if animation.is_file() else None,
+                animation=animation.relative_to(run_dir).as_posix() if animated else None,
                 crops=crops.relative_to(run_dir).as_posix() if crops.is_file() else None,
                 visits=tuple(spans[t] for t in person.tracklet_ids if t in spans)
                 or (Visit(person.tracklet_ids[0] if person.tracklet_ids else -1, person.start_time, person.end_time),),
                 path=paths.get(pid, ()),
-                links=tuple(links.get(pid, ())),
-            )
+                links=tuple(
+                    replace(link, sides=(side(link.groups[0]), side(link.groups[1]))) for link in links.get(pid, ())
+                ),
+                pieces=tuple(side((t,)) for t in person.tracklet_ids) if len(person.tracklet_ids) > 1 else (),
+            )  # fmt: skip
         )
     views.sort(key=lambda v: (v.rank is None, v.rank or 0, v.person_id))
     return views
+
+
+def _side(run_dir: Path, ids: Sequence[int], spans: Mapping[int, Visit],
+          feet: Mapping[int, tuple[np.ndarray, np.ndarray]], *, fallback: Person) -> Side:  # fmt: skip
+    """Tracklets ``ids`` of a person as a :class:`Side`: when seen, their strip (if written) and their path."""
+    visits = [spans[t] for t in ids if t in spans]
+    start = min((v.start_time for v in visits), default=fallback.start_time)
+    end = max((v.end_time for v in visits), default=fallback.end_time)
+    picture = tracklets_strip_path(run_dir, ids)
+    rows = [feet[t] for t in ids if t in feet]
+    path: tuple[tuple[float, float], ...] = ()
+    if rows:
+        frames = np.concatenate([r[0] for r in rows])
+        points = np.concatenate([r[1] for r in rows])[np.argsort(frames, kind="stable")]
+        points = smooth(points)[evenly_spaced(len(points), PATH_POINTS)]
+        path = tuple((round(float(x), 1), round(float(y), 1)) for x, y in points)
+    return Side(tracklet_ids=tuple(ids), start_time=start, end_time=end,
+                picture=picture.relative_to(run_dir).as_posix() if picture.is_file() else None, path=path)  # fmt: skip
+
+
+def _tracklet_feet(run_dir: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each tracklet's frames and foot points (bottom centre of the box), from the store (empty without one)."""
+    if not (run_dir / rundir.STORE).exists():
+        return {}
+    try:
+        from streamreid.store import open_store
+
+        detections = open_store(run_dir / rundir.STORE).detections()
+        ids = np.asarray(detections["tracker_id"])
+        frames = np.asarray(detections["frame_index"])
+        boxes = np.asarray(detections["xyxy"], dtype=np.float64).reshape(-1, 4)
+    except (ImportError, StoreError, KeyError, OSError, ValueError):
+        return {}
+    feet = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
+    order = np.argsort(ids, kind="stable")
+    found = {}
+    for tid, rows in zip(*np.unique(ids[order], return_index=True), strict=True):
+        found[int(tid)] = rows
+    bounds = list(found.values()) + [len(order)]
+    return {
+        tid: (frames[order[lo:hi]], feet[order[lo:hi]]) for (tid, lo), hi in zip(found.items(), bounds[1:], strict=True)
+    }
 
 
 def _int(value: Any) -> int | None:
@@ -316,51 +400,101 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _links(run_dir: Path, persons: Sequence[Person], merge: Any,
-           decisions: Sequence[Decision]) -> dict[int, list[Link]]:  # fmt: skip
-    """Per person, the merges the stages recorded: grouping's chosen links, and ReID merges naming tracklets."""
+def _links(run_dir: Path, persons: Sequence[Person], decisions: Sequence[Decision], *,
+           fps: float) -> dict[int, list[Link]]:  # fmt: skip
+    """Per person, the merges that made it: grouping's links, auto-merge's merges and the user's.
+
+    Grouping's links (``grouping_log.json``, chosen and not forced) join two tracklets; their sides
+    are the two stretches of the chain they join. Auto-merge's (``merge_recommendations.json``
+    ``applied_merge_details``) and the user's (``decisions.json``) join two groups of tracklets,
+    shown as they were joined. Only links inside one of today's persons are shown.
+    """
+    from streamreid.reid_stage import recorded_merges
+
     owner = {t: p for p in persons for t in p.tracklet_ids}
-    user = {frozenset((a, b)) for d in decisions if d.action == "merge" for a in d.groups[0] for b in d.groups[1]}
     found: dict[int, list[Link]] = {}
+
+    def add(person: Person, link: Link) -> None:
+        found.setdefault(person.person_id, []).append(link)
+
     log = _optional(run_dir / rundir.GROUPING_LOG) or {}
+    chain = {
+        int(p["earlier"]): int(p["later"]) for p in log.get("pairs", []) if p.get("chosen") and not p.get("forced")
+    }
     for pair in log.get("pairs", []):
         earlier, later = int(pair["earlier"]), int(pair["later"])
         person = owner.get(later)
-        if not pair.get("chosen") or person is None or owner.get(earlier) is not person:
+        if not pair.get("chosen") or pair.get("forced") or person is None or owner.get(earlier) is not person:
             continue
-        cut = person.tracklet_ids.index(later)
-        groups = (person.tracklet_ids[:cut], person.tracklet_ids[cut:])
-        if pair.get("forced"):
-            by_user = any(frozenset((a, b)) in user for a in groups[0] for b in groups[1])
-            reason, confidence = ("decision" if by_user else "appearance"), None
-        else:
-            cost = _float(pair.get("cost"))
-            reason, confidence = "space-time", None if cost is None else round(1.0 - cost, 3)
-        found.setdefault(person.person_id, []).append(
-            Link(
-                groups=groups,
-                reason=reason,
-                confidence=confidence,
-                detail=_checks_detail(pair.get("checks") or {}, moved_on=reason == "space-time"),
-            )  # fmt: skip
-        )
-    for entry in (merge or {}).get("merges", []) if isinstance(merge, dict) else []:
-        tracklets = entry.get("tracklets")
-        if not entry.get("merged") or not tracklets:
-            continue  # a merge that names no tracklets cannot be shown or undone from here
-        groups = (tuple(int(t) for t in tracklets[0]), tuple(int(t) for t in tracklets[1]))
-        person = owner.get(groups[0][0])
-        if person is None:
-            continue
-        similarity = _float(entry.get("similarity"))
-        detail = f"appearance similarity {similarity:.2f}" if similarity is not None else "appearance"
-        found.setdefault(person.person_id, []).append(
-            Link(groups=groups, reason="appearance", confidence=_float(entry.get("confidence")), detail=detail)
-        )
+        cost, checks = _float(pair.get("cost")), pair.get("checks") or {}
+        add(person, Link(groups=_chain_sides(person, earlier, later, chain), reason="space-time",
+                         confidence=None if cost is None else round(1.0 - cost, 3),
+                         detail=_checks_detail(checks, moved_on=True, fps=fps)))  # fmt: skip
+    for merge in recorded_merges(run_dir):
+        for index in range(1, len(merge.tracklets)):
+            before = tuple(t for side in merge.tracklets[:index] for t in side)
+            similarity = merge.similarities[index - 1] if index - 1 < len(merge.similarities) else None
+            _add_group_link(owner, add, (before, merge.tracklets[index]), reason="appearance",
+                            similarity=similarity, line=merge.line)  # fmt: skip
+    for decision in decisions:
+        if decision.action == "merge":
+            _add_group_link(owner, add, decision.groups, reason="decision")
+    for person in persons:  # joins no record explains (a run from before they were recorded)
+        for groups in _unexplained(person, found.get(person.person_id, ())):
+            add(person, Link(groups=groups, reason="appearance", confidence=None, detail=""))
     return found
 
 
-def _checks_detail(checks: Mapping[str, Any], *, moved_on: bool) -> str:
+def _unexplained(person: Person, links: Sequence[Link]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Joins that tie together the stretches of ``person`` its ``links`` leave apart, in time order."""
+    root = {t: t for t in person.tracklet_ids}
+
+    def find(t: int) -> int:
+        while root[t] != t:
+            t = root[t]
+        return t
+
+    for link in links:
+        members = [t for side in link.groups for t in side if t in root]
+        for t in members[1:]:
+            root[find(t)] = find(members[0])
+    parts: dict[int, list[int]] = {}
+    for t in person.tracklet_ids:
+        parts.setdefault(find(t), []).append(t)
+    pieces = list(parts.values())
+    return [(tuple(t for part in pieces[:i] for t in part), tuple(pieces[i])) for i in range(1, len(pieces))]
+
+
+def _add_group_link(owner: Mapping[int, Person], add: Any, groups: Sequence[Sequence[int]], *, reason: str,
+                    similarity: float | None = None, line: float | None = None) -> None:  # fmt: skip
+    """Add the link joining two groups of tracklets, to the person holding both (as much of them as it holds)."""
+    holders = {id(owner[t]): owner[t] for side in groups for t in side if t in owner}
+    for person in holders.values():
+        sides = [tuple(t for t in person.tracklet_ids if t in set(side)) for side in groups]
+        if all(sides):
+            detail = "" if similarity is None else f"appearance similarity {similarity:.2f}"
+            add(person, Link(groups=(sides[0], sides[1]), reason=reason, confidence=None, detail=detail,
+                             similarity=similarity, line=line))  # fmt: skip
+
+
+def _chain_sides(person: Person, earlier: int, later: int, chain: Mapping[int, int]) -> tuple[
+        tuple[int, ...], tuple[int, ...]]:  # fmt: skip
+    """The two stretches a grouping link joins: the tracklets chained to ``earlier``, and those to ``later``."""
+    members = set(person.tracklet_ids)
+    back = {b: a for a, b in chain.items()}
+    first, node = [earlier], earlier
+    while back.get(node) in members and back[node] not in first:
+        node = back[node]
+        first.append(node)
+    second, node = [later], later
+    while chain.get(node) in members and chain[node] not in second:
+        node = chain[node]
+        second.append(node)
+    order = {t: i for i, t in enumerate(person.tracklet_ids)}
+    return tuple(sorted(first, key=order.get)), tuple(sorted(second, key=order.get))
+
+
+def _checks_detail(checks: Mapping[str, Any], *, moved_on: bool, fps: float = 0.0) -> str:
     """The grouping evidence in words: gap, distance, size ratio.
 
     The distance is where the earlier tracklet's motion predicts the person, so it is shown only
@@ -373,7 +507,7 @@ def _checks_detail(checks: Mapping[str, Any], *, moved_on: bool) -> str:
 
     bits = []
     if (gap := value("temporal_gap")) is not None:
-        bits.append(f"{gap:.0f} frame gap")
+        bits.append(f"{gap:.0f} frame gap" + (f" ({gap / fps:.1f} s)" if fps > 0 else ""))
     if moved_on and (distance := value("spatial_distance")) is not None:
         bits.append(f"{distance:.0f} px apart")
     if (ratio := value("area_ratio")) is not None:
@@ -397,8 +531,6 @@ def _paths(run_dir: Path) -> dict[int, tuple[tuple[float, float], ...]]:
     path = run_dir / rundir.CANONICAL_PERSONS_NPZ
     if not path.is_file():
         return {}
-    from streamreid.report.webp import evenly_spaced
-
     try:
         with np.load(path) as arrays:
             found = {}

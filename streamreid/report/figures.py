@@ -14,7 +14,7 @@ from html import escape
 import numpy as np
 from markupsafe import Markup
 
-from streamreid.report.data import PersonView, Recommendation, SimilarityView
+from streamreid.report.data import PersonView, Recommendation, Side, SimilarityView
 
 # Viridis anchor colours, 0 to 1: perceptually even and readable in greyscale.
 SCALE_STOPS = (
@@ -70,8 +70,13 @@ def _tick_label(seconds: float, step: float) -> str:
     return clock[:-2] if clock.endswith(".0") else clock
 
 
-def timeline_svg(persons: Sequence[PersonView], *, duration: float) -> Markup:
-    """Persons (rows, in the order given) against video time: a bar for every tracklet's stay."""
+def timeline_svg(persons: Sequence[PersonView], *, duration: float, cuts: Sequence[tuple[int | None, float]] = (),
+                 outages: Sequence[tuple[float, float]] = ()) -> Markup:  # fmt: skip
+    """Persons (rows, in the order given) against video time: a bar for every tracklet's stay.
+
+    Shot cuts (``(frame, seconds)``) are dashed lines across every row, and outages of a live source
+    (``(start, end)`` seconds) shaded spans: nobody can be seen across either.
+    """
     row, label, width = 16, 52, 960
     end = max([duration, *(v.end_time for p in persons for v in p.visits)], default=1.0) or 1.0
     plot = width - label - 12
@@ -92,6 +97,19 @@ def timeline_svg(persons: Sequence[PersonView], *, duration: float) -> Markup:
             f'<text x="{x(tick):.1f}" y="{height - 4}" class="tick">{_tick_label(tick, step)}</text>'
         )
         tick += step
+    for start, stop in outages:
+        left = x(max(0.0, start))
+        tip = f"no video from {format_clock(start)} to {format_clock(stop)} (the source was down)"
+        out.append(
+            f'<rect class="outage" x="{left:.1f}" y="2" width="{max(2.0, x(min(stop, end)) - left):.1f}"'
+            f' height="{height - 20}" fill="#8a93a3" fill-opacity=".25"><title>{escape(tip)}</title></rect>'
+        )
+    for frame, seconds in cuts:
+        tip = f"shot cut at {format_clock(seconds)}" + (f" (frame {frame})" if frame is not None else "")
+        out.append(
+            f'<line class="cut" x1="{x(seconds):.1f}" y1="2" x2="{x(seconds):.1f}" y2="{height - 18}" stroke="#b3261e"'
+            f' stroke-width="2" stroke-dasharray="4 3"><title>{escape(tip)}</title></line>'
+        )
     for index, view in enumerate(persons):
         top = 6 + index * row
         colour = person_colour(view.person_id)
@@ -141,6 +159,49 @@ def paths_svg(persons: Sequence[PersonView], *, frame_size: tuple[int, int], css
         )
     out.append("</svg>")
     return Markup("".join(out))
+
+
+#: Colours of the two sides of a merge (paths and the swatches of their captions).
+SIDE_COLOURS = ("#1565c0", "#e65100")
+
+
+def sides_svg(sides: Sequence[Side], *, frame_size: tuple[int, int]) -> Markup:
+    """The paths of a merge's two sides over a ``frame_size`` canvas, one colour each (:data:`SIDE_COLOURS`)."""
+    width, height = frame_size
+    stroke = max(1.5, width / 220)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="paths" viewBox="0 0 {width} {height}"'
+        ' preserveAspectRatio="none" role="img" aria-label="Where each side walked">'
+    ]
+    for side, colour in zip(sides, SIDE_COLOURS, strict=False):
+        if not side.path:
+            continue
+        points = " ".join(f"{px:.0f},{py:.0f}" for px, py in side.path)
+        (x0, y0), (x1, y1) = side.path[0], side.path[-1]
+        out.append(
+            f'<g class="path side-path"><title>tracklets {escape(" + ".join(map(str, side.tracklet_ids)))}</title>'
+            f'<polyline points="{points}" fill="none" stroke="#fff" stroke-opacity=".7"'
+            f' stroke-width="{stroke * 2.2:.1f}" stroke-linejoin="round" stroke-linecap="round"/>'
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="{stroke:.1f}"'
+            ' stroke-linejoin="round" stroke-linecap="round"/>'
+            f'<circle cx="{x0:.0f}" cy="{y0:.0f}" r="{stroke * 2.2:.1f}" fill="#fff" stroke="{colour}"'
+            f' stroke-width="{stroke:.1f}"/><circle cx="{x1:.0f}" cy="{y1:.0f}" r="{stroke * 2.4:.1f}" fill="{colour}"'
+            f' stroke="#fff" stroke-width="{stroke / 2:.1f}"/></g>'
+        )
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def versus(value: float, line: float | None) -> str:
+    """A similarity against the video's line, in words, with digits enough that the two never read the same."""
+    if line is None:
+        return f"{value:.2f}"
+    digits = 2
+    while digits < 4 and f"{value:.{digits}f}" == f"{line:.{digits}f}":
+        digits += 1
+    word = "above" if value > line else "below" if value < line else "at"
+    close = "just " if digits > 2 and word != "at" else ""
+    return f"{value:.{digits}f}, {close}{word} this video's line ({line:.{digits}f})"
 
 
 def cluster_order(persons: Sequence[PersonView], clusters: Sequence[Sequence[int]]) -> list[int]:

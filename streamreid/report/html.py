@@ -15,6 +15,7 @@ paths over the scene, heatmap, every person with filter, sort and a detail view)
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from functools import lru_cache
 from importlib import resources
@@ -37,14 +38,17 @@ LISTED_PAIRS = 200
 HEATMAP_PERSONS = 30
 TIMELINE_PERSONS = 60
 SCENE_PERSONS = 12
+#: Persons made of several pieces shown open in the merges section (the rest are folded, pictures and all).
+SHOWN_MERGED = 10
 
 
-def write_report(run_dir: Path, *, config: ReportConfig) -> Path:
+def write_report(run_dir: Path, *, config: ReportConfig, animations: set[int] | None = None) -> Path:
     """Read a run directory and write its ``report.html`` (and the best-crops strips it shows).
 
     Args:
         run_dir: The run directory (must hold run.json; everything else is optional).
         config: Report settings (how many persons get pictures).
+        animations: The persons whose animation was just written; ``None``: whichever WebPs are there.
 
     Returns:
         The path of the report.
@@ -53,10 +57,9 @@ def write_report(run_dir: Path, *, config: ReportConfig) -> Path:
         StoreError: ``run_dir`` is not a run directory or one of its files is malformed.
     """
     run_dir = rundir.require_run_dir(run_dir)
-    data = load_report_data(run_dir)
-    if _strips_stale(run_dir):
-        _write_strips(run_dir, data, config=config)
-        data = load_report_data(run_dir)
+    data = load_report_data(run_dir, animations=animations)
+    if _write_strips(run_dir, data):
+        data = load_report_data(run_dir, animations=animations)
     text = render_report(data, config=config)
     return rundir.replace_atomically(run_dir / rundir.REPORT, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
@@ -69,19 +72,32 @@ def _strips_stale(run_dir: Path) -> bool:
     return not folder.is_dir() or folder.stat().st_mtime < persons.stat().st_mtime
 
 
-def _write_strips(run_dir: Path, data: ReportData, *, config: ReportConfig) -> None:
+def _write_strips(run_dir: Path, data: ReportData) -> bool:
+    """Write the pictures the page needs and lacks: every person's strip, every piece's and merge side's.
+
+    Returns:
+        Whether anything was written (the data is then read again).
+    """
     from streamreid.errors import StoreError
-    from streamreid.report.crops import write_crop_strips
+    from streamreid.report.crops import write_crop_strips, write_tracklet_strips
     from streamreid.store import open_store
 
+    groups = {side.tracklet_ids for view in data.persons for side in view.pieces}
+    groups |= {side.tracklet_ids for _, link in data.links for side in link.sides}
+    stale = _strips_stale(run_dir)
+    missing = any(side.picture is None for view in data.persons for side in view.pieces) or any(
+        side.picture is None for _, link in data.links for side in link.sides
+    )
+    if not (stale or missing) or not (run_dir / rundir.STORE).exists():
+        return False
     try:
         store = open_store(run_dir / rundir.STORE)
     except (StoreError, OSError):
-        return
-    # the persons with cards up top, and everyone in the pairs shown with pictures
-    wanted = {view.person_id for view in data.persons[: max(0, config.max_persons)]}
-    wanted |= {pid for rec in (data.recommendations or ())[:SHOWN_PAIRS] for pid in rec.persons}
-    write_crop_strips(run_dir, [view.person for view in data.persons if view.person_id in wanted], store)
+        return False
+    if stale:  # every person gets a picture: the ones without an animation show these
+        write_crop_strips(run_dir, [view.person for view in data.persons], store)
+    written = write_tracklet_strips(run_dir, groups, store)
+    return stale or written > 0
 
 
 def apply_command(run_dir: Path) -> str:
@@ -159,7 +175,16 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "folded_pairs": recommendations[SHOWN_PAIRS:LISTED_PAIRS],
         "unlisted_pairs": max(0, len(recommendations) - LISTED_PAIRS),
         "links": data.links,
-        "timeline": figures.timeline_svg(ranked[:TIMELINE_PERSONS], duration=data.duration) if ranked else None,
+        "timeline": figures.timeline_svg(
+            ranked[:TIMELINE_PERSONS], duration=data.duration, cuts=_shot_cuts(run), outages=_outages(run)
+        )
+        if ranked
+        else None,
+        "timeline_breaks": _timeline_breaks(run),
+        "merged": [v for v in ranked if v.links],
+        "SHOWN_MERGED": SHOWN_MERGED,
+        "versus": figures.versus,
+        "sides_svg": figures.sides_svg,
         "timeline_more": max(0, len(ranked) - TIMELINE_PERSONS),
         "scene_persons": [v for v in ranked if v.path][:SCENE_PERSONS],
         "paths_svg": figures.paths_svg,
@@ -180,9 +205,48 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _shot_cuts(run: dict[str, Any]) -> list[tuple[int | None, float]]:
+    """run.json's ``shot_cuts`` (``{"frame", "time"}`` each) as ``(frame, seconds)``; malformed entries left out."""
+    found = []
+    for cut in run.get("shot_cuts") or [] if isinstance(run.get("shot_cuts"), list) else []:
+        seconds = cut.get("time") if isinstance(cut, dict) else None
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and math.isfinite(seconds):
+            frame = cut.get("frame")
+            found.append((frame if isinstance(frame, int) and not isinstance(frame, bool) else None, float(seconds)))
+    return sorted(found, key=lambda cut: cut[1])
+
+
+def _outages(run: dict[str, Any]) -> list[tuple[float, float]]:
+    """run.json's ``outages`` (``{"start", "end"}`` seconds each), when the run records them."""
+    found = []
+    for outage in run.get("outages") or [] if isinstance(run.get("outages"), list) else []:
+        if not isinstance(outage, dict):
+            continue
+        start, end = outage.get("start"), outage.get("end")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (start, end)):
+            found.append((float(start), float(max(start, end))))
+    return found
+
+
+def _timeline_breaks(run: dict[str, Any]) -> str:
+    """The timeline's note about shot cuts and outages, or ``""`` without any."""
+    cuts, outages = _shot_cuts(run), _outages(run)
+    bits = []
+    if cuts:
+        times = ", ".join(figures.format_clock(seconds) for _, seconds in cuts[:8]) + (", ..." if len(cuts) > 8 else "")
+        bits.append(f"dashed red lines: {_plural(len(cuts), 'shot cut')} ({times})")
+    if outages:
+        bits.append(f"grey spans: {_plural(len(outages), 'outage')} of the source")
+    return "; ".join(bits)
+
+
 def _facts(data: ReportData) -> list[str]:
     """The line under the answer: what it rests on."""
-    facts = [f"from {_plural(data.tracklets, 'tracklet')}", f"{_plural(len(data.links), 'merge')} applied"]
+    counted = (data.run.get("counts") or {}).get("tracklets")
+    tracklets = f"from {_plural(data.tracklets, 'tracklet')}"
+    if isinstance(counted, int) and counted > data.tracklets:
+        tracklets += f" (of {counted} tracked; {counted - data.tracklets} too short to count)"
+    facts = [tracklets, f"{_plural(len(data.links), 'merge')} applied"]
     if data.recommendations is not None:
         facts.append(f"{_plural(len(data.recommendations), 'pair')} to check")
     if data.duration:
@@ -219,7 +283,7 @@ def _run_rows(data: ReportData) -> list[tuple[str, str]]:
         ("Source", data.source),
         ("Status", run.get("status")),
         ("Video", _video_line(video)),
-        ("Frames", _counts_line(run.get("counts") or {})),
+        ("Frames", _counts_line(run.get("counts") or {}, in_persons=data.tracklets)),
         ("Started", run.get("started_at")),
         ("Finished", run.get("finished_at")),
         ("Detector", _model_line(run.get("detector") or {})),
@@ -256,14 +320,18 @@ def _video_line(video: dict[str, Any]) -> str:
     return ", ".join(bits)
 
 
-def _counts_line(counts: dict[str, Any]) -> str:
-    names = (("frames_decoded", "decoded"), ("frames_processed", "processed"), ("detections", "detections"),
-             ("tracklets", "tracklets"), ("persons", "persons"))  # fmt: skip
-    return ", ".join(
-        f"{counts[key]} {label[:-1] if counts[key] == 1 and label.endswith('s') else label}"
-        for key, label in names
-        if counts.get(key) is not None
-    )
+def _counts_line(counts: dict[str, Any], *, in_persons: int | None = None) -> str:
+    names = (("frames_decoded", "decoded", "decoded"), ("frames_processed", "processed", "processed"),
+             ("detections", "detections", "detection"), ("tracklets", "tracklets tracked", "tracklet tracked"),
+             ("persons", "persons", "person"))  # fmt: skip
+    bits = []
+    for key, many, one in names:
+        if counts.get(key) is None:
+            continue
+        bits.append(f"{counts[key]} {one if counts[key] == 1 else many}")
+        if key == "tracklets" and in_persons is not None and in_persons != counts[key]:
+            bits[-1] += f" ({in_persons} long enough to count, in persons)"
+    return ", ".join(bits)
 
 
 def _model_line(section: dict[str, Any]) -> str:
