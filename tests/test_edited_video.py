@@ -56,3 +56,34 @@ def test_without_cut_detection_the_same_video_is_bridged(edited, video, tmp_path
     cuts = list(edited.cuts)
     assert meta["shot_cuts"] == []
     assert _across(stats, cuts)
+
+
+def test_a_live_refresh_records_the_cuts_so_far(tmp_path):
+    from streamreid import rundir
+    from streamreid.periodic import PeriodicResults, Progress
+    from streamreid.types import VideoInfo
+
+    rundir.write_json(tmp_path / rundir.RUN_JSON, {"status": "running"})
+    info = VideoInfo(source="cam", width=64, height=48, fps=25.0, frame_count=None, duration=None, is_live=True)
+    periodic = PeriodicResults(tmp_path, config=Config(), info=info, every_s=None)
+    periodic._record("now", Progress(10, 10, 5, 0.4, {}, ({"frame": 7, "time": 0.28},)))
+    assert rundir.read_json(tmp_path / rundir.RUN_JSON)["shot_cuts"] == [{"frame": 7, "time": 0.28}]
+
+
+def test_a_restarted_tracker_ends_every_track_and_numbers_on():
+    import supervision as sv
+
+    from streamreid.config import TrackerConfig
+    from streamreid.track import PersonTracker
+
+    tracker = PersonTracker(fps=25.0, config=TrackerConfig())
+    person = sv.Detections(xyxy=np.array([[10, 10, 50, 100]], np.float32), confidence=np.array([0.9], np.float32),
+                           class_id=np.array([0]))  # fmt: skip
+    for index in range(3):
+        tracked, _ = tracker.update(person, time=index / 25)
+    assert tracked.tracker_id.tolist() == [0]
+    assert tracker.restart() == [0]
+    for index in range(3, 6):  # the same box right after the cut: a new track, not the old one
+        tracked, ended = tracker.update(person, time=index / 25)
+        assert ended == []
+    assert tracked.tracker_id.tolist() == [1]
