@@ -62,7 +62,7 @@ from streamreid.reid_stage import (
 )
 from streamreid.run_record import StreamSummary, final_status, now, start_record, stream_notes
 from streamreid.scene import SceneKeeper
-from streamreid.shots import ShotCutDetector
+from streamreid.shots import cut_detector
 from streamreid.sources import VideoStream, open_source
 from streamreid.stats import TrackletStatsAccumulator
 from streamreid.timings import StageClock, iter_timed_detections, iter_timed_frames
@@ -281,7 +281,8 @@ class _StreamStages:
         self.run_dir, self.stream, self.config, self.clock = run_dir, stream, config, clock
         self.store, self.periodic, self.pacer = store, periodic, pacer
         self.tracker = PersonTracker(fps=stream.info.fps, config=config.tracker)
-        self.cuts = _cut_detector(stream.info, config)
+        kept_fps = stream.info.fps / config.source.stride if stream.info.fps else None
+        self.cuts = cut_detector(config.tracker, fps=kept_fps)  # None when tracker.shot_cuts is off
         self.filler = GapFiller()  # a box on every frame of a track's life, once its next detection arrives
         self.stats = TrackletStatsAccumulator(frame_step=config.source.stride * config.detector.detect_stride)
         self.crops = CropCollector(config=config.crops) if config.crops.enabled else None
@@ -375,15 +376,6 @@ class _StreamStages:
 
     def _cut_list(self) -> tuple[dict[str, Any], ...]:
         return tuple(self.cuts.to_list()) if self.cuts is not None else ()
-
-
-def _cut_detector(info: VideoInfo, config: Config) -> ShotCutDetector | None:
-    """The hard-cut detector ``tracker.shot_cuts`` asks for, at the rate of the frames the pipeline keeps."""
-    options = config.tracker
-    if not options.shot_cuts:
-        return None
-    fps = info.fps / config.source.stride if info.fps else None
-    return ShotCutDetector(fps=fps, threshold=options.cut_threshold, ratio=options.cut_ratio)
 
 
 def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streamreid.config import TrackerConfig
 from streamreid.types import Frame
 
 #: Width of the grey thumbnail the change is measured on.
@@ -141,3 +142,10 @@ class ShotCutDetector:
     def to_list(self) -> list[dict[str, Any]]:
         """The cuts so far, as ``run.json`` records them."""
         return [cut.to_dict() for cut in self.cuts]
+
+
+def cut_detector(options: TrackerConfig, *, fps: float | None) -> ShotCutDetector | None:
+    """The detector ``tracker.shot_cuts`` asks for (``None`` when off), for frames kept at ``fps``."""
+    if not options.shot_cuts:
+        return None
+    return ShotCutDetector(fps=fps, threshold=options.cut_threshold, ratio=options.cut_ratio)
