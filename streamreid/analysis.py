@@ -21,6 +21,7 @@ import numpy as np
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
 from streamreid.errors import StoreError
+from streamreid.filling import is_filled
 from streamreid.grouping import GroupingResult
 from streamreid.person_tracks import PersonTrack, seen_together
 from streamreid.ranking import PersonScore
@@ -47,6 +48,8 @@ class WorkingSet:
             asks (:func:`streamreid.person_tracks.seen_together`).
         firm_confidence: Boxes at or above it are evidence that two people were seen together (ByteTrack's
             first association, ``tracker.high_conf_det_threshold``; fainter boxes it hands to tracks are not).
+        shot_cuts: First frames of the shots after each hard cut (``run.json``'s ``shot_cuts``): position and
+            timing never link tracklets across one.
     """
 
     tracklets: tuple[TrackletStats, ...]
@@ -58,6 +61,7 @@ class WorkingSet:
     notes: tuple[str, ...] = ()
     firm_confidence: float = 0.25
     seen_together: tuple[tuple[int, int], ...] = ()
+    shot_cuts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,12 @@ def load_working_set(
     return WorkingSet(tracklets=tuple(kept), detections=detections, info=info,
                       frames_detected=detected, must_link=tuple(must), cannot_link=tuple(cannot),
                       notes=tuple(meta.get("stream_notes", [])), firm_confidence=firm,
-                      seen_together=tuple(sorted(seen)))  # fmt: skip
+                      shot_cuts=cut_frames(meta), seen_together=tuple(sorted(seen)))  # fmt: skip
+
+
+def cut_frames(meta: Mapping[str, Any]) -> tuple[int, ...]:
+    """The first frames of the shots after each cut that ``run.json`` (``meta``) records, ascending."""
+    return tuple(sorted(int(cut["frame"]) for cut in meta.get("shot_cuts") or ()))
 
 
 def link_persons(
@@ -230,7 +239,8 @@ def link_persons(
     info = work.info
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
-                               cannot_link=work.cannot_link, seen_together=work.seen_together)  # fmt: skip
+                               cannot_link=work.cannot_link, seen_together=work.seen_together,
+                               shot_cuts=work.shot_cuts)  # fmt: skip
     return grouping, build_persons(grouping.groups, work.tracklets)
 
 
@@ -276,7 +286,10 @@ def write_persons(run_dir: Path, found: PersonsFound, work: WorkingSet, *, ranki
 
 
 def person_track_columns(persons: Sequence[Person], tracks: Sequence[PersonTrack]) -> dict[str, np.ndarray]:
-    """The arrays of ``canonical_persons.npz``: ids, then each person's frames, boxes, confidences, tracklets."""
+    """The arrays of ``canonical_persons.npz``: ids, then per person: frames, boxes, confidences, fill flags, tracklets.
+
+    A box filled between two detections (``filling.py``) has ``filled_<pid>`` true and confidence -1.
+    """
     arrays: dict[str, np.ndarray] = {
         "person_ids": np.array([p.person_id for p in persons], dtype=np.int64),
         "num_tracklets_merged": np.array([p.num_tracklets_merged for p in persons], dtype=np.int64),
@@ -286,5 +299,6 @@ def person_track_columns(persons: Sequence[Person], tracks: Sequence[PersonTrack
         arrays[f"frame_numbers_{pid}"] = track.frame_numbers
         arrays[f"bboxes_{pid}"] = track.bboxes
         arrays[f"confidences_{pid}"] = track.confidences
+        arrays[f"filled_{pid}"] = is_filled(track.confidences)
         arrays[f"original_tracklet_ids_{pid}"] = np.array(person.tracklet_ids, dtype=np.int64)
     return arrays

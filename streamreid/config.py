@@ -71,6 +71,9 @@ class TrackerConfig:
     minimum_iou_threshold: float = 0.1
     minimum_consecutive_frames: int = 2
     min_tracklet_detections: int = 3
+    shot_cuts: bool = True
+    cut_threshold: float = 0.3
+    cut_ratio: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -375,6 +378,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "tracker.minimum_iou_threshold": (0, 1),
     "tracker.minimum_consecutive_frames": (1, None),
     "tracker.min_tracklet_detections": (1, None),
+    "tracker.cut_threshold": (1e-3, 2),
+    "tracker.cut_ratio": (1, None),
     "crops.height": (8, None),
     "crops.width": (8, None),
     "crops.best_k": (1, None),

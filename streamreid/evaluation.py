@@ -65,6 +65,20 @@ def load_humans(path: str | Path) -> dict[int, int]:
     return {int(t): int(p["human"]) for p in data["persons"] for t in p["gt_track_ids"]}
 
 
+def box_coverage(rows: np.ndarray, *, frame_step: int = 1) -> dict[int, float]:
+    """Share of the frames of each track's life (first box to last) that have a box, per track id.
+
+    Args:
+        rows: MOT rows (1-based frames in column 0, track ids in column 1).
+        frame_step: Frames between two processed frames (``source.stride``): only those can have a box.
+    """
+    coverage = {}
+    for track in np.unique(rows[:, 1]).astype(int).tolist():
+        frames = np.unique(rows[rows[:, 1] == track, 0])
+        coverage[track] = len(frames) / (int((frames[-1] - frames[0]) // frame_step) + 1)
+    return coverage
+
+
 def mot_scores(gt_rows: np.ndarray, tracker_rows: np.ndarray) -> dict[str, float]:
     """IDF1, HOTA, MOTA, IDSW (and friends) from ``trackers.eval`` for two sets of MOT rows."""
     from trackers.eval import evaluate_mot_sequence

@@ -39,6 +39,11 @@ member matches. The links form chains; a chain is a person. Every link joins an
 earlier end to a strictly later start, so no chain holds two tracklets that
 overlap in time.
 
+**Shot cuts.** Position and motion say nothing across a cut between shots (an edited
+video): the next shot may show another place, or the same place from elsewhere. A pair whose
+gap spans a cut (:func:`crosses_cut`) is never a candidate; only appearance (``must_link``,
+from ReID merges or the user) joins tracklets across a cut.
+
 **Constraints.** ``must_link`` pairs are joined first (union-find), each kept only
 if its group stays free of ``cannot_link`` pairs and of time overlaps longer than
 half of ``max_temporal_gap`` (a track handed one faint box after a new track started
@@ -353,6 +358,7 @@ def group_tracklets(
     must_link: Iterable[tuple[int, int]] = (),
     cannot_link: Iterable[tuple[int, int]] = (),
     seen_together: Iterable[tuple[int, int]] = (),
+    shot_cuts: Sequence[int] = (),
 ) -> GroupingResult:
     """Link tracklets into persons (see the module docstring for the algorithm).
 
@@ -369,6 +375,7 @@ def group_tracklets(
         seen_together: Tracker id pairs seen in one frame at different places
             (:func:`streamreid.person_tracks.seen_together`): cannot-links that no must-link
             overrides (such a must-link is unmet, not an error); ids without statistics are ignored.
+        shot_cuts: First frames of the shots after each hard cut: no pair across one is a candidate.
 
     Returns:
         The groups, every pair considered and the links chosen.
@@ -391,7 +398,7 @@ def group_tracklets(
             pairs.append(_check_pair(by_id[a], by_id[b], config))
             forced.append((a, b))
 
-    candidates = _candidate_pairs(nodes, by_id, config)
+    candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts))
     pairs.extend(check for _, _, check in candidates)
 
     chains = _chains_without_cannot_links(nodes, candidates, cannot_sets)
@@ -500,10 +507,23 @@ def _must_link_nodes(
     return nodes, unmet
 
 
+def crosses_cut(end_frame: int, start_frame: int, shot_cuts: Sequence[int]) -> bool:
+    """Whether a cut lies between a tracklet ending at ``end_frame`` and one starting at ``start_frame``.
+
+    Args:
+        end_frame: Last frame of the earlier tracklet.
+        start_frame: First frame of the later one.
+        shot_cuts: First frames of the shots after each cut, ascending.
+    """
+    after = bisect.bisect_right(shot_cuts, end_frame)
+    return after < len(shot_cuts) and shot_cuts[after] <= start_frame
+
+
 def _candidate_pairs(
-    nodes: list[tuple[int, ...]], by_id: dict[int, TrackletStats], config: GroupingConfig
-) -> list[tuple[int, int, PairCheck]]:
-    """Checks from each node's last tracklet to every later node's first one near its end."""
+    nodes: list[tuple[int, ...]], by_id: dict[int, TrackletStats], config: GroupingConfig, *,
+    shot_cuts: Sequence[int] = (),
+) -> list[tuple[int, int, PairCheck]]:  # fmt: skip
+    """Checks from each node's last tracklet to every later node's first one near its end, in the same shot."""
     window = config.max_temporal_gap
     head_starts = [by_id[node[0]].start_frame for node in nodes]
     candidates = []
@@ -512,7 +532,9 @@ def _candidate_pairs(
         low = bisect.bisect_left(head_starts, tail.end_frame - window)
         high = bisect.bisect_right(head_starts, tail.end_frame + window)
         for v in range(max(low, u + 1), high):
-            candidates.append((u, v, _check_pair(tail, by_id[nodes[v][0]], config)))
+            head = by_id[nodes[v][0]]
+            if not crosses_cut(tail.end_frame, head.start_frame, shot_cuts):
+                candidates.append((u, v, _check_pair(tail, head, config)))
     return candidates
 
 

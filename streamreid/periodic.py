@@ -93,6 +93,7 @@ class Progress:
         frames_detected: Frames the detector ran on so far.
         seconds_of_video: Stream time of the last frame.
         extra: More figures to record under ``run.json``'s ``live`` (e.g. detection rate, latency).
+        shot_cuts: The cuts between shots so far, as ``run.json``'s ``shot_cuts`` records them.
     """
 
     frames_decoded: int
@@ -100,6 +101,7 @@ class Progress:
     frames_detected: int
     seconds_of_video: float
     extra: Mapping[str, Any] = field(default_factory=dict)
+    shot_cuts: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ class PeriodicResults:
         path = self.run_dir / rundir.RUN_JSON
         meta = rundir.read_json(path)
         meta["status"] = "running"
+        meta["shot_cuts"] = [dict(cut) for cut in progress.shot_cuts]  # grouping never links across them
         meta.setdefault("counts", {}).update(
             frames_decoded=progress.frames_decoded,
             frames_processed=progress.frames_processed,

@@ -88,7 +88,8 @@ def seen_together(
     pair stands apart in ``faint_frames`` frames or more whatever the confidences. One frame
     with a faint box is not: ByteTrack's second association gives faint boxes to tracks, and
     at a track's end such a box is sometimes another person's. Two people beside each other
-    for a while are seen together even where one of them is only faintly detected.
+    for a while are seen together even where one of them is only faintly detected. Filled rows
+    (negative confidence, :mod:`streamreid.filling`) are no evidence at all.
 
     Args:
         frames: Frame index of each row.
@@ -101,7 +102,11 @@ def seen_together(
     """
     frames, owners = np.asarray(frames), np.asarray(owners)
     boxes = np.full((len(frames), 4), np.nan) if boxes is None else np.asarray(boxes, dtype=np.float64)
-    firm = np.ones(len(frames), dtype=bool) if confidences is None else np.asarray(confidences) >= min_confidence
+    if confidences is not None:  # filled rows (negative confidence) were never seen: no evidence
+        confidences = np.asarray(confidences)
+        detected = confidences >= 0
+        frames, owners, boxes, confidences = frames[detected], owners[detected], boxes[detected], confidences[detected]
+    firm = np.ones(len(frames), dtype=bool) if confidences is None else confidences >= min_confidence
     order = np.argsort(frames, kind="stable")
     frames, owners, boxes, firm = frames[order], owners[order], boxes[order], firm[order]
     first, second = _rows_in_one_frame(frames)

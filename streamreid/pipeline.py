@@ -1,8 +1,9 @@
 """The pipeline's outline: it wires the stages together and decides when each one writes.
 
 :func:`process` is one run. It opens the source (``sources.py``), builds the detector
-(``runtimes.py``) and streams: each frame is decoded once → people are detected → tracked
-(``track.py``) → their statistics (``stats.py``) and crops (``reservoir.py``) are updated →
+(``runtimes.py``) and streams: each frame is decoded once → a cut between shots ends every track (``shots.py``) →
+people are detected → tracked (``track.py``; the frames between a track's detections filled,
+``filling.py``) → their statistics (``stats.py``) and crops (``reservoir.py``) are updated →
 detections and finished tracklets go to the run directory as they happen
 (``tracklet_sink.py``, ``store.py``), with periodic refreshes for live sources
 (``periodic.py``). The stream's :class:`~streamreid.run_record.StreamSummary` then goes to
@@ -41,6 +42,7 @@ from streamreid.config import Config, ReidConfig, validate
 from streamreid.detection_rate import resolve_detect_stride
 from streamreid.embed import EmbedderInBackground, RememberingEmbedder, leaves_cores_free
 from streamreid.errors import StreamReidError
+from streamreid.filling import GapFiller
 from streamreid.live_tracklets import clear_checkpoint
 from streamreid.mot import MotSink
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
@@ -64,6 +66,7 @@ from streamreid.reid_stage import (
 )
 from streamreid.run_record import StreamSummary, final_status, now, start_record, stream_notes
 from streamreid.scene import SceneKeeper
+from streamreid.shots import cut_detector
 from streamreid.sources import VideoStream, open_source
 from streamreid.stats import TrackletStatsAccumulator
 from streamreid.timings import StageClock, iter_timed_detections, iter_timed_frames
@@ -304,6 +307,9 @@ class _StreamStages:
         self.run_dir, self.stream, self.config, self.clock = run_dir, stream, config, clock
         self.store, self.periodic, self.pacer = store, periodic, pacer
         self.tracker = PersonTracker(fps=stream.info.fps, config=config.tracker)
+        kept_fps = stream.info.fps / config.source.stride if stream.info.fps else None
+        self.cuts = cut_detector(config.tracker, fps=kept_fps)  # None when tracker.shot_cuts is off
+        self.filler = GapFiller()  # a box on every frame of a track's life, once its next detection arrives
         self.stats = TrackletStatsAccumulator(frame_step=config.source.stride * config.detector.detect_stride)
         self.crops = CropCollector(config=config.crops) if config.crops.enabled else None
         self.sink = TrackletSink(stats=self.stats, crops=self.crops, store=store, stats_log=stats_log, mot=mot,
@@ -320,9 +326,12 @@ class _StreamStages:
         self.frames_processed += 1
         self.scene.update(frame)
         self.last_time = frame.time
+        clock = self.clock
+        self.filler.frame(frame.index, frame.time)
+        if self.cuts is not None and clock.timed("cuts", self.cuts.update, frame) is not None:
+            self._end(self.tracker.restart())  # a new shot: no track crosses the cut
         if detections is None:
             return
-        clock = self.clock
         self.frames_detected += 1
         if self.pacer is not None:
             self.pacer.detected(frame)
@@ -331,15 +340,19 @@ class _StreamStages:
         clock.timed("stats", self.stats.update, frame.index, frame.time, tracked)
         if self.crops is not None:
             clock.timed("crops", self.crops.update, frame, tracked)
-        if len(tracked):
-            clock.timed("store", self.sink.write_detections, frame, tracked)
+        clock.timed("store", self.sink.write_rows, self.filler.detected(frame.index, frame.time, tracked))
         if ended:
-            clock.timed("store", self.sink.close, ended)
+            self._end(ended)
         self._flush_if_due()
         if self.retention.due() and not self.periodic.busy:  # never under a refresh that is reading
             clock.timed("store", self.retention.apply, self.store, now=frame.time)
         if self.periodic.due():
             self._refresh(frame)
+
+    def _end(self, tracker_ids: list[int]) -> None:
+        """These tracklets ended: their last filled boxes, then their statistics and crops, to the sinks."""
+        self.clock.timed("store", self.sink.write_rows, self.filler.end(tracker_ids))
+        self.clock.timed("store", self.sink.close, tracker_ids)
 
     def _flush_if_due(self) -> None:
         # finished tracklets of a live stream reach the disk within a second, everything else within
@@ -354,14 +367,15 @@ class _StreamStages:
         """Start a periodic refresh of the results over what is on disk and in RAM now."""
         self.clock.timed("store", self.sink.flush)
         now = Progress(self.stream.decoded_frames, self.frames_processed, self.frames_detected, frame.time,
-                       self.pacer.to_dict() if self.pacer is not None else {})  # fmt: skip
+                       self.pacer.to_dict() if self.pacer is not None else {}, self._cut_list())  # fmt: skip
         live_crops = self.crops.peek() if self.crops is not None else {}
         self.periodic.start(finished=self.sink.finished, live=self.stats.snapshot(), crops=live_crops, progress=now)
         self.sink.forget_older(keep=self.config.report.max_tracklets)  # more than any refresh looks at
 
     def finish(self, status: str) -> StreamSummary:
         """Close every tracklet still open, close the store, and say what the stream produced."""
-        self.clock.timed("store", self.sink.close, self.tracker.finish())
+        self._end(self.tracker.finish())
+        self.clock.timed("store", self.sink.write_rows, self.filler.finish())
         self.clock.timed("store", self.sink.close, self.stats.live_ids)
         stream, sink, dropped = self.stream, self.sink, self.retention.dropped
         end_reason = getattr(stream, "end_reason", "end")
@@ -383,8 +397,11 @@ class _StreamStages:
             tracklets=tuple(sorted(finished, key=lambda s: (s.start_frame, s.tracker_id))), notes=tuple(notes),
             periodic=self.periodic.to_dict() if self.periodic.refreshes else None,
             realtime=self.pacer.to_dict() if self.pacer is not None else None,
-            retention=dropped if retained else None, embedder=self.periodic.embedder,
+            retention=dropped if retained else None, embedder=self.periodic.embedder, shot_cuts=self._cut_list(),
         )  # fmt: skip
+
+    def _cut_list(self) -> tuple[dict[str, Any], ...]:
+        return tuple(self.cuts.to_list()) if self.cuts is not None else ()
 
 
 def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:

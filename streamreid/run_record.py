@@ -140,6 +140,7 @@ class StreamSummary:
         realtime: The real-time pacer's record, or ``None`` when not paced.
         retention: What retention dropped, or ``None`` when nothing.
         embedder: The embedder the periodic refreshes built (reused at the end), or ``None``.
+        shot_cuts: The hard cuts between shots, as ``run.json`` records them (``{"frame", "time"}`` each).
     """
 
     status: str
@@ -157,6 +158,7 @@ class StreamSummary:
     realtime: dict[str, Any] | None = None
     retention: dict[str, Any] | None = None
     embedder: Embedder | None = None
+    shot_cuts: tuple[dict[str, Any], ...] = ()
 
     def counts(self) -> dict[str, Any]:
         """``run.json``'s ``counts``."""
@@ -167,4 +169,5 @@ class StreamSummary:
         """What ``run.json`` gets from the stream."""
         extra = {"periodic": self.periodic, "realtime": self.realtime, "retention": self.retention}
         return {**{k: v for k, v in extra.items() if v is not None}, "status": self.status,
-                "end_reason": self.end_reason, "stream_notes": list(self.notes), "counts": self.counts()}  # fmt: skip
+                "end_reason": self.end_reason, "stream_notes": list(self.notes), "counts": self.counts(),
+                "shot_cuts": [dict(cut) for cut in self.shot_cuts]}  # fmt: skip

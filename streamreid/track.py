@@ -34,7 +34,15 @@ class PersonTracker:
 
     def __init__(self, *, fps: float | None, config: TrackerConfig) -> None:
         self.fps = float(fps) if fps and fps > 0 else _TRACKERS_REFERENCE_FPS
-        self._tracker = ByteTrackTracker(
+        self.config = config
+        self._tracker = self._new_tracker()
+        self._live: set[int] = set()
+        self._run_ids: dict[int, int] = {}  # the library's id -> this run's id, while the track lives
+        self._next_id = 0
+
+    def _new_tracker(self) -> ByteTrackTracker:
+        config = self.config
+        return ByteTrackTracker(
             lost_track_buffer=max(1, round(config.lost_track_seconds * _TRACKERS_REFERENCE_FPS)),
             frame_rate=self.fps,
             track_activation_threshold=config.track_activation_threshold,
@@ -42,9 +50,6 @@ class PersonTracker:
             minimum_iou_threshold=config.minimum_iou_threshold,
             high_conf_det_threshold=config.high_conf_det_threshold,
         )
-        self._live: set[int] = set()
-        self._run_ids: dict[int, int] = {}  # the library's id -> this run's id, while the track lives
-        self._next_id = 0
 
     def update(self, detections: sv.Detections, *, time: float) -> tuple[sv.Detections, list[int]]:
         """Track one detected frame.
@@ -83,4 +88,14 @@ class PersonTracker:
         ended = sorted(self._live)
         self._live.clear()
         self._run_ids.clear()
+        return ended
+
+    def restart(self) -> list[int]:
+        """A cut between shots: end every track (ids still live, ascending) and start afresh.
+
+        Nothing carries over, the tracks the library keeps as lost included, so no id crosses
+        the cut; the ids of the new shot's tracks continue this run's numbering.
+        """
+        ended = self.finish()
+        self._tracker = self._new_tracker()
         return ended

@@ -1,7 +1,7 @@
-"""Where the streaming half's results go as they happen: detections, finished tracklets, their crops.
+"""Where the streaming half's results go as they happen: tracked boxes, finished tracklets, their crops.
 
-:class:`TrackletSink` writes every tracked frame's detections to the store and the MOT
-file, and moves each finished tracklet out of RAM: its statistics to the
+:class:`TrackletSink` writes the tracked boxes (detected and filled, ``filling.py``) to the
+store and the MOT file, and moves each finished tracklet out of RAM: its statistics to the
 ``tracklet_stats.jsonl`` log, its crops (when it is long enough to count) to the store.
 """
 
@@ -12,12 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
-import numpy as np
-import supervision as sv
-
+from streamreid.filling import BoxRows
 from streamreid.mot import MotSink
 from streamreid.stats import TrackletStatsAccumulator
-from streamreid.types import Frame, TrackletStats
+from streamreid.types import TrackletStats
 
 if TYPE_CHECKING:
     from streamreid.reservoir import CropCollector
@@ -50,18 +48,13 @@ class TrackletSink:
     forgotten: int = 0
     pending: bool = False
 
-    def write_detections(self, frame: Frame, tracked: sv.Detections) -> None:
-        """Append one frame's tracked detections to the store and the MOT file."""
-        count = len(tracked)
-        confidence = tracked.confidence if tracked.confidence is not None else np.ones(count, dtype=np.float32)
-        self.store.append_detections(
-            frame_index=np.full(count, frame.index, dtype=np.int64),
-            time=np.full(count, frame.time, dtype=np.float64),
-            tracker_id=tracked.tracker_id.astype(np.int64),
-            xyxy=tracked.xyxy.astype(np.float32),
-            confidence=confidence.astype(np.float32),
-        )
-        self.mot.write(frame.index, tracked)
+    def write_rows(self, rows: BoxRows) -> None:
+        """Append tracked boxes (detected and filled, in frame order) to the store and the MOT file."""
+        if not len(rows):
+            return
+        self.store.append_detections(frame_index=rows.frame_index, time=rows.time, tracker_id=rows.tracker_id,
+                                     xyxy=rows.xyxy, confidence=rows.confidence)  # fmt: skip
+        self.mot.write_rows(rows.frame_index, rows.tracker_id, rows.xyxy, rows.confidence)
 
     def close(self, tracker_ids: Iterable[int]) -> None:
         """Finish these tracklets: statistics to the log, crops to the store."""

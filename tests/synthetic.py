@@ -297,8 +297,127 @@ def scenario_two_returns(*, num_frames: int = 150, fps: float = 25.0, width: int
     return Scenario(width=width, height=height, fps=fps, num_frames=num_frames, actors=actors)
 
 
+@dataclass(frozen=True)
+class EditedScenario:
+    """Pieces of scenarios played one after another with hard cuts between them (an edited video).
+
+    Attributes:
+        pieces: ``(scenario, start, stop)``: frames ``[start, stop)`` of each scenario, in playing order.
+            The first scenario sets the size and frame rate; the others must have the same size.
+        identity_step: Identities of the ``k``-th distinct scenario are shifted by ``k * identity_step``,
+            so that people of two scenes never share an identity.
+    """
+
+    pieces: tuple[tuple[Scenario, int, int], ...]
+    identity_step: int = 100
+
+    @property
+    def width(self) -> int:
+        """Frame width of the first piece."""
+        return self.pieces[0][0].width
+
+    @property
+    def height(self) -> int:
+        """Frame height of the first piece."""
+        return self.pieces[0][0].height
+
+    @property
+    def fps(self) -> float:
+        """Frame rate of the first piece."""
+        return self.pieces[0][0].fps
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of all the pieces."""
+        return sum(stop - start for _, start, stop in self.pieces)
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """First frame of every piece after the first."""
+        starts = np.cumsum([stop - start for _, start, stop in self.pieces])
+        return tuple(int(v) for v in starts[:-1])
+
+    def scene_of(self, frame_index: int) -> int:
+        """Which distinct scenario frame ``frame_index`` shows (0 for the first one named)."""
+        scenario, _ = self._local(frame_index)
+        return self._scenes().index(scenario)
+
+    def _scenes(self) -> list[Scenario]:
+        scenes: list[Scenario] = []
+        for scenario, _, _ in self.pieces:
+            if scenario not in scenes:
+                scenes.append(scenario)
+        return scenes
+
+    def _local(self, frame_index: int) -> tuple[Scenario, int]:
+        for scenario, start, stop in self.pieces:
+            if frame_index < stop - start:
+                return scenario, start + frame_index
+            frame_index -= stop - start
+        raise IndexError("frame index beyond the edited video")
+
+    def render(self, frame_index: int) -> np.ndarray:
+        """BGR image of frame ``frame_index``."""
+        scenario, local = self._local(frame_index)
+        return scenario.render(local)
+
+    def boxes(self, frame_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Ground truth of frame ``frame_index`` (see :meth:`Scenario.boxes`), identities shifted per scene."""
+        scenario, local = self._local(frame_index)
+        xyxy, identity, visible = scenario.boxes(local)
+        return xyxy, identity + self._scenes().index(scenario) * self.identity_step, visible
+
+    def frames(self) -> Iterator[Frame]:
+        """All frames as :class:`Frame` records (time = index / fps), without encoding."""
+        for index in range(self.num_frames):
+            yield Frame(index=index, time=index / self.fps, image=self.render(index))
+
+
+def scenario_two_scenes_edited(
+    *, piece: int = 40, fps: float = 25.0, width: int = 640, height: int = 360
+) -> EditedScenario:
+    """Scene A, a cut to scene B, a cut back to A: three people in each, standing where the other scene's stand.
+
+    At each cut a person of the next shot stands (almost) where one of the last shot stood, so a
+    tracker that is not told about the cut hands the track over and space-time grouping links the two.
+    Scene B has another background and other clothes. Cuts at ``piece`` and ``2 * piece``.
+    """
+    places = ((0.25, 0.55), (0.5, 0.6), (0.75, 0.5))
+    w, h = round(44 * height / 360), round(100 * height / 360)
+
+    def scene(
+        colours: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...], seed: int, drift: float
+    ) -> Scenario:
+        actors = tuple(
+            Actor(
+                identity=i,
+                top_bgr=top,
+                bottom_bgr=bottom,
+                width=w,
+                height=h,
+                keyframes=((0, x * width, y * height), (2 * piece, (x + drift) * width, y * height)),
+                visible=((0, 2 * piece),),
+            )  # fmt: skip
+            for i, ((x, y), (top, bottom)) in enumerate(zip(places, colours, strict=True))
+        )
+        return Scenario(width=width, height=height, fps=fps, num_frames=2 * piece, actors=actors, background_seed=seed)
+
+    a = scene(
+        (((40, 40, 205), (130, 60, 20)), ((60, 175, 60), (35, 35, 35)), ((40, 210, 230), (140, 140, 140))), 0, 0.02
+    )
+    b = scene(
+        (((200, 120, 40), (30, 30, 90)), ((180, 60, 180), (40, 80, 125)), ((230, 230, 230), (20, 90, 20))), 7, 0.0
+    )
+    return EditedScenario(pieces=((a, 0, piece), (b, piece // 2, piece // 2 + piece), (a, piece, 2 * piece)))
+
+
 def write_video(
-    scenario: Scenario, path: Path, *, codec: str = "libx264", fps: float | None = None, faststart: bool = True
+    scenario: Scenario | EditedScenario,
+    path: Path,
+    *,
+    codec: str = "libx264",
+    fps: float | None = None,
+    faststart: bool = True,
 ) -> Path:
     """Encode every frame of ``scenario`` into ``path`` with PyAV.
 
@@ -343,7 +462,7 @@ class ScriptedDetector:
 
     def __init__(
         self,
-        scenario: Scenario,
+        scenario: Scenario | EditedScenario,
         *,
         jitter_px: float = 1.5,
         drop_rate: float = 0.0,

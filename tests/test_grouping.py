@@ -21,6 +21,7 @@ from streamreid.grouping import (
     GroupingError,
     build_persons,
     check_pair,
+    crosses_cut,
     detrended_jitter,
     group_tracklets,
     grouping_log,
@@ -602,3 +603,27 @@ def test_grouping_limits_in_seconds_and_frame_fractions_mean_the_same_at_any_rat
         frame_size=(1280, 720),
     )
     assert (legacy.max_temporal_gap, legacy.max_spatial_distance) == (30, 200.0)
+
+
+# --------------------------------------------------------------------------- shot cuts
+
+
+def test_crosses_cut_is_a_cut_after_the_end_and_at_or_before_the_start():
+    assert crosses_cut(9, 12, [10])
+    assert crosses_cut(9, 10, [10])  # the cut's frame starts the new shot
+    assert not crosses_cut(10, 12, [10])  # both after it
+    assert not crosses_cut(3, 8, [10, 20])
+    assert crosses_cut(15, 25, [10, 20])
+    assert not crosses_cut(9, 12, [])
+
+
+def test_position_and_motion_never_link_across_a_cut_but_appearance_still_may():
+    # one standing person, a cut between their two tracklets: a perfect space-time continuation otherwise
+    tracklets = [record(0, 0, 49), record(1, 51, 100)]
+    config = GroupingConfig()
+    assert group_tracklets(tracklets, config=config).groups == ((0, 1),)
+    across = group_tracklets(tracklets, config=config, shot_cuts=[50])
+    assert across.groups == ((0,), (1,)) and across.pairs == ()
+    assert group_tracklets(tracklets, config=config, shot_cuts=[30, 120]).groups == ((0, 1),)
+    merged = group_tracklets(tracklets, config=config, shot_cuts=[50], must_link=[(0, 1)])
+    assert merged.groups == ((0, 1),) and merged.forced == ((0, 1),)

@@ -98,3 +98,12 @@ def test_people_apart_for_several_frames_are_seen_together_even_when_one_is_fain
     assert seen_together(np.array([1, 1, 2, 2]), np.array([0, 1, 0, 1]), confidences=np.full(4, 0.16)) == {(0, 1)}
     assert seen_together(np.array([1, 1, 2, 2]), np.array([0, 1, 0, 1]), confidences=np.full(4, 0.16),
                          faint_frames=3) == set()  # fmt: skip
+
+
+def test_filled_rows_are_no_evidence_of_being_seen_together():
+    frames = np.array([0, 0, 1, 1, 2, 2])
+    owners = np.array([1, 2, 1, 2, 1, 2])
+    boxes = np.array([[0, 0, 10, 20], [50, 0, 60, 20]] * 3, dtype=np.float32)
+    filled = np.array([-1.0, 0.9, -1.0, 0.9, -1.0, 0.9])  # tracklet 1 only interpolated on these frames
+    assert seen_together(frames, owners, boxes, filled) == set()
+    assert seen_together(frames, owners, boxes, np.abs(filled)) == {(1, 2)}
