@@ -219,12 +219,9 @@ def test_open_store_refuses_what_is_not_a_store(tmp_path):
     zarr.open_group(str(other), mode="w").attrs["format"] = "something else"
     with pytest.raises(StoreError, match="not a streamreid crop store"):
         open_store(other)
-    message = ""
-    try:
+    with pytest.raises(StoreError) as error:
         open_store(garbage)
-    except StoreError as error:
-        message = str(error)
-    assert "\n" not in message
+    assert str(error.value) and "\n" not in str(error.value)
 
 
 def test_a_new_store_replaces_an_old_one_but_not_other_files(tmp_path):
