@@ -32,6 +32,7 @@ class SourceConfig:
 
     stride: int = 1
     threads: bool = True
+    scaled_decode: bool = True
     open_timeout: float = 10.0
     read_timeout: float = 10.0
     reconnect_attempts: int = -1

@@ -343,6 +343,15 @@ class PersonDetector:
             **({"runtime_choice": self.runtime_choice.to_dict()} if self.runtime_choice is not None else {}),
         }
 
+    def input_shape_for(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` the letterbox scales a ``height`` x ``width`` frame to, before padding it.
+
+        As ultralytics' ``LetterBox`` at ``imgsz``: the long side fits, the aspect is kept. A frame given at
+        this size is only padded, not scaled again (the stream decodes to it: :mod:`streamreid.picture`).
+        """
+        ratio = min(self.imgsz / height, self.imgsz / width)
+        return int(round(height * ratio)), int(round(width * ratio))
+
     def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
         """Detect people in BGR images.
 

@@ -47,6 +47,7 @@ from streamreid.live_tracklets import clear_checkpoint
 from streamreid.mot import MotSink
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
 from streamreid.person_tracks import person_tracks
+from streamreid.picture import detector_size, in_frame_pixels
 from streamreid.progress import ProgressBar, expected_frames
 from streamreid.realtime import RealTimePacer, realtime_enabled
 from streamreid.reid_stage import (
@@ -260,10 +261,12 @@ def _stream(
     # decoding and detection each run in their own thread, a few frames ahead (background.py); they start
     # first, so the first batch is detected while the sinks below are opened
     depth = _PREFETCH_BATCHES * max(1, config.detector.batch_size)
+    if options.scaled_decode:  # each frame turned into BGR once, at the detector's size (picture.py)
+        stream.scale_for_detector(_detector_size(detector, info))
     frames = Prefetch(iter_timed_frames(stream, clock), depth=depth, name="decode")
     # live: detect only as often as the machine keeps up (the pacer runs in the detection thread)
-    detected = detector.iter_detections(pacer.pace(frames) if pacer is not None else frames,
-                                        detect_stride=config.detector.detect_stride)  # fmt: skip
+    detected = in_frame_pixels(detector.iter_detections(pacer.pace(frames) if pacer is not None else frames,
+                                                        detect_stride=config.detector.detect_stride))  # fmt: skip
     items = Prefetch(iter_timed_detections(detected, frames, clock), depth=depth, name="detect")
     try:
         with (
@@ -293,6 +296,14 @@ def _stream(
     finally:  # also where a sink failed to open: the stages stop reading (closing twice is harmless)
         items.close()
         frames.close()
+
+
+def _detector_size(detector: Detector, info: VideoInfo) -> tuple[int, int] | None:
+    """``(width, height)`` the detector scales the stream's frames to, where smaller than they are; else ``None``."""
+    input_shape_for = getattr(detector, "input_shape_for", None)  # a scripted detector takes frames as they are
+    if input_shape_for is None:
+        return None
+    return detector_size((info.height, info.width), input_shape_for(info.height, info.width))
 
 
 class _StreamStages:

@@ -302,7 +302,7 @@ class CropCollector:
         """
         count = len(detections)
         confidence = detections.confidence if detections.confidence is not None else np.ones(count)
-        quality = compute_quality(frame.image, detections.xyxy, confidence, config=self._config.quality)
+        quality = compute_quality(frame.pixels, detections.xyxy, confidence, config=self._config.quality)
         self.last_quality = quality
         if not self._config.enabled or detections.tracker_id is None:
             return
@@ -327,7 +327,7 @@ class CropCollector:
                 time=frame.time,
                 xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
                 quality=quality_components(quality[row]),
-                image=cut_crop(frame.image, box, height=self._config.height, width=self._config.width),
+                image=cut_crop(frame.pixels, box, height=self._config.height, width=self._config.width),
             )
             reservoir.offer(sample)
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from streamreid.config import SourceConfig
 from streamreid.errors import SourceError
+from streamreid.picture import YuvPicture
 from streamreid.redact import redact
 from streamreid.types import Frame, VideoInfo
 
@@ -315,6 +316,7 @@ class VideoStream:
         self.end_reason = ""
         self.resized_frames = 0
         self._size_change: tuple[int, int, int] | None = None  # first frame of another size: index, width, height
+        self._detector_size: tuple[int, int] | None = None  # (width, height) of Frame.image, when scaled down
         # the first frame is decoded now: its display rotation and upright size are the stream's
         self._ahead = self._look_ahead(container)
         self.info = _video_info(target, container, first=self._ahead[0][0] if self._ahead[0] else None)
@@ -334,6 +336,16 @@ class VideoStream:
                 self.end_reason = "closed"
             if self.skipped_frames:
                 logger.warning("%s: skipped %d corrupt frame(s)", self.info.source, self.skipped_frames)
+
+    def scale_for_detector(self, size: tuple[int, int] | None) -> None:
+        """Decode the frames' ``image`` at ``size`` (``(width, height)``, smaller than the stream's), before iterating.
+
+        Each frame is then scaled and turned into BGR once, at the detector's size; ``Frame.full`` keeps the
+        decoded planes, from which crops are cut at the stream's size (:mod:`streamreid.picture`). Frames
+        this cannot apply to (not 4:2:0 8-bit, turned, of another size than the stream's) are decoded whole,
+        as without it. ``None``: every frame whole.
+        """
+        self._detector_size = None if size is None else (int(size[0]), int(size[1]))
 
     def __iter__(self) -> Iterator[Frame]:
         if self._iterated:
@@ -437,8 +449,19 @@ class VideoStream:
             self._skip_corrupt(f"corrupt frame {index}")
             return None
         if index % self._config.stride == 0:
+            full = self._planes(av_frame)
+            if full is not None:
+                return Frame(index=index, time=frame_time, image=full.scaled(*self._detector_size), full=full)
             return Frame(index=index, time=frame_time, image=self._picture(av_frame, index))
         return None
+
+    def _planes(self, av_frame: av.VideoFrame) -> YuvPicture | None:
+        """The frame's planes, where it is to be scaled for the detector and can be; else ``None``."""
+        if self._detector_size is None or quarter_turns(av_frame):
+            return None
+        if (av_frame.width, av_frame.height) != (self.info.width, self.info.height):
+            return None  # another size: scaled back to the stream's size whole (_picture)
+        return YuvPicture.of(av_frame)
 
     def _picture(self, av_frame: av.VideoFrame, index: int) -> np.ndarray:
         """The frame as the stream's BGR picture: turned upright as its display matrix says, at the stream's size."""

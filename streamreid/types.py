@@ -55,22 +55,39 @@ class Frame:
             outage of a live source it skips the frames the outage lasted, so
             indices and times agree on how far apart two frames are.
         time: Presentation time in seconds from the start of the stream.
-        image: BGR image, ``(height, width, 3)`` uint8.
+        image: BGR image, ``(height, width, 3)`` uint8: the whole frame at the source's size, or, where
+            ``full`` is set, scaled down to the detector's input size (what the detector, the shot-cut
+            detector and the scene look at).
+        full: Where ``image`` was scaled down: the frame at the source's size, indexed like a BGR array
+            (``full[y1:y2, x1:x2]`` converts only that region; :class:`streamreid.picture.YuvPicture`).
     """
 
     index: int
     time: float
     image: np.ndarray
+    full: Any = None
+
+    @property
+    def pixels(self) -> Any:
+        """The frame at the source's size, for cutting boxes: ``full`` where set, else ``image``."""
+        return self.image if self.full is None else self.full
 
     @property
     def height(self) -> int:
-        """Image height in pixels."""
-        return int(self.image.shape[0])
+        """Frame height in pixels at the source's size (the space boxes are in)."""
+        return int(self.pixels.shape[0])
 
     @property
     def width(self) -> int:
-        """Image width in pixels."""
-        return int(self.image.shape[1])
+        """Frame width in pixels at the source's size (the space boxes are in)."""
+        return int(self.pixels.shape[1])
+
+    @property
+    def image_scale(self) -> tuple[float, float]:
+        """``(x, y)`` factors from ``image``'s pixels to the source's (1.0 where ``image`` is not scaled)."""
+        if self.full is None:
+            return 1.0, 1.0
+        return self.width / self.image.shape[1], self.height / self.image.shape[0]
 
 
 @dataclass(frozen=True)
