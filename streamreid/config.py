@@ -69,6 +69,7 @@ class TrackerConfig:
     track_activation_threshold: float = 0.25
     high_conf_det_threshold: float = 0.25
     minimum_iou_threshold: float = 0.1
+    second_iou_threshold: float = 0.5
     minimum_consecutive_frames: int = 2
     min_tracklet_detections: int = 3
     shot_cuts: bool = True
@@ -376,6 +377,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "tracker.track_activation_threshold": (0, 1),
     "tracker.high_conf_det_threshold": (0, 1),
     "tracker.minimum_iou_threshold": (0, 1),
+    "tracker.second_iou_threshold": (0, 1),
     "tracker.minimum_consecutive_frames": (1, None),
     "tracker.min_tracklet_detections": (1, None),
     "tracker.cut_threshold": (1e-3, 2),
