@@ -66,7 +66,7 @@ class TrackerConfig:
     """ByteTrack (roboflow ``trackers``) and the tracklet life cycle."""
 
     lost_track_seconds: float = 1.0
-    track_activation_threshold: float = 0.25
+    track_activation_threshold: float = 0.35
     high_conf_det_threshold: float = 0.25
     minimum_iou_threshold: float = 0.1
     second_iou_threshold: float = 0.5

@@ -57,3 +57,20 @@ def test_second_iou_threshold_at_the_first_associations_value_gives_the_librarys
     tracker = PersonTracker(fps=25.0, config=config)
     frames = [_frame((_person(100.0), 0.9)) for _ in range(6)] + [_frame((_person(122.0), 0.15))]
     assert len(_walk(tracker, frames)[-1]) == 1
+
+
+@pytest.mark.parametrize(("confidence", "starts"), [(0.3, False), (0.4, True)])
+def test_a_track_starts_only_on_a_box_surer_than_one_that_continues_a_track(confidence, starts):
+    """ByteTrack's rule: a new track needs the high/low split + 0.1 (0.35); a 0.3 box continues tracks only."""
+    tracker = PersonTracker(fps=25.0, config=TrackerConfig())
+    tracked = _walk(tracker, [_frame((_person(100.0), confidence)) for _ in range(6)])
+    assert (len(tracked[-1]) == 1) is starts
+    config = TrackerConfig()
+    assert config.high_conf_det_threshold < 0.3 < config.track_activation_threshold
+
+
+def test_a_box_too_unsure_to_start_a_track_still_continues_one():
+    tracker = PersonTracker(fps=25.0, config=TrackerConfig())
+    frames = [_frame((_person(100.0), 0.9)) for _ in range(4)] + [_frame((_person(102.0), 0.3)) for _ in range(4)]
+    tracked = _walk(tracker, frames)
+    assert len(tracked[-1]) == 1 and tracked[-1].tracker_id[0] == tracked[1].tracker_id[0]
