@@ -235,12 +235,14 @@ def link_persons(
 ) -> tuple[GroupingResult, list[Person]]:
     """Link the working set's tracklets into persons (the user's and ``must_link`` joins honoured)."""
     from streamreid.grouping import build_persons, group_tracklets, scaled_grouping_config
+    from streamreid.handover import Neighbours
 
-    info = work.info
+    info, rows = work.info, work.detections
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
+    neighbours = Neighbours.of(rows["frame_index"], rows["tracker_id"], rows["xyxy"])
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
                                cannot_link=work.cannot_link, seen_together=work.seen_together,
-                               shot_cuts=work.shot_cuts)  # fmt: skip
+                               shot_cuts=work.shot_cuts, neighbours=neighbours)  # fmt: skip
     return grouping, build_persons(grouping.groups, work.tracklets)
 
 

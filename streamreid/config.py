@@ -120,6 +120,7 @@ class GroupingConfig:
     max_gap_seconds: float | None = 1.2
     max_distance_fraction: float | None = 0.27
     max_jitter_fraction: float | None = 0.055
+    crowd_radius: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -395,6 +396,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "grouping.moving_speed": (0, None),
     "grouping.max_jitter_difference": (0, None),
     "grouping.min_travel_to_jitter": (0, None),
+    "grouping.crowd_radius": (0, None),
     "ranking.duration": (0, None),
     "ranking.coverage": (0, None),
     "ranking.center": (0, None),

@@ -44,6 +44,13 @@ video): the next shot may show another place, or the same place from elsewhere. 
 gap spans a cut (:func:`crosses_cut`) is never a candidate; only appearance (``must_link``,
 from ReID merges or the user) joins tracklets across a cut.
 
+**Crowds** (``crowd_radius``, :mod:`streamreid.handover`). With the video's tracked boxes
+(:class:`~streamreid.handover.Neighbours`), a candidate link also gets a sixth check, ``crowd``:
+the nearest other person to the hand-over, in box heights. Within ``crowd_radius`` (1 body
+height: about what a walker covers in the longest gap allowed, so the other could as well be
+the one who reappears) position and timing cannot tell who continues whom, and the link is
+left out: ReID may still join the two persons afterwards, by appearance alone.
+
 **Constraints.** ``must_link`` pairs are joined first (union-find), each kept only
 if its group stays free of ``cannot_link`` pairs and of time overlaps longer than
 half of ``max_temporal_gap`` (a track handed one faint box after a new track started
@@ -72,6 +79,7 @@ from scipy.sparse.csgraph import connected_components
 
 from streamreid.config import ConfigError, GroupingConfig
 from streamreid.errors import StreamReidError
+from streamreid.handover import Neighbours, nearest_other
 from streamreid.types import Person, TrackletStats
 
 TEMPORAL_GAP = "temporal_gap"
@@ -79,7 +87,9 @@ SPATIAL_DISTANCE = "spatial_distance"
 AREA_RATIO = "area_ratio"
 MOTION_ALIGNMENT = "motion_alignment"
 JITTER_DIFFERENCE = "jitter_difference"
+CROWD = "crowd"
 CHECK_NAMES = (TEMPORAL_GAP, SPATIAL_DISTANCE, AREA_RATIO, MOTION_ALIGNMENT, JITTER_DIFFERENCE)
+"""The five checks of every pair; ``crowd`` is added when grouping is given the video's tracked boxes."""
 
 SPATIAL_MODES = ("fixed", "allowance", "predicted")
 JITTER_MEASURES = ("spread", "detrended")
@@ -241,7 +251,13 @@ def validate_grouping_config(config: GroupingConfig) -> None:
     low, high = config.area_ratio_range
     if not 0 < low <= 1 <= high:
         raise ConfigError(f"grouping.area_ratio_range must satisfy 0 < low <= 1 <= high, got [{low}, {high}]")
-    for name in ("max_spatial_distance", "max_jitter_difference", "moving_speed", "min_travel_to_jitter"):
+    for name in (
+        "max_spatial_distance",
+        "max_jitter_difference",
+        "moving_speed",
+        "min_travel_to_jitter",
+        "crowd_radius",
+    ):
         if getattr(config, name) < 0:
             raise ConfigError(f"grouping.{name} must be >= 0, got {getattr(config, name)}")
 
@@ -311,6 +327,27 @@ def _check_pair(earlier: TrackletStats, later: TrackletStats, config: GroupingCo
     return PairCheck(earlier=earlier.tracker_id, later=later.tracker_id, checks=checks, accepted=accepted, cost=cost)
 
 
+def crowd_check(
+    check: PairCheck, earlier: TrackletStats, later: TrackletStats, *, neighbours: Neighbours, radius: float,
+    exclude: Iterable[int] = (),
+) -> PairCheck:  # fmt: skip
+    """``check`` with the ``crowd`` check added: passed when nobody else came within ``radius`` box heights.
+
+    Args:
+        check: The five checks of ``earlier`` → ``later``.
+        earlier: The tracklet that ended.
+        later: The tracklet that began.
+        neighbours: The video's tracked boxes.
+        radius: ``crowd_radius``, in box heights.
+        exclude: Tracklets already joined to either side (not "other people").
+    """
+    nearest = nearest_other(neighbours, earlier, later, exclude=tuple(exclude))
+    passed = nearest > radius
+    checks = {**check.checks, CROWD: (nearest, float(radius), passed)}
+    accepted = check.accepted and passed
+    return dataclasses.replace(check, checks=checks, accepted=accepted, cost=check.cost if accepted else None)
+
+
 def _link_cost(checks: dict[str, tuple[CheckValue, CheckLimit, bool]]) -> float:
     """Mean of the normalised gap, distance, area and jitter mismatches, each in [0, 1]."""
     gap, (_, max_gap), _ = checks[TEMPORAL_GAP]
@@ -359,6 +396,7 @@ def group_tracklets(
     cannot_link: Iterable[tuple[int, int]] = (),
     seen_together: Iterable[tuple[int, int]] = (),
     shot_cuts: Sequence[int] = (),
+    neighbours: Neighbours | None = None,
 ) -> GroupingResult:
     """Link tracklets into persons (see the module docstring for the algorithm).
 
@@ -376,6 +414,8 @@ def group_tracklets(
             (:func:`streamreid.person_tracks.seen_together`): cannot-links that no must-link
             overrides (such a must-link is unmet, not an error); ids without statistics are ignored.
         shot_cuts: First frames of the shots after each hard cut: no pair across one is a candidate.
+        neighbours: The video's tracked boxes: candidate links get the ``crowd`` check (unless
+            ``config.crowd_radius`` is 0). ``None``: the five checks only.
 
     Returns:
         The groups, every pair considered and the links chosen.
@@ -398,7 +438,7 @@ def group_tracklets(
             pairs.append(_check_pair(by_id[a], by_id[b], config))
             forced.append((a, b))
 
-    candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts))
+    candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts), neighbours=neighbours)
     pairs.extend(check for _, _, check in candidates)
 
     chains = _chains_without_cannot_links(nodes, candidates, cannot_sets)
@@ -521,9 +561,10 @@ def crosses_cut(end_frame: int, start_frame: int, shot_cuts: Sequence[int]) -> b
 
 def _candidate_pairs(
     nodes: list[tuple[int, ...]], by_id: dict[int, TrackletStats], config: GroupingConfig, *,
-    shot_cuts: Sequence[int] = (),
+    shot_cuts: Sequence[int] = (), neighbours: Neighbours | None = None,
 ) -> list[tuple[int, int, PairCheck]]:  # fmt: skip
     """Checks from each node's last tracklet to every later node's first one near its end, in the same shot."""
+    crowded = neighbours is not None and config.crowd_radius > 0
     window = config.max_temporal_gap
     head_starts = [by_id[node[0]].start_frame for node in nodes]
     candidates = []
@@ -534,7 +575,11 @@ def _candidate_pairs(
         for v in range(max(low, u + 1), high):
             head = by_id[nodes[v][0]]
             if not crosses_cut(tail.end_frame, head.start_frame, shot_cuts):
-                candidates.append((u, v, _check_pair(tail, head, config)))
+                check = _check_pair(tail, head, config)
+                if crowded:
+                    check = crowd_check(check, tail, head, neighbours=neighbours, radius=config.crowd_radius,
+                                        exclude=(*node, *nodes[v]))  # fmt: skip
+                candidates.append((u, v, check))
     return candidates
 
 
