@@ -72,6 +72,8 @@ class TrackerConfig:
     second_iou_threshold: float = 0.5
     minimum_consecutive_frames: int = 2
     min_tracklet_detections: int = 3
+    trim_faint_tails: bool = True
+    faint_tail_seconds: float = 5.0
     shot_cuts: bool = True
     cut_threshold: float = 0.3
     cut_ratio: float = 3.0
@@ -381,6 +383,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "tracker.second_iou_threshold": (0, 1),
     "tracker.minimum_consecutive_frames": (1, None),
     "tracker.min_tracklet_detections": (1, None),
+    "tracker.faint_tail_seconds": (0, None),
     "tracker.cut_threshold": (1e-3, 2),
     "tracker.cut_ratio": (1, None),
     "crops.height": (8, None),
