@@ -17,9 +17,9 @@ people were between two detections.
 Such a link is left to appearance: grouping leaves it out, and the end-of-stream ReID joins the
 two persons only when the video's calibrated rule is confident they are one
 (:mod:`streamreid.calibration`). A test at grouping time (the earlier tracklet more like the later
-than like anyone near, both ways, on mean crop features) was measured on ADL-Rundle-6 and refused
-the right links in a crowd as often as the wrong ones: features of people half hidden behind each
-other are mixed (benchmarks/README.md, issue 19).
+than like anyone near, both ways, on mean crop features) was measured on ADL-Rundle-6: it refused
+the right crowded links as well as the wrong ones, with OSNet and with the fallback; features of
+people half hidden behind each other are mixed (benchmarks/README.md, issue 19).
 """
 
 from __future__ import annotations
