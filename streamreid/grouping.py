@@ -49,7 +49,8 @@ from ReID merges or the user) joins tracklets across a cut.
 the nearest other person to the hand-over, in box heights. Within ``crowd_radius`` (1 body
 height: about what a walker covers in the longest gap allowed, so the other could as well be
 the one who reappears) position and timing cannot tell who continues whom, and the link is
-left out: ReID may still join the two persons afterwards, by appearance alone.
+left out: ReID may still join the two persons afterwards, by appearance alone. Someone
+``seen_together`` with both tracklets is neither of them and does not count.
 
 **Constraints.** ``must_link`` pairs are joined first (union-find), each kept only
 if its group stays free of ``cannot_link`` pairs and of time overlaps longer than
@@ -67,7 +68,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -329,7 +330,7 @@ def _check_pair(earlier: TrackletStats, later: TrackletStats, config: GroupingCo
 
 def crowd_check(
     check: PairCheck, earlier: TrackletStats, later: TrackletStats, *, neighbours: Neighbours, radius: float,
-    exclude: Iterable[int] = (),
+    exclude: Iterable[int] = (), apart: Collection[frozenset[int]] = frozenset(),
 ) -> PairCheck:  # fmt: skip
     """``check`` with the ``crowd`` check added: passed when nobody else came within ``radius`` box heights.
 
@@ -340,8 +341,15 @@ def crowd_check(
         neighbours: The video's tracked boxes.
         radius: ``crowd_radius``, in box heights.
         exclude: Tracklets already joined to either side (not "other people").
+        apart: Tracklet pairs seen together: someone seen together with both sides is neither, and not counted.
     """
-    nearest = nearest_other(neighbours, earlier, later, exclude=tuple(exclude))
+    end, start = earlier.end_frame, later.start_frame
+    companions = [
+        o
+        for o in neighbours.owners(min(end, start), max(end, start))
+        if frozenset((o, earlier.tracker_id)) in apart and frozenset((o, later.tracker_id)) in apart
+    ]
+    nearest = nearest_other(neighbours, earlier, later, exclude=(*exclude, *companions))
     passed = nearest > radius
     checks = {**check.checks, CROWD: (nearest, float(radius), passed)}
     accepted = check.accepted and passed
@@ -438,7 +446,9 @@ def group_tracklets(
             pairs.append(_check_pair(by_id[a], by_id[b], config))
             forced.append((a, b))
 
-    candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts), neighbours=neighbours)
+    apart = {frozenset((int(a), int(b))) for a, b in seen_together}  # every id: short tracklets are people too
+    candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts), neighbours=neighbours,
+                                  apart=apart)  # fmt: skip
     pairs.extend(check for _, _, check in candidates)
 
     chains = _chains_without_cannot_links(nodes, candidates, cannot_sets)
@@ -561,7 +571,7 @@ def crosses_cut(end_frame: int, start_frame: int, shot_cuts: Sequence[int]) -> b
 
 def _candidate_pairs(
     nodes: list[tuple[int, ...]], by_id: dict[int, TrackletStats], config: GroupingConfig, *,
-    shot_cuts: Sequence[int] = (), neighbours: Neighbours | None = None,
+    shot_cuts: Sequence[int] = (), neighbours: Neighbours | None = None, apart: Collection[frozenset[int]] = (),
 ) -> list[tuple[int, int, PairCheck]]:  # fmt: skip
     """Checks from each node's last tracklet to every later node's first one near its end, in the same shot."""
     crowded = neighbours is not None and config.crowd_radius > 0
@@ -578,7 +588,7 @@ def _candidate_pairs(
                 check = _check_pair(tail, head, config)
                 if crowded:
                     check = crowd_check(check, tail, head, neighbours=neighbours, radius=config.crowd_radius,
-                                        exclude=(*node, *nodes[v]))  # fmt: skip
+                                        exclude=(*node, *nodes[v]), apart=apart)  # fmt: skip
                 candidates.append((u, v, check))
     return candidates
 

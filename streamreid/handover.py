@@ -12,7 +12,9 @@ nearest other tracked person, in **body heights** (the height of the hand-over's
 every frame from the earlier tracklet's last box to the later one's first. The hand-over's place
 at a frame between the two is on the straight line from the last box to the first, as a filled
 box would be (:mod:`streamreid.filling`). Filled boxes of the others count: they are where those
-people were between two detections.
+people were between two detections. Someone seen together with both tracklets (in one frame with
+each, at another place: :func:`streamreid.person_tracks.seen_together`) is neither of them, and
+does not count: a companion walking beside a person whose track broke is no reason to doubt the link.
 
 Such a link is left to appearance: grouping leaves it out, and the end-of-stream ReID joins the
 two persons only when the video's calibrated rule is confident they are one
@@ -55,6 +57,10 @@ class Neighbours:
         boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)[order]
         center = np.stack([(boxes[:, 0] + boxes[:, 2]) * 0.5, (boxes[:, 1] + boxes[:, 3]) * 0.5], axis=1)
         return cls(frames[order], np.asarray(tracker_id, dtype=np.int64).reshape(-1)[order], center)
+
+    def owners(self, first: int, last: int) -> set[int]:
+        """The tracklets with a box in frames ``first`` to ``last`` (inclusive)."""
+        return {int(t) for t in np.unique(self.tracker_id[self.between(first, last)])}
 
     def between(self, first: int, last: int) -> slice:
         """The rows of frames ``first`` to ``last`` (inclusive)."""

@@ -455,18 +455,19 @@ def write_video(
 def scenario_crowd_handover(
     *, num_frames: int = 100, fps: float = 25.0, width: int = 640, height: int = 360
 ) -> Scenario:
-    """A hand-over in a crowd: one person vanishes as another passes, a third appears where the first would be.
+    """A hand-over in a crowd: two people cross, one vanishes there, a stranger appears where they would be.
 
     - identity 0 (red shirt) walks right and, as 1 passes in front of them, leaves the scene (a doorway)
       at 41 % of the video;
-    - identity 1 (green shirt, nearer) walks left through the whole video, crossing 0 at 40 %;
-    - identity 2 (yellow shirt), someone else, steps out 0.36 s later a step (1.5 box widths) ahead of
-      where 0 would have walked to, and walks on right at 0's pace, with 0's size.
+    - identity 1 (green shirt, nearer) walks left, crosses 0 at 40 % and leaves the scene (another doorway)
+      at 46 %;
+    - identity 2 (yellow shirt), someone else, steps out 0.36 s after 0 left, a step (1.5 box widths) ahead
+      of where 0 would have walked to, and walks on right at 0's pace, with 0's size.
 
     The tracker does not continue 0's track on 2 (their boxes do not overlap), but position and timing
-    alone join 0 and 2 (the gap, distance, size and motion all fit); only the person passing at the
-    hand-over says that they may not. Positions and times scale with the size
-    and length.
+    alone join 0 and 2 (the gap, distance, size and motion all fit). What says they may not is 1, near at
+    the hand-over and never seen together with 2: as far as positions tell, 2 might be 1 turned round.
+    Positions and times scale with the size and length.
     """
     last = num_frames - 1
 
@@ -480,7 +481,7 @@ def scenario_crowd_handover(
                     keyframes=path, visible=((0, at(0.41)),))  # fmt: skip
     passing = Actor(identity=1, top_bgr=(60, 175, 60), bottom_bgr=(35, 35, 35), width=w, height=h,
                     keyframes=((0, 0.9 * width, 0.66 * height), (last, 0.9 * width - speed * last, 0.66 * height)),
-                    visible=((0, num_frames),))  # fmt: skip
+                    visible=((0, at(0.46)),))  # fmt: skip
     ahead = tuple((frame, x + 1.5 * w, y) for frame, x, y in path)
     stranger = Actor(identity=2, top_bgr=(40, 210, 230), bottom_bgr=(140, 140, 140), width=w, height=h,
                      keyframes=ahead, visible=((at(0.41) + round(0.36 * fps), num_frames),))  # fmt: skip

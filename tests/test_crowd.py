@@ -74,6 +74,18 @@ def test_a_link_with_another_person_near_the_hand_over_is_left_out():
     assert _pair_grouping(None).groups == ((1, 2),) and CROWD not in _pair_grouping(None).pairs[0].checks
 
 
+def test_someone_seen_together_with_both_sides_is_neither_and_does_not_count():
+    """A companion beside a person whose track broke for a moment is no reason to doubt the link."""
+    earlier = _stats(1, 0, 10, _box(0), _box(100))
+    later = _stats(2, 14, 30, _box(108), _box(140))
+    companion = _rows((12, 3, _box(130)))
+    config = GroupingConfig()
+    both = group_tracklets([earlier, later], config=config, neighbours=companion, seen_together=[(1, 3), (3, 2)])
+    assert both.groups == ((1, 2),)
+    one = group_tracklets([earlier, later], config=config, neighbours=companion, seen_together=[(1, 3)])
+    assert one.groups == ((1,), (2,))  # never seen with the later one: it may be who reappears
+
+
 @pytest.fixture(scope="module")
 def crowd_video(tmp_path_factory):
     return write_video(scenario_crowd_handover(), tmp_path_factory.mktemp("crowd") / "crowd.mp4")
