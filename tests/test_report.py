@@ -333,9 +333,7 @@ def _download_decisions(browser, report: Path, downloads: Path, clicks: list[str
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     config = tmp_path / "fallback.yaml"
-    # the fake run's 12 people stand within a body height of each other: the crowd rule (issue 19) would leave
-    # every space-time link to the fallback embedder on drawn crops, and these tests need links made by position
-    config.write_text("reid:\n  embedder: fallback\ngrouping:\n  crowd_radius: 0\n")
+    config.write_text("reid:\n  embedder: fallback\n")
     return subprocess.run(
         [sys.executable, "-m", "streamreid.cli", *args, "--config", str(config)],
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
