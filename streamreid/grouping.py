@@ -45,7 +45,7 @@ gap spans a cut (:func:`crosses_cut`) is never a candidate; only appearance (``m
 from ReID merges or the user) joins tracklets across a cut.
 
 **Crowds** (``crowd_radius``, :mod:`streamreid.handover`). With the video's tracked boxes
-(:class:`~streamreid.handover.Neighbours`), a candidate link also gets a sixth check, ``crowd``:
+(:class:`~streamreid.handover.Neighbours`), a link the five checks accept also gets a sixth, ``crowd``:
 the nearest other person to the hand-over, in box heights. Within ``crowd_radius`` (1 body
 height: about what a walker covers in the longest gap allowed, so the other could as well be
 the one who reappears) position and timing cannot tell who continues whom, and the link is
@@ -586,7 +586,7 @@ def _candidate_pairs(
             head = by_id[nodes[v][0]]
             if not crosses_cut(tail.end_frame, head.start_frame, shot_cuts):
                 check = _check_pair(tail, head, config)
-                if crowded:
+                if crowded and check.accepted:  # only a link the five checks accept needs it
                     check = crowd_check(check, tail, head, neighbours=neighbours, radius=config.crowd_radius,
                                         exclude=(*node, *nodes[v]), apart=apart)  # fmt: skip
                 candidates.append((u, v, check))
