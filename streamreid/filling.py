@@ -20,9 +20,10 @@ run longer than ``max_faint_seconds`` (``tracker.faint_tail_seconds``) is the pe
 for a while, not a tail, and is kept; it also bounds how long rows wait in the filler.
 
 Rows leave the filler in frame order: a row is held until no live track can still get a filled
-row at or before its frame, which is at most the time a lost track is kept (``tracker.
-lost_track_seconds``). The filler holds only that: each live track's last box, the frames since
-the oldest of them and the rows not yet released.
+row at or before its frame (or a faint tail still open there), which is at most the time a lost
+track is kept (``tracker.lost_track_seconds``), or ``max_faint_seconds`` behind a faint tail. The
+filler holds only that: each live track's last box, its open faint tail, the frames since the
+oldest of them and the rows not yet released.
 """
 
 from __future__ import annotations
