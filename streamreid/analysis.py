@@ -21,7 +21,7 @@ import numpy as np
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
 from streamreid.errors import StoreError
-from streamreid.filling import is_filled
+from streamreid.filling import is_filled, trimmed_ends
 from streamreid.grouping import GroupingResult
 from streamreid.person_tracks import PersonTrack, seen_together
 from streamreid.ranking import PersonScore
@@ -217,6 +217,7 @@ def load_working_set(
     # the user's decisions from the report (streamreid apply), as tracklet constraints
     must, cannot = run_constraints(run_dir, {s.tracker_id for s in kept})
     detections, firm = store.detections(since=since), config.tracker.high_conf_det_threshold
+    kept = trimmed_ends(kept, detections)  # a faint tail the filler dropped ends the tracklet earlier
     seen = seen_together(detections["frame_index"], detections["tracker_id"], detections["xyxy"],
                          detections["confidence"], min_confidence=firm)  # fmt: skip
     return WorkingSet(tracklets=tuple(kept), detections=detections, info=info,
@@ -235,12 +236,14 @@ def link_persons(
 ) -> tuple[GroupingResult, list[Person]]:
     """Link the working set's tracklets into persons (the user's and ``must_link`` joins honoured)."""
     from streamreid.grouping import build_persons, group_tracklets, scaled_grouping_config
+    from streamreid.handover import Neighbours
 
-    info = work.info
+    info, rows = work.info, work.detections
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
+    neighbours = Neighbours.of(rows["frame_index"], rows["tracker_id"], rows["xyxy"])
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
                                cannot_link=work.cannot_link, seen_together=work.seen_together,
-                               shot_cuts=work.shot_cuts)  # fmt: skip
+                               shot_cuts=work.shot_cuts, neighbours=neighbours)  # fmt: skip
     return grouping, build_persons(grouping.groups, work.tracklets)
 
 

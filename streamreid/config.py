@@ -67,11 +67,14 @@ class TrackerConfig:
     """ByteTrack (roboflow ``trackers``) and the tracklet life cycle."""
 
     lost_track_seconds: float = 1.0
-    track_activation_threshold: float = 0.25
+    track_activation_threshold: float = 0.35
     high_conf_det_threshold: float = 0.25
     minimum_iou_threshold: float = 0.1
+    second_iou_threshold: float = 0.5
     minimum_consecutive_frames: int = 2
     min_tracklet_detections: int = 3
+    trim_faint_tails: bool = True
+    faint_tail_seconds: float = 5.0
     shot_cuts: bool = True
     cut_threshold: float = 0.3
     cut_ratio: float = 3.0
@@ -120,6 +123,7 @@ class GroupingConfig:
     max_gap_seconds: float | None = 1.2
     max_distance_fraction: float | None = 0.27
     max_jitter_fraction: float | None = 0.055
+    crowd_radius: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -377,8 +381,10 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "tracker.track_activation_threshold": (0, 1),
     "tracker.high_conf_det_threshold": (0, 1),
     "tracker.minimum_iou_threshold": (0, 1),
+    "tracker.second_iou_threshold": (0, 1),
     "tracker.minimum_consecutive_frames": (1, None),
     "tracker.min_tracklet_detections": (1, None),
+    "tracker.faint_tail_seconds": (0, None),
     "tracker.cut_threshold": (1e-3, 2),
     "tracker.cut_ratio": (1, None),
     "crops.height": (8, None),
@@ -394,6 +400,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "grouping.moving_speed": (0, None),
     "grouping.max_jitter_difference": (0, None),
     "grouping.min_travel_to_jitter": (0, None),
+    "grouping.crowd_radius": (0, None),
     "ranking.duration": (0, None),
     "ranking.coverage": (0, None),
     "ranking.center": (0, None),

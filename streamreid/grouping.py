@@ -44,6 +44,14 @@ video): the next shot may show another place, or the same place from elsewhere. 
 gap spans a cut (:func:`crosses_cut`) is never a candidate; only appearance (``must_link``,
 from ReID merges or the user) joins tracklets across a cut.
 
+**Crowds** (``crowd_radius``, :mod:`streamreid.handover`). With the video's tracked boxes
+(:class:`~streamreid.handover.Neighbours`), a link the five checks accept also gets a sixth, ``crowd``:
+the nearest other person to the hand-over, in box heights. Within ``crowd_radius`` (1 body
+height: about what a walker covers in the longest gap allowed, so the other could as well be
+the one who reappears) position and timing cannot tell who continues whom, and the link is
+left out: ReID may still join the two persons afterwards, by appearance alone. Someone
+``seen_together`` with both tracklets is neither of them and does not count.
+
 **Constraints.** ``must_link`` pairs are joined first (union-find), each kept only
 if its group stays free of ``cannot_link`` pairs and of time overlaps longer than
 half of ``max_temporal_gap`` (a track handed one faint box after a new track started
@@ -60,7 +68,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -72,6 +80,7 @@ from scipy.sparse.csgraph import connected_components
 
 from streamreid.config import ConfigError, GroupingConfig
 from streamreid.errors import StreamReidError
+from streamreid.handover import Neighbours, nearest_other
 from streamreid.types import Person, TrackletStats
 
 TEMPORAL_GAP = "temporal_gap"
@@ -79,7 +88,9 @@ SPATIAL_DISTANCE = "spatial_distance"
 AREA_RATIO = "area_ratio"
 MOTION_ALIGNMENT = "motion_alignment"
 JITTER_DIFFERENCE = "jitter_difference"
+CROWD = "crowd"
 CHECK_NAMES = (TEMPORAL_GAP, SPATIAL_DISTANCE, AREA_RATIO, MOTION_ALIGNMENT, JITTER_DIFFERENCE)
+"""The five checks of every pair; ``crowd`` is added when grouping is given the video's tracked boxes."""
 
 SPATIAL_MODES = ("fixed", "allowance", "predicted")
 JITTER_MEASURES = ("spread", "detrended")
@@ -241,7 +252,13 @@ def validate_grouping_config(config: GroupingConfig) -> None:
     low, high = config.area_ratio_range
     if not 0 < low <= 1 <= high:
         raise ConfigError(f"grouping.area_ratio_range must satisfy 0 < low <= 1 <= high, got [{low}, {high}]")
-    for name in ("max_spatial_distance", "max_jitter_difference", "moving_speed", "min_travel_to_jitter"):
+    for name in (
+        "max_spatial_distance",
+        "max_jitter_difference",
+        "moving_speed",
+        "min_travel_to_jitter",
+        "crowd_radius",
+    ):
         if getattr(config, name) < 0:
             raise ConfigError(f"grouping.{name} must be >= 0, got {getattr(config, name)}")
 
@@ -311,6 +328,34 @@ def _check_pair(earlier: TrackletStats, later: TrackletStats, config: GroupingCo
     return PairCheck(earlier=earlier.tracker_id, later=later.tracker_id, checks=checks, accepted=accepted, cost=cost)
 
 
+def crowd_check(
+    check: PairCheck, earlier: TrackletStats, later: TrackletStats, *, neighbours: Neighbours, radius: float,
+    exclude: Iterable[int] = (), apart: Collection[frozenset[int]] = frozenset(),
+) -> PairCheck:  # fmt: skip
+    """``check`` with the ``crowd`` check added: passed when nobody else came within ``radius`` box heights.
+
+    Args:
+        check: The five checks of ``earlier`` → ``later``.
+        earlier: The tracklet that ended.
+        later: The tracklet that began.
+        neighbours: The video's tracked boxes.
+        radius: ``crowd_radius``, in box heights.
+        exclude: Tracklets already joined to either side (not "other people").
+        apart: Tracklet pairs seen together: someone seen together with both sides is neither, and not counted.
+    """
+    end, start = earlier.end_frame, later.start_frame
+    companions = [
+        o
+        for o in neighbours.owners(min(end, start), max(end, start))
+        if frozenset((o, earlier.tracker_id)) in apart and frozenset((o, later.tracker_id)) in apart
+    ]
+    nearest = nearest_other(neighbours, earlier, later, exclude=(*exclude, *companions))
+    passed = nearest > radius
+    checks = {**check.checks, CROWD: (nearest, float(radius), passed)}
+    accepted = check.accepted and passed
+    return dataclasses.replace(check, checks=checks, accepted=accepted, cost=check.cost if accepted else None)
+
+
 def _link_cost(checks: dict[str, tuple[CheckValue, CheckLimit, bool]]) -> float:
     """Mean of the normalised gap, distance, area and jitter mismatches, each in [0, 1]."""
     gap, (_, max_gap), _ = checks[TEMPORAL_GAP]
@@ -359,6 +404,7 @@ def group_tracklets(
     cannot_link: Iterable[tuple[int, int]] = (),
     seen_together: Iterable[tuple[int, int]] = (),
     shot_cuts: Sequence[int] = (),
+    neighbours: Neighbours | None = None,
 ) -> GroupingResult:
     """Link tracklets into persons (see the module docstring for the algorithm).
 
@@ -376,6 +422,8 @@ def group_tracklets(
             (:func:`streamreid.person_tracks.seen_together`): cannot-links that no must-link
             overrides (such a must-link is unmet, not an error); ids without statistics are ignored.
         shot_cuts: First frames of the shots after each hard cut: no pair across one is a candidate.
+        neighbours: The video's tracked boxes: candidate links get the ``crowd`` check (unless
+            ``config.crowd_radius`` is 0). ``None``: the five checks only.
 
     Returns:
         The groups, every pair considered and the links chosen.
@@ -398,7 +446,9 @@ def group_tracklets(
             pairs.append(_check_pair(by_id[a], by_id[b], config))
             forced.append((a, b))
 
-    candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts))
+    apart = {frozenset((int(a), int(b))) for a, b in seen_together}  # every id: short tracklets are people too
+    candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts), neighbours=neighbours,
+                                  apart=apart)  # fmt: skip
     pairs.extend(check for _, _, check in candidates)
 
     chains = _chains_without_cannot_links(nodes, candidates, cannot_sets)
@@ -521,9 +571,10 @@ def crosses_cut(end_frame: int, start_frame: int, shot_cuts: Sequence[int]) -> b
 
 def _candidate_pairs(
     nodes: list[tuple[int, ...]], by_id: dict[int, TrackletStats], config: GroupingConfig, *,
-    shot_cuts: Sequence[int] = (),
+    shot_cuts: Sequence[int] = (), neighbours: Neighbours | None = None, apart: Collection[frozenset[int]] = (),
 ) -> list[tuple[int, int, PairCheck]]:  # fmt: skip
     """Checks from each node's last tracklet to every later node's first one near its end, in the same shot."""
+    crowded = neighbours is not None and config.crowd_radius > 0
     window = config.max_temporal_gap
     head_starts = [by_id[node[0]].start_frame for node in nodes]
     candidates = []
@@ -534,7 +585,11 @@ def _candidate_pairs(
         for v in range(max(low, u + 1), high):
             head = by_id[nodes[v][0]]
             if not crosses_cut(tail.end_frame, head.start_frame, shot_cuts):
-                candidates.append((u, v, _check_pair(tail, head, config)))
+                check = _check_pair(tail, head, config)
+                if crowded and check.accepted:  # only a link the five checks accept needs it
+                    check = crowd_check(check, tail, head, neighbours=neighbours, radius=config.crowd_radius,
+                                        exclude=(*node, *nodes[v]), apart=apart)  # fmt: skip
+                candidates.append((u, v, check))
     return candidates
 
 

@@ -42,7 +42,7 @@ from streamreid.config import Config, ReidConfig, validate
 from streamreid.detection_rate import resolve_detect_stride
 from streamreid.embed import EmbedderInBackground, RememberingEmbedder, leaves_cores_free
 from streamreid.errors import StreamReidError
-from streamreid.filling import GapFiller
+from streamreid.filling import faint_tail_filler
 from streamreid.live_tracklets import clear_checkpoint
 from streamreid.mot import MotSink
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
@@ -320,7 +320,7 @@ class _StreamStages:
         self.tracker = PersonTracker(fps=stream.info.fps, config=config.tracker)
         kept_fps = stream.info.fps / config.source.stride if stream.info.fps else None
         self.cuts = cut_detector(config.tracker, fps=kept_fps)  # None when tracker.shot_cuts is off
-        self.filler = GapFiller()  # a box on every frame of a track's life, once its next detection arrives
+        self.filler = faint_tail_filler(config.tracker)  # a box on every frame of a track's life, faint tail trimmed
         self.stats = TrackletStatsAccumulator(frame_step=config.source.stride * config.detector.detect_stride)
         self.crops = CropCollector(config=config.crops) if config.crops.enabled else None
         self.sink = TrackletSink(stats=self.stats, crops=self.crops, store=store, stats_log=stats_log, mot=mot,

@@ -5,6 +5,12 @@ removed ``sv.ByteTrack``). Each update passes the frame's timestamp, so the
 Kalman filter predicts across frames that were not detected (a detection
 stride, a dropped frame, a variable frame rate) by the real elapsed time.
 
+Faint boxes (below ``high_conf_det_threshold``) go to the tracks left over by ByteTrack's second
+association. As in the ByteTrack paper, a faint box must overlap a track's prediction by
+``tracker.second_iou_threshold`` (0.5), not by the first association's ``minimum_iou_threshold``
+(0.1): a track whose person was lost behind another would otherwise take the faint box of a
+neighbour half a body away, and end on the wrong person (:class:`_ByteTrack`).
+
 Tracker ids are numbered per run (0, 1, 2, … in order of confirmation), whatever
 the library does with its own counter: some ``trackers`` releases keep it on the
 class, shared by every tracker in the process, so two runs in one process would
@@ -12,6 +18,8 @@ otherwise number each other's people.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import numpy as np
 import supervision as sv
@@ -21,6 +29,38 @@ from streamreid.config import TrackerConfig
 
 #: ByteTrack counts its lost-track buffer in frames of a 30 fps video.
 _TRACKERS_REFERENCE_FPS = 30.0
+
+
+class _ByteTrack(ByteTrackTracker):
+    """roboflow's ByteTrack whose second association (faint boxes) needs ``second_iou_threshold``.
+
+    The library matches both associations with one ``minimum_iou_threshold``; the association
+    it runs second in an update is the faint boxes' (its ``update`` calls
+    :meth:`_get_associated_indices` once per association, high-confidence boxes first), so that
+    call gets the stricter threshold. ``tests/test_tracking.py`` pins the behaviour.
+    """
+
+    tracker_id = None  # not registered in the library's tracker registry under ByteTrack's name
+    search_space: ClassVar[dict[str, dict]] = {}
+
+    def __init__(self, *, second_iou_threshold: float, **options: float) -> None:
+        super().__init__(**options)
+        self.second_iou_threshold = float(second_iou_threshold)
+        self._association = 0
+
+    def update(self, detections: sv.Detections, frame: np.ndarray | None = None,
+               timestamp: float | None = None) -> sv.Detections:  # fmt: skip
+        """One update (the library's), counting its associations."""
+        self._association = 0
+        return super().update(detections, frame, timestamp)
+
+    def _get_associated_indices(
+        self, similarity_matrix: np.ndarray, min_similarity_thresh: float
+    ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        self._association += 1
+        if self._association == 2:  # faint boxes to the tracks the firm ones left
+            min_similarity_thresh = max(min_similarity_thresh, self.second_iou_threshold)
+        return super()._get_associated_indices(similarity_matrix, min_similarity_thresh)
 
 
 class PersonTracker:
@@ -42,7 +82,8 @@ class PersonTracker:
 
     def _new_tracker(self) -> ByteTrackTracker:
         config = self.config
-        return ByteTrackTracker(
+        return _ByteTrack(
+            second_iou_threshold=config.second_iou_threshold,
             lost_track_buffer=max(1, round(config.lost_track_seconds * _TRACKERS_REFERENCE_FPS)),
             frame_rate=self.fps,
             track_activation_threshold=config.track_activation_threshold,

@@ -451,6 +451,43 @@ def write_video(
     return path
 
 
+@lru_cache(maxsize=2)
+def scenario_crowd_handover(
+    *, num_frames: int = 100, fps: float = 25.0, width: int = 640, height: int = 360
+) -> Scenario:
+    """A hand-over in a crowd: two people cross, one vanishes there, a stranger appears where they would be.
+
+    - identity 0 (red shirt) walks right and, as 1 passes in front of them, leaves the scene (a doorway)
+      at 41 % of the video;
+    - identity 1 (green shirt, nearer) walks left, crosses 0 at 40 % and leaves the scene (another doorway)
+      at 46 %;
+    - identity 2 (yellow shirt), someone else, steps out 0.36 s after 0 left, a step (1.5 box widths) ahead
+      of where 0 would have walked to, and walks on right at 0's pace, with 0's size.
+
+    The tracker does not continue 0's track on 2 (their boxes do not overlap), but position and timing
+    alone join 0 and 2 (the gap, distance, size and motion all fit). What says they may not is 1, near at
+    the hand-over and never seen together with 2: as far as positions tell, 2 might be 1 turned round.
+    Positions and times scale with the size and length.
+    """
+    last = num_frames - 1
+
+    def at(fraction: float) -> int:
+        return round(fraction * last)
+
+    w, h = round(44 * height / 360), round(100 * height / 360)
+    speed = 0.4 * width / at(0.4)  # pixels per frame, both walkers
+    path = ((0, 0.1 * width, 0.6 * height), (last, 0.1 * width + speed * last, 0.6 * height))  # 0's, which 2 goes on
+    leaving = Actor(identity=0, top_bgr=(40, 40, 205), bottom_bgr=(130, 60, 20), width=w, height=h,
+                    keyframes=path, visible=((0, at(0.41)),))  # fmt: skip
+    passing = Actor(identity=1, top_bgr=(60, 175, 60), bottom_bgr=(35, 35, 35), width=w, height=h,
+                    keyframes=((0, 0.9 * width, 0.66 * height), (last, 0.9 * width - speed * last, 0.66 * height)),
+                    visible=((0, at(0.46)),))  # fmt: skip
+    ahead = tuple((frame, x + 1.5 * w, y) for frame, x, y in path)
+    stranger = Actor(identity=2, top_bgr=(40, 210, 230), bottom_bgr=(140, 140, 140), width=w, height=h,
+                     keyframes=ahead, visible=((at(0.41) + round(0.36 * fps), num_frames),))  # fmt: skip
+    return Scenario(width=width, height=height, fps=fps, num_frames=num_frames, actors=(leaving, passing, stranger))
+
+
 class ScriptedDetector:
     """Ground truth plus noise, standing in for the real person detector.
 

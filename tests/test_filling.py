@@ -79,6 +79,70 @@ def test_the_filler_holds_only_the_pending_gap():
     assert len(filler._frames) <= 2 and sum(len(r) for r in filler._held) <= 2
 
 
+def _tracked_with(ids, boxes, confidences):
+    return sv.Detections(xyxy=np.asarray(boxes, np.float32).reshape(-1, 4),
+                         confidence=np.asarray(confidences, np.float32), tracker_id=np.asarray(ids, int))  # fmt: skip
+
+
+def _run(filler, plan, *, last_frame, ends=()):
+    """Frames 0..last_frame; ``plan[i]`` = [(id, x, confidence)]; ``ends``: (frame, id) the tracker ends."""
+    out = []
+    for index in range(last_frame + 1):
+        filler.frame(index, index / 10)
+        if index in plan:
+            ids, xs, confs = zip(*plan[index], strict=True)
+            out.append(filler.detected(index, index / 10, _tracked_with(ids, [[x, 0, x + 10, 20] for x in xs], confs)))
+        out.append(filler.end([t for f, t in ends if f == index]))
+    out.append(filler.finish())
+    return BoxRows.concat(out)
+
+
+#: Track 0 firm on frames 0-4, then faint boxes on 6 and 8 (another person's, taken as its own was lost),
+#: ended at frame 9; track 1 firm on every even frame throughout.
+_TAIL = {i: [(0, i, 0.9 if i <= 4 else 0.15), (1, 100, 0.9)] for i in range(0, 9, 2)} | {10: [(1, 100, 0.9)]}
+
+
+def test_a_faint_tail_is_dropped_when_the_track_ends():
+    rows = _run(GapFiller(firm=0.25, max_faint_seconds=1.0), _TAIL, last_frame=10, ends=[(9, 0)])
+    assert rows.frame_index[rows.tracker_id == 0].tolist() == [0, 1, 2, 3, 4]  # ends at its last firm box
+    assert rows.frame_index[rows.tracker_id == 1].tolist() == list(range(11))  # the others untouched
+    assert np.all(np.diff(rows.frame_index) >= 0), "rows in frame order"
+    untrimmed = _run(GapFiller(), _TAIL, last_frame=10, ends=[(9, 0)])
+    assert untrimmed.frame_index[untrimmed.tracker_id == 0].tolist() == list(range(9))  # before: the tail kept
+
+
+def test_a_faint_run_that_a_firm_box_follows_or_that_lasts_is_the_person():
+    confirmed = _TAIL | {10: [(0, 10, 0.9), (1, 100, 0.9)]}
+    rows = _run(GapFiller(firm=0.25, max_faint_seconds=1.0), confirmed, last_frame=10)
+    assert rows.frame_index[rows.tracker_id == 0].tolist() == list(range(11))
+    assert np.all(np.diff(rows.frame_index) >= 0)
+    lasting = {i: [(0, i, 0.9 if i <= 4 else 0.15)] for i in range(0, 21, 2)}  # 1.6 s faint, then the track ends
+    rows = _run(GapFiller(firm=0.25, max_faint_seconds=1.0), lasting, last_frame=21, ends=[(21, 0)])
+    assert rows.frame_index.tolist() == list(range(21))
+    short = {i: boxes for i, boxes in lasting.items() if i <= 14}  # 0.8 s of faint boxes (6-14): a tail
+    rows = _run(GapFiller(firm=0.25, max_faint_seconds=1.0), short, last_frame=21, ends=[(21, 0)])
+    assert rows.frame_index.max() == 4
+
+
+def test_trimmed_ends_end_a_tracklet_at_its_last_stored_detection():
+    from streamreid.filling import trimmed_ends
+    from streamreid.types import TrackletStats
+
+    def stats(tid, start, end):
+        return TrackletStats(tracker_id=tid, start_frame=start, end_frame=end, start_time=start / 10,
+                             end_time=end / 10, duration=end - start + 1, detection_count=end - start + 1,
+                             mean_center=(5.0, 10.0), center_jitter=0.0, mean_area=200.0, area_variance=0.0,
+                             mean_velocity=(1.0, 0.0), velocity_magnitude=1.0, first_bbox=(0, 0, 10, 20),
+                             last_bbox=(8, 0, 18, 20), mean_confidence=0.5)  # fmt: skip
+
+    rows = _run(GapFiller(firm=0.25, max_faint_seconds=1.0), _TAIL, last_frame=10, ends=[(9, 0)])
+    columns = {"frame_index": rows.frame_index, "time": rows.time, "tracker_id": rows.tracker_id, "xyxy": rows.xyxy,
+               "confidence": rows.confidence}  # fmt: skip
+    zero, one, gone = trimmed_ends([stats(0, 0, 8), stats(1, 0, 10), stats(7, 3, 5)], columns)
+    assert (zero.end_frame, zero.end_time, zero.last_bbox, zero.duration) == (4, pytest.approx(0.4), (4, 0, 14, 20), 5)
+    assert one == stats(1, 0, 10) and gone == stats(7, 3, 5)
+
+
 def test_is_filled_reads_the_confidence():
     assert is_filled(np.array([0.5, -1.0, np.nan])).tolist() == [False, True, False]
 
