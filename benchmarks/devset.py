@@ -145,13 +145,13 @@ def sequences(names: Iterable[str]) -> list[Sequence]:
 def chosen_imgsz(sequence: Sequence, *, candidates: tuple[int, ...] = (640, 1280)) -> int:
     """The input size ``imgsz: auto`` picks for this video, replayed on the cached detections of every candidate.
 
-    As :class:`streamreid.input_size.AdaptiveSizeDetector` does: probe frames about 0.5 s apart among the frames
+    As :class:`streamreid.detect.input_size.AdaptiveSizeDetector` does: probe frames about 0.5 s apart among the frames
     ``detect_stride: auto`` detects, people counted at the track activation threshold, decided after each
     batch of four detected frames.
     """
     from streamreid.config import Config
-    from streamreid.detection_rate import detect_stride_for
-    from streamreid.input_size import SizeProbe, choose_input_size, count_people, probe_every_for
+    from streamreid.detect.input_size import SizeProbe, choose_input_size, count_people, probe_every_for
+    from streamreid.stream.detection_rate import detect_stride_for
 
     config = Config()
     stride = detect_stride_for(sequence.fps, detect_rate=config.detector.detect_rate)

@@ -92,7 +92,7 @@ def resolved_variant(variant: str) -> tuple[str, str]:
     if runtime == "torch":
         return runtime, precision or "f32"
     if precision in ("", "auto", "bf16"):
-        from streamreid.runtimes import machine_signature
+        from streamreid.detect.runtimes import machine_signature
 
         bf16 = any(flag in machine_signature() for flag in ("amx_bf16", "avx512_bf16"))
         if precision == "bf16" and not bf16:
@@ -125,8 +125,8 @@ def cached_detections(
     if path.is_file():
         data = np.load(path, allow_pickle=False)
         return {name: data[name] for name in data.files}
-    from streamreid.detect import PersonDetector
-    from streamreid.sources import open_source
+    from streamreid.detect.detector import PersonDetector
+    from streamreid.stream.sources import open_source
 
     classes = ("person", "normal", "fall")  # every class kept here, so the table can count the "Fall" boxes
     detector = PersonDetector(
@@ -270,16 +270,16 @@ def build_embedder(kind: str) -> Any:
     from streamreid.config import ReidConfig
 
     if kind == "fallback":
-        from streamreid.embed import build_embedder as build
+        from streamreid.reid.embed import build_embedder as build
 
         return build(ReidConfig(embedder="fallback"))[0]
     if kind.startswith("osnet"):
-        from streamreid.embed import build_embedder as build
+        from streamreid.reid.embed import build_embedder as build
 
         file = {"osnet-msmt17": "osnet_x0_25_msmt17.pth", "osnet-market": "osnet_x0_25_market1501.pth"}[kind]
         return build(ReidConfig(embedder="osnet", weights=str(REID / file), download=False))[0]
     if kind.startswith("omz"):
-        from streamreid.embed_openvino import OmzReidEmbedder
+        from streamreid.reid.omz import OmzReidEmbedder
 
         name = {"omz-0287": "person-reidentification-retail-0287", "omz-0288": "person-reidentification-retail-0288"}[
             kind
@@ -398,7 +398,7 @@ def _tracklet_top1(run_dir: Path, truth: dict[int, int]) -> float:
     Only tracklets whose human has another tracklet that was never on screen with them are asked.
     """
     from streamreid import rundir
-    from streamreid.person_tracks import seen_together
+    from streamreid.persons.person_tracks import seen_together
 
     path = run_dir / rundir.CROP_FEATURES
     if not path.is_file():
@@ -427,7 +427,7 @@ def peer_tracks(video: Path, *, model: str, imgsz: int, confidence: float = 0.1)
     import yaml
     from ultralytics import YOLO
 
-    from streamreid.detect import resolve_detector_weights
+    from streamreid.detect.detector import resolve_detector_weights
 
     weights = resolve_detector_weights(detector_path(model))
     tracker_cfg = yaml.safe_load(
@@ -488,7 +488,7 @@ def peer_tracks_cached(video: Path, data: dict[str, Any], *, confidence: float =
     from ultralytics.trackers.bot_sort import BOTSORT
     from ultralytics.utils import IterableSimpleNamespace
 
-    from streamreid.sources import open_source
+    from streamreid.stream.sources import open_source
 
     cfg = yaml.safe_load((Path(__import__("ultralytics").__file__).parent / "cfg/trackers/botsort.yaml").read_text())
     with open_source(video) as stream:

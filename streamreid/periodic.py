@@ -9,7 +9,7 @@ makes that one wait, so a slow machine refreshes less often instead of piling up
 work. Every file a refresh writes is replaced atomically, the report last, so a
 reader sees either the previous report or the new one, never half of one.
 
-Each refresh also checkpoints the live tracklets (:mod:`streamreid.live_tracklets`), so
+Each refresh also checkpoints the live tracklets (:mod:`streamreid.run.live_tracklets`), so
 people still on screen appear in the report, and in the report rebuilt after a kill.
 """
 
@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from streamreid import rundir
 from streamreid.config import Config
-from streamreid.live_tracklets import write_checkpoint
+from streamreid.run.live_tracklets import write_checkpoint
 from streamreid.types import CropSample, Person, TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
-    from streamreid.analysis import Analysis
-    from streamreid.features import Embedder
+    from streamreid.persons.working_set import Analysis
+    from streamreid.reid.features import Embedder
 
 log = logging.getLogger("streamreid")
 
@@ -240,7 +240,7 @@ class PeriodicResults:
             write_checkpoint(self.run_dir, live, crops, crop_shape=(self.config.crops.height, self.config.crops.width))
             self._record(as_of, progress)
             if self.embedder is None and self.config.reid.enabled:
-                from streamreid.embed import build_embedder
+                from streamreid.reid.embed import build_embedder
 
                 self.embedder, _ = build_embedder(self.config.reid)  # logs its choice
             stats = sorted([*finished, *live], key=lambda s: (s.start_frame, s.tracker_id))

@@ -6,11 +6,11 @@ people are detected → tracked (``track.py``; the frames between a track's dete
 ``filling.py``) → their statistics (``stats.py``) and crops (``reservoir.py``) are updated →
 detections and finished tracklets go to the run directory as they happen
 (``tracklet_sink.py``, ``store.py``), with periodic refreshes for live sources
-(``periodic.py``). The stream's :class:`~streamreid.run_record.StreamSummary` then goes to
+(``periodic.py``). The stream's :class:`~streamreid.run.run_record.StreamSummary` then goes to
 :func:`analyse`, the end of the stream, which also redoes a finished or killed run: the
-:class:`~streamreid.analysis.WorkingSet` → persons (grouping and ranking,
-:class:`~streamreid.analysis.PersonsFound`) → re-identification rounds
-(``reid_stage.py``: :class:`~streamreid.reid_stage.ReidResult`) → WebPs and the HTML report.
+:class:`~streamreid.persons.working_set.WorkingSet` → persons (grouping and ranking,
+:class:`~streamreid.persons.working_set.PersonsFound`) → re-identification rounds
+(``reid_stage.py``: :class:`~streamreid.decide.reid_stage.ReidResult`) → WebPs and the HTML report.
 """
 
 from __future__ import annotations
@@ -26,30 +26,8 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import supervision as sv
 
 from streamreid import rundir
-from streamreid.analysis import (
-    Analysis,
-    PersonsFound,
-    WorkingSet,
-    fixed_persons,
-    link_persons,
-    load_working_set,
-    rank,
-    read_stats_log,
-    write_persons,
-)
-from streamreid.background import Prefetch
 from streamreid.config import Config, ReidConfig, validate
-from streamreid.detection_rate import resolve_detect_stride
-from streamreid.embed import EmbedderInBackground, RememberingEmbedder, leaves_cores_free
-from streamreid.errors import StreamReidError
-from streamreid.filling import GapFiller
-from streamreid.live_tracklets import clear_checkpoint
-from streamreid.mot import MotSink
-from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
-from streamreid.person_tracks import person_tracks
-from streamreid.progress import ProgressBar, expected_frames
-from streamreid.realtime import RealTimePacer, realtime_enabled
-from streamreid.reid_stage import (
+from streamreid.decide.reid_stage import (
     FALLBACK_NOTE,
     REID_OUTPUTS,
     AppliedMerge,
@@ -64,21 +42,43 @@ from streamreid.reid_stage import (
     recorded_merges,
     write_reid,
 )
-from streamreid.run_record import StreamSummary, final_status, now, start_record, stream_notes
-from streamreid.scene import SceneKeeper
-from streamreid.shots import cut_detector
-from streamreid.sources import VideoStream, open_source
-from streamreid.stats import TrackletStatsAccumulator
-from streamreid.timings import StageClock, iter_timed_detections, iter_timed_frames
-from streamreid.track import PersonTracker
-from streamreid.tracklet_sink import TrackletSink
+from streamreid.errors import StreamReidError
+from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
+from streamreid.persons.person_tracks import person_tracks
+from streamreid.persons.working_set import (
+    Analysis,
+    PersonsFound,
+    WorkingSet,
+    fixed_persons,
+    link_persons,
+    load_working_set,
+    rank,
+    read_stats_log,
+    write_persons,
+)
+from streamreid.reid.embed import EmbedderInBackground, RememberingEmbedder, leaves_cores_free
+from streamreid.run.live_tracklets import clear_checkpoint
+from streamreid.run.mot import MotSink
+from streamreid.run.run_record import StreamSummary, final_status, now, start_record, stream_notes
+from streamreid.run.timings import StageClock, iter_timed_detections, iter_timed_frames
+from streamreid.run.tracklet_sink import TrackletSink
+from streamreid.stream.background import Prefetch
+from streamreid.stream.detection_rate import resolve_detect_stride
+from streamreid.stream.filling import GapFiller
+from streamreid.stream.progress import ProgressBar, expected_frames
+from streamreid.stream.realtime import RealTimePacer, realtime_enabled
+from streamreid.stream.scene import SceneKeeper
+from streamreid.stream.shots import cut_detector
+from streamreid.stream.sources import VideoStream, open_source
+from streamreid.stream.stats import TrackletStatsAccumulator
+from streamreid.stream.track import PersonTracker
 from streamreid.types import Frame, TrackletStats, VideoInfo
 from streamreid.weights import ResolvedWeights
 
 if TYPE_CHECKING:
-    from streamreid.features import Embedder
+    from streamreid.reid.features import Embedder
     from streamreid.report.webp import PersonAnimations
-    from streamreid.store import CropStore, StoreReader
+    from streamreid.run.store import CropStore, StoreReader
 
 log = logging.getLogger("streamreid")
 
@@ -132,9 +132,9 @@ def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None
     """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``).
 
     With ``imgsz: auto`` its input size is chosen from the stream, on probe frames about
-    half a second of video apart (:mod:`streamreid.input_size`).
+    half a second of video apart (:mod:`streamreid.detect.input_size`).
     """
-    from streamreid.input_size import build_sized_detector, probe_every_for
+    from streamreid.detect.input_size import build_sized_detector, probe_every_for
 
     config = resolve_detect_stride(config, fps=fps)
     options = dataclasses.asdict(config.detector)
@@ -250,7 +250,7 @@ def _stream(
     on_refresh: Callable[[Refresh], None] | None,
 ) -> StreamSummary:  # fmt: skip
     """The single pass: decode → detect → track → statistics and crops → the run's files, as it happens."""
-    from streamreid.store import CropStore
+    from streamreid.run.store import CropStore
 
     info, options = stream.info, config.source
     every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
@@ -301,8 +301,8 @@ class _StreamStages:
     def __init__(self, run_dir: Path, stream: VideoStream, *, config: Config, clock: StageClock, store: CropStore,
                  mot: MotSink, stats_log: IO[str], periodic: PeriodicResults,
                  pacer: RealTimePacer | None) -> None:  # fmt: skip
-        from streamreid.reservoir import CropCollector
-        from streamreid.store import Retention
+        from streamreid.run.store import Retention
+        from streamreid.stream.reservoir import CropCollector
 
         self.run_dir, self.stream, self.config, self.clock = run_dir, stream, config, clock
         self.store, self.periodic, self.pacer = store, periodic, pacer
@@ -406,7 +406,7 @@ class _StreamStages:
 
 def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     """How the detector runs, for the summary: the runtime ``auto`` chose and its figures, or the one given."""
-    from streamreid.runtimes import describe
+    from streamreid.detect.runtimes import describe
 
     choice = getattr(detector, "runtime_choice", None)
     runtime = getattr(detector, "runtime", None)
@@ -452,7 +452,7 @@ def analyse(
     Returns:
         How many persons, the embedder used, the report and notes for the user.
     """
-    from streamreid.store import open_store
+    from streamreid.run.store import open_store
 
     run_dir = Path(run_dir)
     clock = clock or StageClock()
@@ -551,7 +551,7 @@ def _reid(
     used, initial, applied = None, found, list(carried)
     try:
         if embedder is None:
-            from streamreid.embed import build_embedder
+            from streamreid.reid.embed import build_embedder
 
             embedder, _ = build_embedder(config.reid)  # logs its choice
         if embedder.kind == "fallback":

@@ -148,7 +148,7 @@ class QualityComponents:
         truncation: 1 when the box is clear of the frame border, lower when cut.
         occlusion: 1 when no other person's box overlaps, lower when covered.
         sharpness: Normalised Laplacian variance of the crop.
-        score: The combined score (see ``streamreid.quality``).
+        score: The combined score (see ``streamreid.stream.quality``).
     """
 
     confidence: float

@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 import ultralytics
 
-from streamreid import quantize, runtimes
 from streamreid.assets import POSE_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
-from streamreid.detect import PersonDetector, detections_agree, resolve_detector_weights
+from streamreid.detect.detector import PersonDetector, detections_agree, quantize, resolve_detector_weights, runtimes
+from streamreid.detect.quantize import calibration_images, calibration_record, int8_by_default, int8_export
+from streamreid.detect.runtimes import INT8_CANDIDATE, build_person_detector, choose_detector
 from streamreid.errors import WeightsError
-from streamreid.quantize import calibration_images, calibration_record, int8_by_default, int8_export
-from streamreid.runtimes import INT8_CANDIDATE, build_person_detector, choose_detector
 from streamreid.weights import cache_dir
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
@@ -165,7 +164,7 @@ class _Shaped:
 
 
 def test_each_input_shape_is_compiled_once_and_only_a_few_are_kept():
-    from streamreid.detect import _compiled_per_shape
+    from streamreid.detect.detector import _compiled_per_shape
 
     compiled: list[str] = []
     compile_once = _compiled_per_shape(lambda model: compiled.append(model.shape) or f"compiled {model.shape}", keep=2)

@@ -5,7 +5,7 @@ import pytest
 
 from streamreid.config import Config
 from streamreid.periodic import working_set
-from streamreid.realtime import RealTimePacer, realtime_enabled
+from streamreid.stream.realtime import RealTimePacer, realtime_enabled
 from streamreid.types import Frame, TrackletStats, VideoInfo
 
 IMAGE = np.zeros((2, 2, 3), np.uint8)

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 
 from streamreid.config import SourceConfig
-from streamreid.progress import expected_frames
-from streamreid.run_record import StreamSummary, final_status, stream_notes
-from streamreid.timings import StageClock, iter_timed_frames
+from streamreid.run.run_record import StreamSummary, final_status, stream_notes
+from streamreid.run.timings import StageClock, iter_timed_frames
+from streamreid.stream.progress import expected_frames
 from streamreid.types import VideoInfo
 
 

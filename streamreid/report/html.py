@@ -80,7 +80,7 @@ def _write_strips(run_dir: Path, data: ReportData) -> bool:
     """
     from streamreid.errors import StoreError
     from streamreid.report.crops import write_crop_strips, write_tracklet_strips
-    from streamreid.store import open_store
+    from streamreid.run.store import open_store
 
     groups = {side.tracklet_ids for view in data.persons for side in view.pieces}
     groups |= {side.tracklet_ids for _, link in data.links for side in link.sides}
