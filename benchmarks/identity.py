@@ -609,23 +609,6 @@ def sample_film_scores(setting: Setting, *, out: Path) -> dict[str, Any]:
     }
 
 
-def add_devset_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the development-set mode (``devset.py``)."""
-    parser.add_argument(
-        "--sequences",
-        default="",
-        help="development set instead: all, or of pets09-s2l1,pets09-s3mf1,adl-rundle-6,synthetic",
-    )
-    parser.add_argument(
-        "--boxmot-python",
-        default=None,
-        help="--sequences: python of a venv with boxmot, for its trackers (benchmarks/README.md)",
-    )
-    parser.add_argument("--embedders", default="osnet-msmt17,fallback", help="--sequences: streamreid's embedders")
-    parser.add_argument("--no-stride-auto", dest="stride_auto", action="store_false",
-                        help="--sequences: skip the detect_stride auto row")  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -648,12 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector-every", type=int, default=10, help="detector table: every n-th frame")
     parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
     parser.add_argument("--json", type=Path, default=None, help="write all scores as JSON here")
-    add_devset_options(parser)
     args = parser.parse_args(argv)
-    if args.sequences:  # issue 19: the development set, one table per sequence, peers beside
-        import devset
-
-        return devset.main(args)
     if not PETS.is_dir():
         print(f"PETS09-S2L1 not found at {PETS}", file=sys.stderr)
         return 2

@@ -452,8 +452,8 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
+    from streamreid.apply import apply_decisions
     from streamreid.config import Config, load_config
-    from streamreid.run.decisions import apply_decisions
     from streamreid.run.run_record import mark_killed
     from streamreid.rundir import RUN_JSON, locked, read_json, require_run_dir, unchanged_on_failure
 

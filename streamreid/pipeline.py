@@ -7,10 +7,7 @@ people are detected → tracked (``track.py``; the frames between a track's dete
 detections and finished tracklets go to the run directory as they happen
 (``tracklet_sink.py``, ``store.py``), with periodic refreshes for live sources
 (``periodic.py``). The stream's :class:`~streamreid.run.run_record.StreamSummary` then goes to
-:func:`analyse`, the end of the stream, which also redoes a finished or killed run: the
-:class:`~streamreid.persons.working_set.WorkingSet` → persons (grouping and ranking,
-:class:`~streamreid.persons.working_set.PersonsFound`) → re-identification rounds
-(``reid_stage.py``: :class:`~streamreid.decide.reid_stage.ReidResult`) → WebPs and the HTML report.
+:func:`~streamreid.end_of_stream.analyse`, the end of the stream (``end_of_stream.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -26,42 +23,17 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import supervision as sv
 
 from streamreid import rundir
-from streamreid.config import Config, ReidConfig, validate
-from streamreid.decide.reid_stage import (
-    FALLBACK_NOTE,
-    REID_OUTPUTS,
-    AppliedMerge,
-    EmbedderInfo,
-    ReidResult,
-    applied_merges,
-    decide,
-    embed_persons,
-    known_different,
-    merge_links,
-    merged_clusters,
-    recorded_merges,
-    write_reid,
-)
-from streamreid.errors import StreamReidError
+from streamreid.config import Config, validate
+from streamreid.end_of_stream import analyse
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
-from streamreid.persons.person_tracks import person_tracks
-from streamreid.persons.working_set import (
-    Analysis,
-    PersonsFound,
-    WorkingSet,
-    fixed_persons,
-    link_persons,
-    load_working_set,
-    rank,
-    read_stats_log,
-    write_persons,
-)
-from streamreid.reid.embed import EmbedderInBackground, RememberingEmbedder, leaves_cores_free
+from streamreid.reid.embed import EmbedderInBackground
+from streamreid.report.html import write_report
 from streamreid.run.live_tracklets import clear_checkpoint
 from streamreid.run.mot import MotSink
 from streamreid.run.run_record import StreamSummary, final_status, now, start_record, stream_notes
 from streamreid.run.timings import StageClock, iter_timed_detections, iter_timed_frames
 from streamreid.run.tracklet_sink import TrackletSink
+from streamreid.run.tracklet_stats import read_stats_log
 from streamreid.stream.background import Prefetch
 from streamreid.stream.detection_rate import resolve_detect_stride
 from streamreid.stream.filling import GapFiller
@@ -72,18 +44,15 @@ from streamreid.stream.shots import cut_detector
 from streamreid.stream.sources import VideoStream, open_source
 from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.stream.track import PersonTracker
-from streamreid.types import Frame, TrackletStats, VideoInfo
+from streamreid.types import Frame, VideoInfo
 from streamreid.weights import ResolvedWeights
 
 if TYPE_CHECKING:
     from streamreid.reid.features import Embedder
-    from streamreid.report.webp import PersonAnimations
-    from streamreid.run.store import CropStore, StoreReader
+    from streamreid.run.store import CropStore
 
 log = logging.getLogger("streamreid")
 
-#: Most rounds of applying confident merges and deciding again on the merged persons.
-_MERGE_ROUNDS = 3
 #: Longest time between two writes to disk while people stay on screen.
 _FLUSH_SECONDS = 5.0
 #: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
@@ -232,7 +201,7 @@ def _process(
     report = analysis.report
     if report is not None:
         # the report was rendered before the final timings existed: render it again, it is cheap
-        report = _write_report(run_dir, config) or report
+        report = write_report(run_dir, config=config.report) or report
     return RunResult(
         run_dir=run_dir, status=streamed.status, video=info, frames_decoded=streamed.frames_decoded,
         frames_processed=streamed.frames_processed, detections=streamed.detections,
@@ -417,195 +386,3 @@ def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     if sizing is not None:
         line += f"; input size {sizing.imgsz}: {sizing.reason}"
     return line + (f"; detecting one frame in {detect_stride}" if detect_stride > 1 else "")
-
-
-# --------------------------------------------------------------------------- end of stream
-
-
-def analyse(
-    run_dir: str | Path,
-    *,
-    config: Config,
-    stats: list[TrackletStats] | None = None,
-    info: VideoInfo | None = None,
-    clock: StageClock | None = None,
-    embedder: Embedder | None = None,
-    frames_processed: int | None = None,
-    groups: Sequence[Sequence[int]] | None = None,
-) -> Analysis:
-    """End-of-stream stages over a run directory: persons, ranking, ReID, report.
-
-    Works on a finished run as well as on the store a killed run left behind.
-    With ``groups`` (``streamreid apply``), the persons are those groups of tracklets as they are:
-    nothing is linked or merged automatically, and the merges recorded before are kept on record.
-
-    Args:
-        run_dir: The run directory.
-        config: The configuration.
-        stats: The run's tracklets, when the caller has them (else read from ``run_dir``).
-        info: The video, when the caller has it (else ``run.json``'s).
-        clock: Where to add each stage's time.
-        embedder: An embedder to use instead of building one from the config.
-        frames_processed: Frames the pipeline processed, when known.
-        groups: The persons, as tracker ids, when they are decided already.
-
-    Returns:
-        How many persons, the embedder used, the report and notes for the user.
-    """
-    from streamreid.run.store import open_store
-
-    run_dir = Path(run_dir)
-    clock = clock or StageClock()
-    store = open_store(run_dir / rundir.STORE)
-    work = load_working_set(run_dir, store, config=config, stats=stats, info=info, frames_processed=frames_processed)
-    carried = recorded_merges(run_dir) if groups is not None else ()
-    found = _find_persons(work, config=config, clock=clock, groups=groups)
-    clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)  # before ReID: kept if killed
-    stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
-    webps = None
-    if config.report.enabled:
-        from streamreid.report.webp import PersonAnimations
-
-        # WebPs encode while ReID runs where the embedder leaves cores free (_reid), else after it; a person a
-        # merge leaves alone keeps its animation (same tracklets)
-        webps = PersonAnimations(run_dir, store, config=config.report)
-    older = _versions(run_dir, REID_OUTPUTS)
-    notes, embedder_info = list(work.notes), None
-    if config.reid.enabled and found.persons:
-        found, embedder_info, reid_notes = clock.timed(
-            "reid",
-            _reid,
-            run_dir,
-            work,
-            found,
-            store,
-            config=config,
-            embedder=embedder,
-            clock=clock,
-            webps=webps,
-            carried=carried,
-        )
-        notes += reid_notes
-    for name, version in older.items():  # an older analysis's similarities this one did not replace: stale now
-        if _versions(run_dir, (name,))[name] == version:
-            (run_dir / name).unlink(missing_ok=True)
-    analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
-    if webps is not None:
-        with webps:
-            written = clock.timed("webp", webps.write, found.ranked())
-        meta = rundir.read_json(run_dir / rundir.RUN_JSON)
-        rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
-        analysis = dataclasses.replace(analysis, report=_write_report(run_dir, config, clock=clock,
-                                                                      animations=set(written)))  # fmt: skip
-        for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
-            path.unlink(missing_ok=True)
-    return analysis
-
-
-def _versions(run_dir: Path, names: Iterable[str]) -> dict[str, tuple[int, int] | None]:
-    """Which version of each file is there (inode and change time; ``None``: none), to tell a rewritten one."""
-    versions: dict[str, tuple[int, int] | None] = {}
-    for name in names:
-        try:
-            stat = (run_dir / name).stat()
-        except FileNotFoundError:
-            versions[name] = None
-        else:
-            versions[name] = (stat.st_ino, stat.st_mtime_ns)
-    return versions
-
-
-def _find_persons(
-    work: WorkingSet,
-    *,
-    config: Config,
-    clock: StageClock,
-    must_link: list[tuple[int, int]] = (),
-    groups: Sequence[Sequence[int]] | None = None,
-) -> PersonsFound:
-    """Link the tracklets into persons (or take ``groups`` as they are), rank them and gather their detections."""
-    start = time.perf_counter()
-    if groups is None:
-        grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
-    else:
-        grouping, persons = None, fixed_persons(work, groups)
-    clock.add("grouping", time.perf_counter() - start)
-    scores = clock.timed("ranking", rank, work, persons, config=config.ranking)
-    return PersonsFound(tuple(persons), grouping, tuple(scores), tuple(person_tracks(persons, work.detections)))
-
-
-def _reid(
-    run_dir: Path, work: WorkingSet, found: PersonsFound, store: StoreReader, *, config: Config,
-    embedder: Embedder | None, clock: StageClock, webps: PersonAnimations | None = None,
-    carried: Sequence[AppliedMerge] = (),
-) -> tuple[PersonsFound, EmbedderInfo | None, list[str]]:  # fmt: skip
-    """Compare the persons by appearance; with auto-merge, join the confident clusters and compare again.
-
-    With ``carried`` (persons decided already, as by ``streamreid apply``) nothing is merged: the merges
-    applied before are kept on record, and the persons compared once.
-
-    Returns:
-        The persons after the merges, the embedder used (``None`` when ReID was skipped) and notes.
-    """
-    notes: list[str] = []
-    used, initial, applied = None, found, list(carried)
-    try:
-        if embedder is None:
-            from streamreid.reid.embed import build_embedder
-
-            embedder, _ = build_embedder(config.reid)  # logs its choice
-        if embedder.kind == "fallback":
-            notes.append(FALLBACK_NOTE)
-        beside = webps if webps is not None and leaves_cores_free(embedder) else None
-        if beside is not None:
-            beside.start(found.ranked())
-        embedder = RememberingEmbedder(embedder)  # merge rounds below embed only crops not seen before
-        result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
-        used = result.embedder
-        notes += result.decision.notes
-        must_link = []
-        for _ in range(0 if carried or found.grouping is None else _MERGE_ROUNDS):
-            merged = merged_clusters(result.decision)
-            if not (config.reid.auto_merge and merged):
-                break
-            # the confident clusters become must-links of the five-check grouping, then redo
-            must_link += merge_links(found.persons, merged)
-            applied += applied_merges(found.persons, merged, result.decision)
-            found = _find_persons(work, config=config, clock=clock, must_link=must_link)
-            if beside is not None:  # the merged persons' animations start now, beside the next round
-                beside.start(found.ranked())
-            result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
-        write_reid(run_dir, result, options=config.reid)  # the last round's: earlier rounds were only steps
-        if len(applied) > len(carried):
-            notes.append(f"auto-merge joined {len(initial.persons)} persons into {len(found.persons)} by appearance")
-    except StreamReidError as exc:
-        notes.append(f"re-identification skipped: {exc}")
-        log.warning("re-identification skipped: %s", exc)
-    if found is not initial:  # the persons on disk are those before the merges
-        clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)
-    return found, used, notes
-
-
-def _compare(
-    run_dir: Path, work: WorkingSet, found: PersonsFound, store: StoreReader, embedder: Embedder, *,
-    options: ReidConfig, applied: list[tuple[tuple[int, ...], ...]] = (),
-) -> ReidResult:  # fmt: skip
-    """One ReID round: embed each person's best crops, compare and decide."""
-    crops = embed_persons(found.persons, store, embedder, crops_per_person=options.crops_per_person)
-    person_ids = tuple(p.person_id for p in found.persons)
-    different = known_different(found.persons, found.tracks, work.cannot_link, firm_confidence=work.firm_confidence)
-    decision = decide(crops, person_ids, different, tracks=found.tracks, options=options, merged=bool(applied),
-                      command_dir=str(run_dir), firm_confidence=work.firm_confidence)  # fmt: skip
-    return ReidResult(person_ids, crops, different, decision, EmbedderInfo.of(embedder),
-                      auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
-
-
-def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None,
-                  animations: set[int] | None = None) -> Path | None:  # fmt: skip
-    from streamreid.report.html import write_report
-
-    start = time.perf_counter()
-    path = write_report(run_dir, config=config.report, animations=animations)
-    if clock is not None:
-        clock.add("report", time.perf_counter() - start)
-    return path

@@ -4,9 +4,10 @@ import json
 
 import numpy as np
 
-from streamreid.decide.reid_stage import EmbedderInfo
 from streamreid.persons.person_tracks import PersonTrack
-from streamreid.persons.working_set import Analysis, frames_detected, person_track_columns, read_stats_log
+from streamreid.persons.working_set import Analysis, frames_detected, person_track_columns
+from streamreid.reid.features import EmbedderInfo
+from streamreid.run.tracklet_stats import read_stats_log
 from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.types import Person
 

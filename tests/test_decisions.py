@@ -100,8 +100,8 @@ def test_apply_never_merges_two_people_seen_together(tmp_path):
 
     from fake_run import build_fake_run
 
+    from streamreid.apply import apply_decisions
     from streamreid.config import Config
-    from streamreid.run.decisions import apply_decisions
 
     fake = build_fake_run(tmp_path / "run", num_persons=2, with_webps=False)
     first, other = fake.person(0).tracklet_ids[0], fake.person(1).tracklet_ids[0]

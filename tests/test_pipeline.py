@@ -9,9 +9,9 @@ from synthetic import Actor, Scenario, ScriptedDetector, scenario_reentry_crossi
 
 import streamreid.stream.sources
 from streamreid.config import Config
-from streamreid.persons.working_set import load_tracklet_stats
 from streamreid.pipeline import analyse, process
 from streamreid.run.store import open_store
+from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.stream.filling import is_filled
 from streamreid.stream.stats import TrackletStatsAccumulator
 

@@ -17,8 +17,9 @@ import ultralytics
 
 from streamreid.assets import POSE_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
-from streamreid.detect.detector import PersonDetector, detections_agree, quantize, resolve_detector_weights, runtimes
-from streamreid.detect.quantize import calibration_images, calibration_record, int8_by_default, int8_export
+from streamreid.detect import quantize, runtimes
+from streamreid.detect.detector import PersonDetector, detections_agree, int8_model, resolve_detector_weights
+from streamreid.detect.quantize import calibration_images, calibration_record, int8_by_default
 from streamreid.detect.runtimes import INT8_CANDIDATE, build_person_detector, choose_detector
 from streamreid.errors import WeightsError
 from streamreid.weights import cache_dir
@@ -43,7 +44,7 @@ def int8_cache(tmp_path_factory, pose_weights) -> Path:
     folder = tmp_path_factory.mktemp("int8-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STREAMREID_CACHE", str(folder))
-        int8_export(resolve_detector_weights(pose_weights), imgsz=IMGSZ, frames=CALIBRATION)
+        int8_model(resolve_detector_weights(pose_weights), imgsz=IMGSZ, frames=CALIBRATION)
     return folder
 
 
@@ -100,7 +101,7 @@ def test_without_nncf_int8_says_what_to_install(pose_weights, tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "nncf", None)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else object())
     with pytest.raises(WeightsError, match=r"precision int8 needs NNCF and OpenVINO: pip install 'streamreid\[int8\]'"):
-        int8_export(resolve_detector_weights(pose_weights), imgsz=IMGSZ)
+        int8_model(resolve_detector_weights(pose_weights), imgsz=IMGSZ)
     assert not int8_by_default(resolve_detector_weights(pose_weights), imgsz=640)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from streamreid.config import Config
-from streamreid.periodic import working_set
+from streamreid.persons.working_set import working_set
 from streamreid.stream.realtime import RealTimePacer, realtime_enabled
 from streamreid.types import Frame, TrackletStats, VideoInfo
 

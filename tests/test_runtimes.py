@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streamreid.assets import FALL_DETECTOR, fetch_asset
-from streamreid.detect.detector import runtimes
+from streamreid.detect import runtimes
 from streamreid.detect.runtimes import (
     RuntimeChoice,
     RuntimeTrial,

@@ -22,7 +22,7 @@ from streamreid import rundir
 from streamreid.config import ReidConfig
 from streamreid.errors import StreamReidError
 from streamreid.persons.person_tracks import PersonTrack, co_visible_pairs, co_visible_tracklets
-from streamreid.reid.features import Embedder
+from streamreid.reid.features import Embedder, EmbedderInfo
 from streamreid.run.decisions import apart
 from streamreid.types import Person
 
@@ -53,29 +53,6 @@ class CropSource(Protocol):
     def images(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
         """The crops of these rows."""
         ...
-
-
-@dataclass(frozen=True)
-class EmbedderInfo:
-    """Which embedder produced the features (``run.json``'s and the outputs' ``embedder``)."""
-
-    name: str
-    kind: str
-    dim: int
-    device: str = "cpu"
-    weights: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, embedder: Embedder) -> EmbedderInfo:
-        """Describe ``embedder``."""
-        weights = getattr(embedder, "weights", None)
-        return cls(name=embedder.name, kind=embedder.kind, dim=int(embedder.dim),
-                   device=getattr(embedder, "device", "cpu"),
-                   weights=weights.to_dict() if weights else None)  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict, in the order ``run.json`` has always shown."""
-        return {"name": self.name, "kind": self.kind, "dim": self.dim, "device": self.device, "weights": self.weights}
 
 
 @dataclass(frozen=True)

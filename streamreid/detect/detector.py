@@ -11,14 +11,10 @@ ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
-import importlib.util
 import json
 import logging
 import os
-import shutil
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,10 +25,17 @@ import torch  # before ultralytics: importing ultralytics first sets OMP_NUM_THR
 
 from streamreid.assets import POSE_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
+from streamreid.detect.export import export_model as export_model
+from streamreid.detect.export import exports_dir as exports_dir
+from streamreid.detect.export import first_line as _first_line
+from streamreid.detect.export import load_yolo as _load_yolo
+from streamreid.detect.export import quiet_ultralytics as _quiet_ultralytics
+from streamreid.detect.export import require_packages as _require_packages
+from streamreid.detect.quantize import int8_export
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
-from streamreid.weights import ResolvedWeights, cache_dir, sha256_of, staged_folder
+from streamreid.weights import ResolvedWeights, cache_dir, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +50,6 @@ AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch'
 DEFAULT_DETECTOR = POSE_DETECTOR
 """The detector used when none is named: tight boxes, no "Fall" class (benchmarks/README.md, issue 9)."""
 
-_RUNTIME_PACKAGES = {
-    # runtime: (modules needed to run an export, modules needed to make one, pip command)
-    "onnx": (("onnxruntime",), ("onnx",), "pip install onnx onnxruntime"),
-    "openvino": (("openvino",), (), "pip install openvino"),
-}
-_EXPORT_FORMATS = {"onnx": "onnx", "openvino": "openvino"}
-_MODEL_STEM = "model"
-_DETECTION_TASKS = ("detect", "segment", "pose")
 _MIN_DOWNLOAD_BYTES = 100_000
 _PROBE_IMAGES = ("bus.jpg", "zidane.jpg")
 _AGREEMENT_IOU = {"f32": 0.9}  # overlap a clear person's box must keep in an export, by precision
@@ -64,11 +59,6 @@ _REDUCED_PRECISION_IOU = 0.75  # bf16 (and int8) move the edge of a close-up per
 def models_dir() -> Path:
     """Folder of detector weights picked by bare name: ``cache_dir()/models``."""
     return cache_dir() / "models"
-
-
-def exports_dir() -> Path:
-    """Folder of ONNX / OpenVINO exports made from detector weights: ``cache_dir()/exports``."""
-    return cache_dir() / "exports"
 
 
 def resolve_detector_weights(model: str | os.PathLike[str] | None, *, allow_download: bool = True) -> ResolvedWeights:
@@ -174,36 +164,6 @@ def _download_from_hub(name: str, dest: Path) -> None:
     if not dest.is_file() or dest.stat().st_size < _MIN_DOWNLOAD_BYTES:
         dest.unlink(missing_ok=True)
         raise WeightsError(failure)
-
-
-@contextlib.contextmanager
-def _quiet_ultralytics() -> Iterator[None]:
-    """Run an ultralytics call without its side effects on the process, which are all undone on exit.
-
-    - Info logging and Python warnings are silenced (ultralytics' warnings still show).
-    - Auto-install is off: a detector must never ``pip install`` behind the user's back.
-    - PyTorch's thread count is put back: ultralytics sets it to ``cpu_count - 1`` when
-      it picks the CPU, which halves PyTorch inference speed on a 2-core machine.
-    """
-    from ultralytics.utils import checks
-
-    ultralytics_logger = logging.getLogger("ultralytics")
-    level = ultralytics_logger.level
-    autoinstall = getattr(checks, "AUTOINSTALL", None)
-    torch_threads = torch.get_num_threads()
-    ultralytics_logger.setLevel(logging.WARNING)
-    if autoinstall is not None:
-        checks.AUTOINSTALL = False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        ultralytics_logger.setLevel(level)
-        if autoinstall is not None:
-            checks.AUTOINSTALL = autoinstall
-        if torch.get_num_threads() != torch_threads:
-            torch.set_num_threads(torch_threads)
 
 
 class PersonDetector:
@@ -581,14 +541,6 @@ def _format_of(path: Path) -> str | None:
     return None
 
 
-def _require_packages(runtime: str, *, exporting: bool) -> None:
-    run_modules, export_modules, command = _RUNTIME_PACKAGES[runtime]
-    modules = run_modules + (export_modules if exporting else ())
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if missing:
-        raise WeightsError(f"runtime '{runtime}' needs the {' and '.join(missing)} package: {command}")
-
-
 def _runtime_device(runtime: str, device: str) -> str:
     """Where an exported model runs: OpenVINO on the CPU, ONNX Runtime on CUDA only with its CUDA build."""
     if runtime == "onnx" and device.startswith("cuda"):
@@ -597,53 +549,6 @@ def _runtime_device(runtime: str, device: str) -> str:
         if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
             return device
     return "cpu"
-
-
-def export_model(weights: ResolvedWeights, *, runtime: str, imgsz: int) -> Path:
-    """Export PyTorch weights for ``runtime`` once, and return the cached export.
-
-    Exports have dynamic shapes (any batch, any image size), so the PyTorch model's
-    rectangular letterboxing is kept. They live in
-    ``cache_dir()/exports/<sha256 prefix>-<imgsz>-<runtime>/`` and are made in a
-    temporary folder first, so a half-written export is never picked up.
-
-    Args:
-        weights: Resolved ``.pt`` weights.
-        runtime: ``onnx`` or ``openvino``.
-        imgsz: Inference size the export is made (and named) for.
-
-    Returns:
-        The ``.onnx`` file or the OpenVINO model folder.
-
-    Raises:
-        WeightsError: The runtime's package is missing or the export failed.
-    """
-    if weights.path is None or runtime not in _EXPORT_FORMATS:
-        raise WeightsError(f"cannot export {weights.path} for runtime {runtime!r}")
-    sha256 = weights.sha256 or sha256_of(weights.path)
-    folder = exports_dir() / f"{sha256[:16]}-{imgsz}-{runtime}"
-    target = folder / _export_name(runtime)
-    if target.exists():
-        return target
-    _require_packages(runtime, exporting=True)
-    logger.info("exporting %s for %s once (cached in %s)", weights.path.name, runtime, folder)
-    with staged_folder(folder) as staging:
-        source = staging / f"{_MODEL_STEM}.pt"
-        shutil.copyfile(weights.path, source)
-        yolo = _load_yolo(source)
-        try:
-            # simplify (onnxslim) is an extra package and ONNX Runtime optimises the graph itself
-            options = {"simplify": False} if runtime == "onnx" else {}
-            with _quiet_ultralytics():
-                yolo.export(
-                    format=_EXPORT_FORMATS[runtime], imgsz=imgsz, dynamic=True, device="cpu", verbose=False, **options
-                )
-        except Exception as exc:
-            raise WeightsError(f"could not export {weights.path.name} for {runtime}: {_first_line(exc)}") from None
-        if not (staging / _export_name(runtime)).exists():
-            raise WeightsError(f"exporting {weights.path.name} for {runtime} produced no {_export_name(runtime)}")
-        source.unlink()
-    return target
 
 
 def _check_int8_options(path: Path, *, exported_format: str | None, runtime: str) -> None:
@@ -656,27 +561,26 @@ def _check_int8_options(path: Path, *, exported_format: str | None, runtime: str
 
 def _int8_model(weights: ResolvedWeights, *, imgsz: int) -> Path:
     """The cached INT8 OpenVINO model of PyTorch ``weights`` (quantized on first use)."""
-    from streamreid.detect.quantize import int8_export
-
-    return int8_export(weights, imgsz=imgsz)
+    return int8_model(weights, imgsz=imgsz)
 
 
-def _export_name(runtime: str) -> str:
-    return f"{_MODEL_STEM}.onnx" if runtime == "onnx" else f"{_MODEL_STEM}_openvino_model"
+def int8_model(weights: ResolvedWeights, *, imgsz: int, frames: int | None = None) -> Path:
+    """The cached INT8 OpenVINO model of PyTorch ``weights``, calibrated on the float32 detector's own input.
 
+    Args:
+        weights: Resolved ``.pt`` weights.
+        imgsz: Inference size the model is quantized (and named) for.
+        frames: Calibration frames (``None``: :data:`streamreid.detect.quantize.CALIBRATION_FRAMES`).
+    """
 
-def _load_yolo(path: Path) -> Any:
-    """Load weights or an export with ultralytics, as a detection model."""
-    from ultralytics import YOLO
+    @functools.cache
+    def reference() -> PersonDetector:  # the float32 detector preprocesses each frame as a stream's frames are
+        return PersonDetector(model=weights.path, runtime="openvino", precision="f32", imgsz=imgsz, device="cpu",
+                              allow_download=False)  # fmt: skip
 
-    try:
-        with _quiet_ultralytics():
-            model = YOLO(str(path))  # an export carries its task (detect, pose...) in its metadata
-    except Exception as exc:  # ultralytics raises TypeError, RuntimeError, UnpicklingError... for bad files
-        raise WeightsError(f"could not load {path} as a YOLO model: {_first_line(exc)}") from None
-    if model.task not in _DETECTION_TASKS:
-        raise WeightsError(f"{path.name} is a YOLO {model.task} model; the detector needs a detection model")
-    return model
+    calibration = {} if frames is None else {"frames": frames}
+    return int8_export(weights, imgsz=imgsz, network_input=lambda images: reference().network_input(images),
+                       **calibration)  # fmt: skip
 
 
 def _warm_up(model: Any, path: Path, options: dict[str, Any]) -> dict[int, str]:
@@ -738,7 +642,6 @@ def _feed_uint8_frames(model: Any, path: Path) -> bool:
         return False
 
     def preprocess(images: list[np.ndarray]) -> Any:
-        import torch
 
         batch = predictor.pre_transform(images)
         frames = torch.from_numpy(batch[0][None] if len(batch) == 1 else np.stack(batch))
@@ -799,12 +702,6 @@ def _compiled_per_shape(compile_model: Any, *, keep: int = 3) -> Any:
         return compiled[shape]
 
     return compile_once
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line.removeprefix("ERROR").strip(" ❌️")
 
 
 def _person_class_ids(

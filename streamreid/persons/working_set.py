@@ -10,7 +10,6 @@ persons, docs/OUTPUTS.md). :class:`Analysis` is what an analysis returns to its 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +19,30 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
-from streamreid.decide.reid_stage import EmbedderInfo
-from streamreid.errors import StoreError
-from streamreid.persons.grouping import GroupingResult
+from streamreid.persons.grouping import (
+    GroupingResult,
+    build_persons,
+    group_tracklets,
+    grouping_log,
+    reid_candidates,
+    scaled_grouping_config,
+    time_key,
+)
 from streamreid.persons.person_tracks import PersonTrack, seen_together
-from streamreid.persons.ranking import PersonScore
+from streamreid.persons.ranking import PersonScore, rank_persons, ranking_results
+from streamreid.reid.features import EmbedderInfo
+from streamreid.run.decisions import run_constraints
+from streamreid.run.live_tracklets import read_checkpoint
+from streamreid.run.tracklet_stats import load_tracklet_stats
+from streamreid.stream.detection_rate import saved_stride
 from streamreid.stream.filling import is_filled
 from streamreid.types import Person, TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
     from streamreid.run.store import StoreReader
+
+#: Analysis window of live sources when ``report.window_s`` is null.
+LIVE_WINDOW_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -118,42 +131,6 @@ class Analysis:
                 "report": self.report, "notes": list(self.notes)}  # fmt: skip
 
 
-def load_tracklet_stats(run_dir: Path) -> list[TrackletStats]:
-    """Final tracklet statistics of a run: the JSON, else the line log a killed run leaves.
-
-    Raises:
-        StoreError: The run has neither (every run writes the log from its first frame): its tracklets are
-            missing, and persons computed from nothing would replace the run's results with none.
-    """
-    from streamreid.run.live_tracklets import read_checkpoint
-
-    path = Path(run_dir) / rundir.TRACKLET_STATS
-    if path.is_file():
-        return [TrackletStats.from_dict(item) for item in rundir.read_json(path)["tracklets"]]
-    log_path = Path(run_dir) / rundir.TRACKLET_STATS_LOG
-    if not log_path.is_file():
-        raise StoreError(f"{run_dir} has no {rundir.TRACKLET_STATS} nor {rundir.TRACKLET_STATS_LOG}: the run's "
-                         f"tracklets are missing, so its persons cannot be computed (nothing was changed)")  # fmt: skip
-    stats = read_stats_log(log_path)
-    finished = {s.tracker_id for s in stats}
-    live, _ = read_checkpoint(Path(run_dir))  # tracklets still on screen at the last refresh before the kill
-    stats.extend(s for s in live if s.tracker_id not in finished)
-    return sorted(stats, key=lambda s: (s.start_frame, s.tracker_id))
-
-
-def read_stats_log(path: Path) -> list[TrackletStats]:
-    """The tracklets of a ``tracklet_stats.jsonl`` log, up to a line cut by a kill."""
-    stats = []
-    if path.is_file():
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                try:
-                    stats.append(TrackletStats.from_dict(json.loads(line)))
-                except (json.JSONDecodeError, TypeError, KeyError):
-                    break  # a line cut by a kill ends the usable log
-    return stats
-
-
 def frames_detected(
     meta: Mapping[str, Any], frames_processed: int | None, *, last_frame_index: Callable[[], int | None]
 ) -> int:
@@ -168,8 +145,6 @@ def frames_detected(
     counts = meta.get("counts", {})
     if counts.get("frames_detected"):
         return int(counts["frames_detected"])
-    from streamreid.stream.detection_rate import saved_stride
-
     config = meta.get("config", {})
     detect_stride = saved_stride(config.get("detector", {}).get("detect_stride", 1))
     if frames_processed is None:
@@ -179,6 +154,35 @@ def frames_detected(
         decoded = last + 1 if last is not None else 1
         return max(1, -(-decoded // stride))
     return max(1, -(-frames_processed // detect_stride))
+
+
+def working_set(
+    stats: Sequence[TrackletStats], *, config: Config, is_live: bool, dropped_until: float | None = None
+) -> tuple[list[TrackletStats], float | None]:
+    """The tracklets one analysis looks at, so its cost does not grow with the age of the stream.
+
+    Those that ended within the window (``report.window_s``; live sources: the last
+    :data:`LIVE_WINDOW_S` seconds, files: all) before the latest one, at most
+    ``report.max_tracklets`` of them (the most recent), and none whose data the
+    store's retention dropped.
+
+    Returns:
+        The tracklets in their original order, and the earliest start time among them
+        (where reading detections may begin; ``None`` when nothing was left out).
+    """
+    if not stats:
+        return [], None
+    window = config.report.window_s if config.report.window_s is not None else (LIVE_WINDOW_S if is_live else None)
+    latest = max(s.end_time for s in stats)
+    keep = [s for s in stats if (window is None or s.end_time >= latest - window)
+            and (dropped_until is None or s.end_time > dropped_until)]  # fmt: skip
+    if len(keep) > config.report.max_tracklets:
+        newest = sorted(keep, key=lambda s: (s.end_time, s.tracker_id))[-config.report.max_tracklets :]
+        chosen = {s.tracker_id for s in newest}
+        keep = [s for s in keep if s.tracker_id in chosen]
+    if len(keep) == len(stats):
+        return keep, None
+    return keep, min((s.start_time for s in keep), default=latest)
 
 
 def load_working_set(
@@ -200,10 +204,6 @@ def load_working_set(
         info: The video, when the caller has it (else ``run.json``'s).
         frames_processed: Frames the pipeline processed, when known.
     """
-    from streamreid.periodic import working_set
-    from streamreid.run.decisions import run_constraints
-    from streamreid.run.live_tracklets import read_checkpoint
-
     meta = rundir.read_json(run_dir / rundir.RUN_JSON)
     info = info if info is not None else VideoInfo(**meta["video"])
     stats = stats if stats is not None else load_tracklet_stats(run_dir)
@@ -234,8 +234,6 @@ def link_persons(
     work: WorkingSet, *, config: GroupingConfig, must_link: Sequence[tuple[int, int]] = ()
 ) -> tuple[GroupingResult, list[Person]]:
     """Link the working set's tracklets into persons (the user's and ``must_link`` joins honoured)."""
-    from streamreid.persons.grouping import build_persons, group_tracklets, scaled_grouping_config
-
     info = work.info
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
@@ -246,8 +244,6 @@ def link_persons(
 
 def fixed_persons(work: WorkingSet, groups: Sequence[Sequence[int]]) -> list[Person]:
     """The persons ``groups`` name, as they are (tracklets outside the working set left out, new ones alone)."""
-    from streamreid.persons.grouping import build_persons, time_key
-
     known = {s.tracker_id: s for s in work.tracklets}
     kept = [[t for t in group if t in known] for group in groups]
     named = {t for group in kept for t in group}
@@ -259,17 +255,12 @@ def fixed_persons(work: WorkingSet, groups: Sequence[Sequence[int]]) -> list[Per
 
 def rank(work: WorkingSet, persons: Sequence[Person], *, config: RankingConfig) -> list[PersonScore]:
     """Rank the persons (rank 1 = best)."""
-    from streamreid.persons.ranking import rank_persons
-
     return rank_persons(persons, work.tracklets, total_frames=work.frames_detected,
                         frame_size=(work.info.width, work.info.height), config=config)  # fmt: skip
 
 
 def write_persons(run_dir: Path, found: PersonsFound, work: WorkingSet, *, ranking: RankingConfig) -> None:
     """Write the grouping, the ranking and the canonical persons ``found`` in ``work`` into ``run_dir``."""
-    from streamreid.persons.grouping import grouping_log, reid_candidates
-    from streamreid.persons.ranking import ranking_results
-
     if found.grouping is not None:  # persons given as they are keep the grouping that first linked them
         rundir.write_json(run_dir / rundir.GROUPING_LOG, grouping_log(found.grouping))
         rundir.write_json(run_dir / rundir.REID_CANDIDATES, reid_candidates(found.grouping, work.tracklets))

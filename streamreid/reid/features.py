@@ -8,7 +8,8 @@ float32 rows of L2 norm 1, so the dot product of two rows is their cosine.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -63,3 +64,26 @@ def unit_rows(features: np.ndarray, *, dtype: type = np.float32) -> np.ndarray:
     features = np.asarray(features, dtype=np.float64)
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return (features / np.where(norms > 0, norms, 1.0)).astype(dtype)
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """Which embedder produced the features (``run.json``'s and the outputs' ``embedder``)."""
+
+    name: str
+    kind: str
+    dim: int
+    device: str = "cpu"
+    weights: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, embedder: Embedder) -> EmbedderInfo:
+        """Describe ``embedder``."""
+        weights = getattr(embedder, "weights", None)
+        return cls(name=embedder.name, kind=embedder.kind, dim=int(embedder.dim),
+                   device=getattr(embedder, "device", "cpu"),
+                   weights=weights.to_dict() if weights else None)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict, in the order ``run.json`` has always shown."""
+        return {"name": self.name, "kind": self.kind, "dim": self.dim, "device": self.device, "weights": self.weights}

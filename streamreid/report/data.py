@@ -28,6 +28,7 @@ from streamreid.redact import redact
 from streamreid.report.crops import crops_path_for, tracklets_strip_path
 from streamreid.report.webp import evenly_spaced, webp_path_for
 from streamreid.run.decisions import Decision, DecisionError, read_decisions
+from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.types import Person
 
 #: Most points of a person's path drawn over the scene.
@@ -517,8 +518,6 @@ def _checks_detail(checks: Mapping[str, Any], *, moved_on: bool, fps: float = 0.
 
 def _visits(run_dir: Path) -> dict[int, Visit]:
     """Each tracklet's time span, from the statistics the stream wrote."""
-    from streamreid.persons.working_set import load_tracklet_stats
-
     try:
         stats = load_tracklet_stats(run_dir)
     except (StoreError, KeyError, TypeError, ValueError):

@@ -15,8 +15,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from streamreid import rundir
 from streamreid.config import Config
 from streamreid.redact import redact
+from streamreid.run.store import open_store
+from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.types import TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
@@ -104,10 +107,6 @@ def killed_record(meta: dict[str, Any], *, seconds_seen: float, finished_at: str
 
 def mark_killed(run_dir: Path) -> bool:
     """Record a killed run as such in its ``run.json`` (call with the run directory locked); whether it was one."""
-    from streamreid import rundir
-    from streamreid.persons.working_set import load_tracklet_stats
-    from streamreid.run.store import open_store
-
     path = Path(run_dir) / rundir.RUN_JSON
     meta = rundir.read_json_object(path)
     if meta.get("status") != "running":
