@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,7 +97,8 @@ def analyse(
     work = load_working_set(run_dir, store, config=config, stats=stats, info=info, frames_processed=frames_processed)
     carried = recorded_merges(run_dir) if groups is not None else ()
     found = _find_persons(work, config=config, clock=clock, groups=groups)
-    clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)  # before ReID: kept if killed
+    with clock.stage("grouping"):
+        write_persons(run_dir, found, work, ranking=config.ranking)  # before ReID: kept if killed
     stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
     webps = None
     if config.report.enabled:
@@ -108,31 +108,22 @@ def analyse(
     older = _versions(run_dir, REID_OUTPUTS)
     notes, embedder_info = list(work.notes), None
     if config.reid.enabled and found.persons:
-        found, embedder_info, reid_notes = clock.timed(
-            "reid",
-            _reid,
-            run_dir,
-            work,
-            found,
-            store,
-            config=config,
-            embedder=embedder,
-            clock=clock,
-            webps=webps,
-            carried=carried,
-        )
+        with clock.stage("reid"):
+            found, embedder_info, reid_notes = _reid(run_dir, work, found, store, config=config, embedder=embedder,
+                                                     clock=clock, webps=webps, carried=carried)  # fmt: skip
         notes += reid_notes
     for name, version in older.items():  # an older analysis's similarities this one did not replace: stale now
         if _versions(run_dir, (name,))[name] == version:
             (run_dir / name).unlink(missing_ok=True)
     analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
     if webps is not None:
-        with webps:
-            written = clock.timed("webp", webps.write, found.ranked())
+        with webps, clock.stage("webp"):
+            written = webps.write(found.ranked())
         meta = rundir.read_json(run_dir / rundir.RUN_JSON)
         rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
-        analysis = dataclasses.replace(analysis, report=_write_report(run_dir, config, clock=clock,
-                                                                      animations=set(written)))  # fmt: skip
+        with clock.stage("report"):
+            report = write_report(run_dir, config=config.report, animations=set(written))
+        analysis = dataclasses.replace(analysis, report=report)
         for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
             path.unlink(missing_ok=True)
     return analysis
@@ -160,13 +151,13 @@ def _find_persons(
     groups: Sequence[Sequence[int]] | None = None,
 ) -> PersonsFound:
     """Link the tracklets into persons (or take ``groups`` as they are), rank them and gather their detections."""
-    start = time.perf_counter()
-    if groups is None:
-        grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
-    else:
-        grouping, persons = None, fixed_persons(work, groups)
-    clock.add("grouping", time.perf_counter() - start)
-    scores = clock.timed("ranking", rank, work, persons, config=config.ranking)
+    with clock.stage("grouping"):
+        if groups is None:
+            grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
+        else:
+            grouping, persons = None, fixed_persons(work, groups)
+    with clock.stage("ranking"):
+        scores = rank(work, persons, config=config.ranking)
     return PersonsFound(tuple(persons), grouping, tuple(scores), tuple(person_tracks(persons, work.detections)))
 
 
@@ -216,7 +207,8 @@ def _reid(
         notes.append(f"re-identification skipped: {exc}")
         log.warning("re-identification skipped: %s", exc)
     if found is not initial:  # the persons on disk are those before the merges
-        clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)
+        with clock.stage("grouping"):
+            write_persons(run_dir, found, work, ranking=config.ranking)
     return found, used, notes
 
 
@@ -232,12 +224,3 @@ def _compare(
                       command_dir=str(run_dir), firm_confidence=work.firm_confidence)  # fmt: skip
     return ReidResult(person_ids, crops, different, decision, EmbedderInfo.of(embedder),
                       auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
-
-
-def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None,
-                  animations: set[int] | None = None) -> Path | None:  # fmt: skip
-    start = time.perf_counter()
-    path = write_report(run_dir, config=config.report, animations=animations)
-    if clock is not None:
-        clock.add("report", time.perf_counter() - start)
-    return path

@@ -1,6 +1,7 @@
 """What run.json says about the stream: final status, notes, counts; the stage clock and the expected frames."""
 
 import dataclasses
+import time
 
 import pytest
 
@@ -48,6 +49,16 @@ def test_stage_clock_charges_the_wait_for_each_frame():
     assert list(iter_timed_frames(iter([1, 2, 3]), clock)) == [1, 2, 3]
     assert clock.timed("work", sum, [1, 2]) == 3
     assert set(clock.to_dict()) == {"decode", "work"} and all(v >= 0 for v in clock.to_dict().values())
+
+
+def test_a_stage_is_charged_the_time_of_its_block_even_when_the_block_raises():
+    clock = StageClock()
+    with pytest.raises(ValueError), clock.stage("work"):
+        time.sleep(0.02)
+        raise ValueError("stop")
+    with clock.stage("other"):
+        pass
+    assert clock.seconds["work"] >= 0.02 and list(clock.to_dict()) == ["work", "other"]
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
 """Wall-clock time per stage of a run (``run.json``'s ``timings``).
 
-:class:`StageClock` adds up seconds per stage name; :func:`iter_timed_frames` and
+:class:`StageClock` adds up seconds per stage name (``with clock.stage("track"):``); :func:`iter_timed_frames` and
 :func:`iter_timed_detections` charge the decoder's and the detector's own time to
 ``decode`` and ``detect`` as the frames pass through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +26,15 @@ class StageClock:
     def add(self, stage: str, seconds: float) -> None:
         """Add ``seconds`` to ``stage``."""
         self.seconds[stage] += seconds
+
+    @contextlib.contextmanager
+    def stage(self, stage: str) -> Iterator[None]:
+        """Charge the time the ``with`` block takes to ``stage`` (also when it raises)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
 
     def timed(self, stage: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Call ``function`` and charge its duration to ``stage``."""
