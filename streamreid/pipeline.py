@@ -171,13 +171,14 @@ def _process(
     validate(config)  # the whole config, before the first frame: a typo must not fail after hours
     clock = StageClock()
     start = time.perf_counter()
-    with clock.timed("open", open_source, source, config=config.source) as stream:
+    with clock.stage("open"):
+        stream = open_source(source, config=config.source)
+    with stream:
         info = stream.info
         config = resolve_detect_stride(config, fps=info.fps)  # "auto": about detect_rate detections a second
         if detector is None:
-            detector = clock.timed(
-                "load_detector", build_detector, config, frame_shape=(info.height, info.width), fps=info.fps
-            )
+            with clock.stage("load_detector"):
+                detector = build_detector(config, frame_shape=(info.height, info.width), fps=info.fps)
         if embedder is None and config.reid.enabled:  # ready when the stream ends, not built after it
             embedder = EmbedderInBackground(config.reid)
         run_dir = Path(out_dir)
@@ -245,7 +246,7 @@ def _stream(
                                    stats_log=stats_log, periodic=periodic, pacer=pacer)  # fmt: skip
             status = "complete"
             try:
-                while (item := clock.timed("wait_for_detector", next, items, None)) is not None:
+                while (item := _next(items, clock)) is not None:
                     bar.advance(item[0].time)
                     stages.update(*item)
                     if on_progress is not None:
@@ -297,44 +298,57 @@ class _StreamStages:
         self.last_time = frame.time
         clock = self.clock
         self.filler.frame(frame.index, frame.time)
-        if self.cuts is not None and clock.timed("cuts", self.cuts.update, frame) is not None:
-            self._end(self.tracker.restart())  # a new shot: no track crosses the cut
+        if self.cuts is not None:
+            with clock.stage("cuts"):
+                cut = self.cuts.update(frame)
+            if cut is not None:
+                self._end(self.tracker.restart())  # a new shot: no track crosses the cut
         if detections is None:
             return
         self.frames_detected += 1
         if self.pacer is not None:
             self.pacer.detected(frame)
-        tracked, ended = clock.timed("track", self.tracker.update, detections, time=frame.time)
+        with clock.stage("track"):
+            tracked, ended = self.tracker.update(detections, time=frame.time)
         self.detections += len(tracked)
-        clock.timed("stats", self.stats.update, frame.index, frame.time, tracked)
+        with clock.stage("stats"):
+            self.stats.update(frame.index, frame.time, tracked)
         if self.crops is not None:
-            clock.timed("crops", self.crops.update, frame, tracked)
-        clock.timed("store", self.sink.write_rows, self.filler.detected(frame.index, frame.time, tracked))
+            with clock.stage("crops"):
+                self.crops.update(frame, tracked)
+        rows = self.filler.detected(frame.index, frame.time, tracked)
+        with clock.stage("store"):
+            self.sink.write_rows(rows)
         if ended:
             self._end(ended)
         self._flush_if_due()
         if self.retention.due() and not self.periodic.busy:  # never under a refresh that is reading
-            clock.timed("store", self.retention.apply, self.store, now=frame.time)
+            with clock.stage("store"):
+                self.retention.apply(self.store, now=frame.time)
         if self.periodic.due():
             self._refresh(frame)
 
     def _end(self, tracker_ids: list[int]) -> None:
         """These tracklets ended: their last filled boxes, then their statistics and crops, to the sinks."""
-        self.clock.timed("store", self.sink.write_rows, self.filler.end(tracker_ids))
-        self.clock.timed("store", self.sink.close, tracker_ids)
+        rows = self.filler.end(tracker_ids)
+        with self.clock.stage("store"):
+            self.sink.write_rows(rows)
+            self.sink.close(tracker_ids)
 
     def _flush_if_due(self) -> None:
         # finished tracklets of a live stream reach the disk within a second, everything else within
         # five: that is all a kill can lose
         wait = self.tracklet_flush_s if self.sink.pending else _FLUSH_SECONDS
         if time.monotonic() - self.last_flush > wait:
-            self.clock.timed("store", self.sink.flush)
-            self.clock.timed("store", self.scene.write, self.run_dir, final=False)
+            with self.clock.stage("store"):
+                self.sink.flush()
+                self.scene.write(self.run_dir, final=False)
             self.last_flush = time.monotonic()
 
     def _refresh(self, frame: Frame) -> None:
         """Start a periodic refresh of the results over what is on disk and in RAM now."""
-        self.clock.timed("store", self.sink.flush)
+        with self.clock.stage("store"):
+            self.sink.flush()
         now = Progress(self.stream.decoded_frames, self.frames_processed, self.frames_detected, frame.time,
                        self.pacer.to_dict() if self.pacer is not None else {}, self._cut_list())  # fmt: skip
         live_crops = self.crops.peek() if self.crops is not None else {}
@@ -344,8 +358,10 @@ class _StreamStages:
     def finish(self, status: str) -> StreamSummary:
         """Close every tracklet still open, close the store, and say what the stream produced."""
         self._end(self.tracker.finish())
-        self.clock.timed("store", self.sink.write_rows, self.filler.finish())
-        self.clock.timed("store", self.sink.close, self.stats.live_ids)
+        rows = self.filler.finish()
+        with self.clock.stage("store"):
+            self.sink.write_rows(rows)
+            self.sink.close(self.stats.live_ids)
         stream, sink, dropped = self.stream, self.sink, self.retention.dropped
         end_reason = getattr(stream, "end_reason", "end")
         status = final_status(status, end_reason)
@@ -371,6 +387,12 @@ class _StreamStages:
 
     def _cut_list(self) -> tuple[dict[str, Any], ...]:
         return tuple(self.cuts.to_list()) if self.cuts is not None else ()
+
+
+def _next(items: Iterator[tuple[Frame, sv.Detections | None]], clock: StageClock) -> Any:
+    """The next detected frame, or ``None`` at the end; the wait is charged to ``wait_for_detector``."""
+    with clock.stage("wait_for_detector"):
+        return next(items, None)
 
 
 def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:

@@ -47,7 +47,8 @@ def test_stream_summary_record_holds_only_what_happened():
 def test_stage_clock_charges_the_wait_for_each_frame():
     clock = StageClock()
     assert list(iter_timed_frames(iter([1, 2, 3]), clock)) == [1, 2, 3]
-    assert clock.timed("work", sum, [1, 2]) == 3
+    with clock.stage("work"):
+        assert sum([1, 2]) == 3
     assert set(clock.to_dict()) == {"decode", "work"} and all(v >= 0 for v in clock.to_dict().values())
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 Item = TypeVar("Item")
 
@@ -33,14 +33,6 @@ class StageClock:
         start = time.perf_counter()
         try:
             yield
-        finally:
-            self.seconds[stage] += time.perf_counter() - start
-
-    def timed(self, stage: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call ``function`` and charge its duration to ``stage``."""
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
         finally:
             self.seconds[stage] += time.perf_counter() - start
 
