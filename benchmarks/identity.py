@@ -318,7 +318,7 @@ def run_setting(
                               drop_classes=setting.drop_classes)  # fmt: skip
     run_dir = out / setting.name
     if reanalyse and (run_dir / "tracklet_stats.json").is_file():
-        from streamreid.pipeline import analyse
+        from streamreid.end_of_stream import analyse
 
         analyse(run_dir, config=config, embedder=build_embedder(setting.embedder))
         return run_dir
@@ -332,7 +332,8 @@ def _run_defaults(
 ) -> Path:
     """streamreid as a user runs it: the default detector, input size and detection rate, nothing replayed."""
     from streamreid.config import Config
-    from streamreid.pipeline import analyse, process
+    from streamreid.end_of_stream import analyse
+    from streamreid.pipeline import process
 
     overrides = {"report.enabled": False, "reid.download": False, **dict(setting.overrides), **(config_overrides or {})}
     if setting.variant != "torch":  # --runtimes: the defaults in this runtime and precision ("torch" = as shipped)

@@ -420,7 +420,7 @@ def _match(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from streamreid.config import Config, load_config
-    from streamreid.pipeline import analyse
+    from streamreid.end_of_stream import analyse
     from streamreid.run.run_record import mark_killed
     from streamreid.rundir import RUN_JSON, locked, read_json, require_run_dir, unchanged_on_failure
 

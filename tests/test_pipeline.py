@@ -9,7 +9,8 @@ from synthetic import Actor, Scenario, ScriptedDetector, scenario_reentry_crossi
 
 import streamreid.stream.sources
 from streamreid.config import Config
-from streamreid.pipeline import analyse, process
+from streamreid.end_of_stream import analyse
+from streamreid.pipeline import process
 from streamreid.run.store import open_store
 from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.stream.filling import is_filled

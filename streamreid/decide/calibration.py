@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from streamreid.decide.merging import constrained_agglomerative
+from streamreid.decide.similarity import null_similarities, similarity_matrix
 from streamreid.reid.adaptation import Projection, learn_projection
 
 
@@ -254,9 +256,6 @@ def decide_persons(
         adapt: Learn the per-video projection first.
         rule_options: How the video's rule is fitted (:func:`fit_rule`).
     """
-    from streamreid.decide.merging import constrained_agglomerative
-    from streamreid.decide.similarity import null_similarities, similarity_matrix
-
     different = sorted({(min(a, b), max(a, b)) for a, b in different})
     tracklet_negatives = sorted({(min(a, b), max(a, b)) for a, b in tracklet_negatives})
     features = [np.asarray(f, dtype=np.float32) for f in features]

@@ -20,8 +20,20 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import ReidConfig
+from streamreid.decide.calibration import RuleOptions, decide_persons
+from streamreid.decide.merging import constrained_agglomerative, merge_recommendations_payload
+from streamreid.decide.similarity import (
+    embeddings_payload,
+    mean_vectors,
+    null_threshold,
+    recommend_pairs,
+    recommendation_record,
+    similarity_matrix,
+    similarity_payload,
+)
 from streamreid.errors import StreamReidError
 from streamreid.persons.person_tracks import PersonTrack, co_visible_pairs, co_visible_tracklets
+from streamreid.reid.embed import RememberingEmbedder
 from streamreid.reid.features import Embedder, EmbedderInfo
 from streamreid.run.decisions import apart
 from streamreid.types import Person
@@ -187,8 +199,6 @@ def embed_persons(
     persons: Sequence[Person], store: CropSource, embedder: Embedder, *, crops_per_person: int
 ) -> CropFeatures:
     """Each person's best crops through the embedder; crops embedded in an earlier round are not read again."""
-    from streamreid.reid.embed import RememberingEmbedder
-
     metas = [
         store.crop_rows_for(person.tracklet_ids, buffer="best", limit=crops_per_person, order="score")
         for person in persons
@@ -253,9 +263,6 @@ def decide_by_threshold(
     command_dir: str | None = None,
 ) -> ReidDecision:
     """The fixed rule: merge what both ``options.threshold`` and the video's null threshold accept."""
-    from streamreid.decide.merging import constrained_agglomerative
-    from streamreid.decide.similarity import null_threshold, recommend_pairs, similarity_matrix
-
     similarity = similarity_matrix(list(crops.features), method=options.method, top_k=options.top_k)
     calibrated = null_threshold(similarity, different, percentile=options.null_percentile)
     recommendations = recommend_pairs(similarity, list(person_ids), threshold=options.threshold,
@@ -281,9 +288,6 @@ def decide_calibrated(
     command_dir: str | None = None,
 ) -> ReidDecision:
     """The calibrated rule: adapt, fit the video's rule, keep confident clusters, list uncertain pairs."""
-    from streamreid.decide.calibration import RuleOptions, decide_persons
-    from streamreid.decide.similarity import recommendation_record
-
     decision = decide_persons(
         list(crops.features), list(crops.tracker_ids), list(crops.frame_indices), different=different,
         tracklet_negatives=tracklet_negatives, method=options.method, top_k=options.top_k,
@@ -330,9 +334,6 @@ def merged_clusters(decision: ReidDecision) -> list[tuple[int, ...]]:
 
 def write_reid(run_dir: Path, result: ReidResult, *, options: ReidConfig) -> None:
     """Write the ReID outputs of ``result`` into ``run_dir`` (docs/OUTPUTS.md)."""
-    from streamreid.decide.merging import merge_recommendations_payload
-    from streamreid.decide.similarity import embeddings_payload, mean_vectors, similarity_payload
-
     crops, decision, ids = result.crops, result.decision, list(result.person_ids)
     embedder = result.embedder.to_dict()
     columns = crop_feature_columns(crops, ids)

@@ -54,7 +54,10 @@ from typing import Any
 import numpy as np
 
 from streamreid import rundir
+from streamreid.config import TrackerConfig
 from streamreid.errors import SelectionError, StoreError
+from streamreid.persons.person_tracks import seen_together
+from streamreid.run.store import open_store
 
 SELECTION_DIR = "selection"
 SELECTION_JSON = "selection.json"
@@ -170,8 +173,6 @@ def select_persons(
             persons seen together without ``force``.
         StoreError: ``run_dir`` is not a run directory, has no persons or no crop store.
     """
-    from streamreid.run.store import open_store
-
     ids = validate_person_ids(person_ids)
     run_dir = rundir.require_run_dir(run_dir)
     known = _persons_by_id(run_dir)
@@ -243,9 +244,6 @@ def _seen_together(
     run_dir: Path, ids: Sequence[int], known: Mapping[int, Mapping[str, Any]], detections: Mapping[str, np.ndarray]
 ) -> list[tuple[int, int]]:
     """Pairs of the chosen persons seen in one frame at different places (the run's firm boxes), in id order."""
-    from streamreid.config import TrackerConfig
-    from streamreid.persons.person_tracks import seen_together
-
     meta = rundir.read_json(run_dir / rundir.RUN_JSON)
     config = meta.get("config") if isinstance(meta, dict) else None
     tracker = config.get("tracker") if isinstance(config, dict) else None

@@ -21,6 +21,8 @@ from streamreid.config import CHOICES, ConfigError, ReidConfig
 from streamreid.errors import WeightsError
 from streamreid.reid.fallback import FallbackEmbedder
 from streamreid.reid.features import Embedder
+from streamreid.reid.omz import OMZ_ALIASES, OMZ_MODELS, OmzReidEmbedder
+from streamreid.stream.background import Prefetch
 from streamreid.weights import KNOWN_REID_WEIGHTS, resolve_reid_weights
 
 logger = logging.getLogger(__name__)
@@ -116,8 +118,6 @@ class RememberingEmbedder:
         Returns:
             ``(n_i, dim)`` float32 features per group, in order.
         """
-        from streamreid.stream.background import Prefetch
-
         groups = [np.asarray(rows, dtype=np.int64).reshape(-1) for rows in row_groups]
         wanted = np.unique(np.concatenate(groups)) if groups else np.zeros(0, dtype=np.int64)
         missing = [int(row) for row in wanted if int(row) not in self._rows]
@@ -190,8 +190,6 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
         WeightsError: ``osnet`` without usable weights, or explicit weights that fail to load.
     """
     mode = config.embedder
-    from streamreid.reid.omz import OMZ_ALIASES, OMZ_MODELS, OmzReidEmbedder
-
     if mode in OMZ_ALIASES or mode in OMZ_MODELS:
         omz = OmzReidEmbedder(model=mode, weights=config.weights, allow_download=config.download)
         return omz, f"Using {omz.name}: {omz.weights.detail}."

@@ -22,6 +22,7 @@ from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.reid.checkpoint import CheckpointReport, load_reid_checkpoint
 from streamreid.reid.features import as_crop_batch, unit_rows
+from streamreid.reid.omz import takes_uint8_crops
 from streamreid.weights import ResolvedWeights, cache_dir, sha256_of, staged_folder
 
 if TYPE_CHECKING:
@@ -241,8 +242,6 @@ def _openvino_network(model: torch.nn.Module, *, cache_key: str) -> Any:
 
     import openvino as ov
     import torch
-
-    from streamreid.reid.omz import takes_uint8_crops
 
     core = ov.Core()
     cached = cache_dir() / "exports" / f"reid-{cache_key}-openvino" / "model.xml"
