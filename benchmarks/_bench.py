@@ -132,7 +132,7 @@ def sample_video() -> Path:
 
 def decode_frames(video: Path, count: int) -> list[Frame]:
     """The first ``count`` frames of ``video``, decoded once with streamreid's own source."""
-    from streamreid.sources import open_source
+    from streamreid.stream.sources import open_source
 
     with open_source(video, max_frames=count) as stream:
         return list(stream)

@@ -32,8 +32,8 @@ def clips(folder: Path, *, count: int, frames: int) -> list[Path]:
 
 def run_once(engine_name: str, workers: int, videos: list[Path], out: Path, config) -> tuple[float, int]:
     """Seconds for the whole batch (engine start included) and the number of videos completed."""
-    from streamreid.batch import run_batch
-    from streamreid.engines import LocalEngine, RayEngine
+    from streamreid.batch.engines import LocalEngine, RayEngine
+    from streamreid.batch.videos import run_batch
 
     shutil.rmtree(out, ignore_errors=True)
     engine = LocalEngine(workers=workers) if engine_name == "local" else RayEngine(workers=workers)

@@ -1,4 +1,4 @@
-"""One BoxMOT tracker over cached detections: the peer rows of ``identity.py --sequences`` (issue 19).
+"""One BoxMOT tracker over cached detections: the peer rows of ``devset.py --sequences`` (issue 19).
 
 Runs in its own virtual environment, where ``boxmot`` is installed (``benchmarks/README.md``: it pins other
 versions than streamreid's), so it imports neither streamreid nor its dependencies. ``identity.py`` saves the

@@ -30,9 +30,9 @@ from typing import Any
 import _bench
 
 from streamreid.config import Config
-from streamreid.detect import PersonDetector
+from streamreid.detect.detector import PersonDetector
 from streamreid.pipeline import build_detector, process
-from streamreid.store import open_store
+from streamreid.run.store import open_store
 
 COLUMNS = (
     ("runtime", "runtime"),

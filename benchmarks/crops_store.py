@@ -33,9 +33,9 @@ import supervision as sv
 
 from streamreid.config import Config, CropConfig
 from streamreid.pipeline import build_detector
-from streamreid.reservoir import CropCollector
-from streamreid.store import CropStore, open_store
-from streamreid.track import PersonTracker
+from streamreid.run.store import CropStore, open_store
+from streamreid.stream.reservoir import CropCollector
+from streamreid.stream.track import PersonTracker
 from streamreid.types import Frame
 
 RAW_CROP_BYTES = 256 * 128 * 3

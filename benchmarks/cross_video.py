@@ -161,9 +161,9 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     import _bench
 
-    from streamreid.batch import run_batch
+    from streamreid.batch.engines import LocalEngine
+    from streamreid.batch.videos import run_batch
     from streamreid.config import Config
-    from streamreid.engines import LocalEngine
 
     clips = cut_cameras(args.work / "clips")
     config = Config().with_overrides({"reid.weights": str(REID_WEIGHTS), "reid.embedder": "osnet",

@@ -48,7 +48,7 @@ def run_one(sequence: devset.Sequence, data: dict[str, Any], *, embedder: str, o
     run_dir = out / f"{sequence.name}-{embedder}-stride{stride}"
     if reanalyse and (run_dir / rundir.TRACKLET_STATS).is_file():
         from streamreid.config import Config
-        from streamreid.pipeline import analyse
+        from streamreid.end_of_stream import analyse
 
         options = {"report.enabled": False, "reid.download": False, "detector.confidence": devset.CONFIDENCE,
                    "detector.detect_stride": stride, **overrides}  # fmt: skip

@@ -14,7 +14,7 @@ has no feature maps of cached detections); and BoxMOT's trackers, run in their o
 (``identity.score_run`` / ``identity.peer_scores``: ``trackers``' TrackEval-compatible IDF1, HOTA, MOTA on the
 tracks; person IDF1 with gt ids replaced by humans; a peer's track id is its person).
 
-Run from ``identity.py``: ``python benchmarks/identity.py --sequences all --boxmot-python
+Run: ``python benchmarks/devset.py --sequences all --boxmot-python
 /work/venv-boxmot/bin/python``.
 """
 
@@ -145,13 +145,13 @@ def sequences(names: Iterable[str]) -> list[Sequence]:
 def chosen_imgsz(sequence: Sequence, *, candidates: tuple[int, ...] = (640, 1280)) -> int:
     """The input size ``imgsz: auto`` picks for this video, replayed on the cached detections of every candidate.
 
-    As :class:`streamreid.input_size.AdaptiveSizeDetector` does: probe frames about 0.5 s apart among the frames
+    As :class:`streamreid.detect.input_size.AdaptiveSizeDetector` does: probe frames about 0.5 s apart among the frames
     ``detect_stride: auto`` detects, people counted at the track activation threshold, decided after each
     batch of four detected frames.
     """
     from streamreid.config import Config
-    from streamreid.detection_rate import detect_stride_for
-    from streamreid.input_size import SizeProbe, choose_input_size, count_people, probe_every_for
+    from streamreid.detect.input_size import SizeProbe, choose_input_size, count_people, probe_every_for
+    from streamreid.stream.detection_rate import detect_stride_for
 
     config = Config()
     stride = detect_stride_for(sequence.fps, detect_rate=config.detector.detect_rate)
@@ -298,13 +298,25 @@ def _row(name: str, scores: dict[str, Any], sequence: Sequence) -> dict[str, Any
     }
 
 
-def main(args: Any) -> int:
-    """Run the development set (``identity.py --sequences``) and print one table per sequence."""
+def main(argv: list[str] | None = None) -> int:
+    """Run the development set and print one table per sequence."""
+    import argparse
     import json
     import tempfile
 
     import _bench
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sequences", default="all",
+                        help="all, or of pets09-s2l1,pets09-s3mf1,adl-rundle-6,synthetic")  # fmt: skip
+    parser.add_argument("--boxmot-python", default=None,
+                        help="python of a venv with boxmot, for its trackers (benchmarks/README.md)")  # fmt: skip
+    parser.add_argument("--embedders", default="osnet-msmt17,fallback", help="streamreid's embedders")
+    parser.add_argument("--no-stride-auto", dest="stride_auto", action="store_false",
+                        help="skip the detect_stride auto row")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
+    parser.add_argument("--json", type=Path, default=None, help="write all scores as JSON here")
+    args = parser.parse_args(argv)
     print(f"CPU: {_bench.cpu_model()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     embedders = tuple(args.embedders.split(","))
     results = {}
@@ -321,3 +333,7 @@ def main(args: Any) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -210,7 +210,7 @@ def run(video: Path, data: dict[str, Any], *, out: Path, embedder: str, override
 def false_cuts() -> list[dict[str, Any]]:
     """The cut detector alone over footage without cuts: cuts found and the largest change."""
     from streamreid.assets import SAMPLE_VIDEO, fetch_asset
-    from streamreid.shots import ShotCutDetector, frame_change, thumbnail
+    from streamreid.stream.shots import ShotCutDetector, frame_change, thumbnail
     from streamreid.types import Frame
 
     rows = []

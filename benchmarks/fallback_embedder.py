@@ -2,7 +2,7 @@
 
 The crops are a run's stored crops (``--store RUN/store.zarr``, as the end of stream reads them)
 or, without a store, rendered figures. The current ``FallbackEmbedder`` and, with ``--before REV``,
-the one in ``streamreid/fallback_embedder.py`` at git revision ``REV`` embed them ``--batch`` crops
+the one in ``streamreid/reid/fallback.py`` at git revision ``REV`` embed them ``--batch`` crops
 per call (as ``RememberingEmbedder.embed_stored`` does), alternating, ``--repeats`` times after one
 warm-up. Prints milliseconds per crop (medians), the ratio, and the largest difference between the
 two versions' unit features (they should agree: a speed-up must not change the features).
@@ -36,20 +36,23 @@ def load_crops(store: str | None, count: int) -> np.ndarray:
         from reid_end_of_stream import render_people
 
         return np.concatenate(render_people((count + 15) // 16, 16))[:count]
-    from streamreid.store import open_store
+    from streamreid.run.store import open_store
 
     reader = open_store(store)
     return reader.images(list(range(min(count, reader.num_crops))))
 
 
 def embedder_at(revision: str) -> Any:
-    """A ``FallbackEmbedder`` built from ``streamreid/fallback_embedder.py`` as it was at ``revision``."""
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{revision}:streamreid/fallback_embedder.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    """A ``FallbackEmbedder`` built from ``streamreid/reid/fallback.py`` as it was at ``revision``.
+
+    Revisions before the subpackages had it at ``streamreid/fallback_embedder.py``, importing flat modules.
+    """
+    for name in ("streamreid/reid/fallback.py", "streamreid/fallback_embedder.py"):
+        shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{revision}:{name}"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    shown.check_returncode()
+    source = shown.stdout.replace("streamreid.features", "streamreid.reid.features")
     path = Path(tempfile.mkdtemp()) / "fallback_embedder_before.py"
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("fallback_embedder_before", path)
@@ -74,7 +77,7 @@ def main() -> int:
     parser.add_argument("--before", default=None, help="git revision of the version to compare with")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
-    from streamreid.fallback_embedder import FallbackEmbedder
+    from streamreid.reid.fallback import FallbackEmbedder
 
     info = _bench.machine()
     print(_bench.describe_machine(info))

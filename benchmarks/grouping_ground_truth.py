@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streamreid.config import GroupingConfig
-from streamreid.grouping import box_center, check_pair, group_tracklets
+from streamreid.persons.grouping import box_center, check_pair, group_tracklets
 from streamreid.types import TrackletStats
 
 FPS = 30.0
@@ -45,7 +45,7 @@ def tracklet_stats_from_boxes(
     confidences: Sequence[float] | None = None,
     fps: float = FPS,
 ) -> TrackletStats:
-    """Offline statistics of one tracklet, with the definitions of ``streamreid.stats``.
+    """Offline statistics of one tracklet, with the definitions of ``streamreid.stream.stats``.
 
     Args:
         tracker_id: Id to give the tracklet.

@@ -92,7 +92,7 @@ def resolved_variant(variant: str) -> tuple[str, str]:
     if runtime == "torch":
         return runtime, precision or "f32"
     if precision in ("", "auto", "bf16"):
-        from streamreid.runtimes import machine_signature
+        from streamreid.detect.runtimes import machine_signature
 
         bf16 = any(flag in machine_signature() for flag in ("amx_bf16", "avx512_bf16"))
         if precision == "bf16" and not bf16:
@@ -125,8 +125,8 @@ def cached_detections(
     if path.is_file():
         data = np.load(path, allow_pickle=False)
         return {name: data[name] for name in data.files}
-    from streamreid.detect import PersonDetector
-    from streamreid.sources import open_source
+    from streamreid.detect.detector import PersonDetector
+    from streamreid.stream.sources import open_source
 
     classes = ("person", "normal", "fall")  # every class kept here, so the table can count the "Fall" boxes
     detector = PersonDetector(
@@ -270,16 +270,16 @@ def build_embedder(kind: str) -> Any:
     from streamreid.config import ReidConfig
 
     if kind == "fallback":
-        from streamreid.embed import build_embedder as build
+        from streamreid.reid.embed import build_embedder as build
 
         return build(ReidConfig(embedder="fallback"))[0]
     if kind.startswith("osnet"):
-        from streamreid.embed import build_embedder as build
+        from streamreid.reid.embed import build_embedder as build
 
         file = {"osnet-msmt17": "osnet_x0_25_msmt17.pth", "osnet-market": "osnet_x0_25_market1501.pth"}[kind]
         return build(ReidConfig(embedder="osnet", weights=str(REID / file), download=False))[0]
     if kind.startswith("omz"):
-        from streamreid.embed_openvino import OmzReidEmbedder
+        from streamreid.reid.omz import OmzReidEmbedder
 
         name = {"omz-0287": "person-reidentification-retail-0287", "omz-0288": "person-reidentification-retail-0288"}[
             kind
@@ -318,7 +318,7 @@ def run_setting(
                               drop_classes=setting.drop_classes)  # fmt: skip
     run_dir = out / setting.name
     if reanalyse and (run_dir / "tracklet_stats.json").is_file():
-        from streamreid.pipeline import analyse
+        from streamreid.end_of_stream import analyse
 
         analyse(run_dir, config=config, embedder=build_embedder(setting.embedder))
         return run_dir
@@ -332,7 +332,8 @@ def _run_defaults(
 ) -> Path:
     """streamreid as a user runs it: the default detector, input size and detection rate, nothing replayed."""
     from streamreid.config import Config
-    from streamreid.pipeline import analyse, process
+    from streamreid.end_of_stream import analyse
+    from streamreid.pipeline import process
 
     overrides = {"report.enabled": False, "reid.download": False, **dict(setting.overrides), **(config_overrides or {})}
     if setting.variant != "torch":  # --runtimes: the defaults in this runtime and precision ("torch" = as shipped)
@@ -398,7 +399,7 @@ def _tracklet_top1(run_dir: Path, truth: dict[int, int]) -> float:
     Only tracklets whose human has another tracklet that was never on screen with them are asked.
     """
     from streamreid import rundir
-    from streamreid.person_tracks import seen_together
+    from streamreid.persons.person_tracks import seen_together
 
     path = run_dir / rundir.CROP_FEATURES
     if not path.is_file():
@@ -427,7 +428,7 @@ def peer_tracks(video: Path, *, model: str, imgsz: int, confidence: float = 0.1)
     import yaml
     from ultralytics import YOLO
 
-    from streamreid.detect import resolve_detector_weights
+    from streamreid.detect.detector import resolve_detector_weights
 
     weights = resolve_detector_weights(detector_path(model))
     tracker_cfg = yaml.safe_load(
@@ -488,7 +489,7 @@ def peer_tracks_cached(video: Path, data: dict[str, Any], *, confidence: float =
     from ultralytics.trackers.bot_sort import BOTSORT
     from ultralytics.utils import IterableSimpleNamespace
 
-    from streamreid.sources import open_source
+    from streamreid.stream.sources import open_source
 
     cfg = yaml.safe_load((Path(__import__("ultralytics").__file__).parent / "cfg/trackers/botsort.yaml").read_text())
     with open_source(video) as stream:
@@ -609,23 +610,6 @@ def sample_film_scores(setting: Setting, *, out: Path) -> dict[str, Any]:
     }
 
 
-def add_devset_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the development-set mode (``devset.py``)."""
-    parser.add_argument(
-        "--sequences",
-        default="",
-        help="development set instead: all, or of pets09-s2l1,pets09-s3mf1,adl-rundle-6,synthetic",
-    )
-    parser.add_argument(
-        "--boxmot-python",
-        default=None,
-        help="--sequences: python of a venv with boxmot, for its trackers (benchmarks/README.md)",
-    )
-    parser.add_argument("--embedders", default="osnet-msmt17,fallback", help="--sequences: streamreid's embedders")
-    parser.add_argument("--no-stride-auto", dest="stride_auto", action="store_false",
-                        help="--sequences: skip the detect_stride auto row")  # fmt: skip
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -648,12 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector-every", type=int, default=10, help="detector table: every n-th frame")
     parser.add_argument("--out", type=Path, default=None, help="keep the run directories here")
     parser.add_argument("--json", type=Path, default=None, help="write all scores as JSON here")
-    add_devset_options(parser)
     args = parser.parse_args(argv)
-    if args.sequences:  # issue 19: the development set, one table per sequence, peers beside
-        import devset
-
-        return devset.main(args)
     if not PETS.is_dir():
         print(f"PETS09-S2L1 not found at {PETS}", file=sys.stderr)
         return 2

@@ -152,7 +152,7 @@ def child(variant: str, minutes: float, fps: float, every_s: float, life_s: floa
 
     import streamreid.pipeline as pipeline
     from streamreid.config import Config
-    from streamreid.store import _directory_size
+    from streamreid.run.store import _directory_size
 
     street = EndlessStreet(fps=fps, every_s=every_s, life_s=life_s)
     frames = round(minutes * 60 * fps)

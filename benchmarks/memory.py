@@ -103,11 +103,11 @@ def child(frames: int, every: int, video: Path, interval: float, *, chunk: int) 
     import numpy as np  # noqa: F401 - part of the import baseline
     from synthetic import ScriptedDetector
 
-    import streamreid.embed  # noqa: F401 - imported by the ReID stage anyway; count it in the baseline
+    import streamreid.reid.embed  # noqa: F401 - imported by the ReID stage anyway; count it in the baseline
     import streamreid.report.html  # noqa: F401
     import streamreid.report.webp  # noqa: F401
-    import streamreid.reservoir  # noqa: F401
-    import streamreid.store  # noqa: F401
+    import streamreid.run.store  # noqa: F401
+    import streamreid.stream.reservoir  # noqa: F401
     from streamreid.config import Config
     from streamreid.pipeline import process
 
@@ -117,7 +117,7 @@ def child(frames: int, every: int, video: Path, interval: float, *, chunk: int) 
     config = Config().with_overrides({"reid.embedder": "fallback"})
     embedder = None
     if chunk > 0:
-        from streamreid.fallback_embedder import FallbackEmbedder
+        from streamreid.reid.fallback import FallbackEmbedder
 
         embedder = ChunkedEmbedder(FallbackEmbedder(), chunk)
 

@@ -2,7 +2,7 @@
 
 Embedders compared (all on CPU unless ``--device`` says otherwise):
 
-* ``torch``: ``streamreid.osnet.OsnetEmbedder`` as the pipeline runs it (channels-last), and
+* ``torch``: ``streamreid.reid.osnet.OsnetEmbedder`` as the pipeline runs it (channels-last), and
   the same with PyTorch limited to one thread (two OpenMP threads suffer badly when another
   process holds one of two cores);
 * ``openvino``: the same network converted with ``openvino.convert_model`` (dynamic batch)
@@ -81,7 +81,7 @@ class _ExportedOsnet:
     weights = None
 
     def __init__(self, name: str, run: Callable[[np.ndarray], np.ndarray], *, dim: int, batch_size: int) -> None:
-        from streamreid.osnet import IMAGENET_MEAN, IMAGENET_STD
+        from streamreid.reid.osnet import IMAGENET_MEAN, IMAGENET_STD
 
         self.name = name
         self.dim = dim
@@ -193,8 +193,8 @@ def build_onnxruntime(model: Any, folder: Path, *, batch_size: int, dim: int) ->
 
 def after_embedding(features: list[np.ndarray], *, method: str) -> dict[str, float]:
     """Similarity, calibration, recommendations and merging on ready features (seconds per step)."""
-    from streamreid.merging import constrained_agglomerative
-    from streamreid.similarity import null_threshold, recommend_pairs, similarity_matrix
+    from streamreid.decide.merging import constrained_agglomerative
+    from streamreid.decide.similarity import null_threshold, recommend_pairs, similarity_matrix
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -218,7 +218,7 @@ def after_embedding(features: list[np.ndarray], *, method: str) -> dict[str, flo
 
 
 def end_of_stream(embedder: Any, people: list[np.ndarray], *, method: str) -> dict[str, float]:
-    from streamreid.embed import embed_groups
+    from streamreid.reid.embed import embed_groups
 
     start = time.perf_counter()
     features = embed_groups(embedder, people)
@@ -253,8 +253,8 @@ def main() -> int:
     from torchreid import reid  # noqa: F401 - timed: the pipeline pays this import once per run
 
     setup["import torchreid"] = time.perf_counter() - start
-    from streamreid.fallback_embedder import FallbackEmbedder
-    from streamreid.osnet import OsnetEmbedder
+    from streamreid.reid.fallback import FallbackEmbedder
+    from streamreid.reid.osnet import OsnetEmbedder
 
     start = time.perf_counter()
     osnet = OsnetEmbedder(random_init=True, device=args.device, batch_size=args.batch_size)
@@ -345,8 +345,8 @@ def measure(embedders: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     print(f"fastest OSNet at {largest} persons: {fastest['embedder']} ({fastest[f'total_{largest}']:.2f} s)")
 
     different = render_people(12, 8, seed=99)
-    from streamreid.embed import embed_groups
-    from streamreid.similarity import similarity_matrix
+    from streamreid.decide.similarity import similarity_matrix
+    from streamreid.reid.embed import embed_groups
 
     collapse = {}
     for name in ("torch", "fallback"):

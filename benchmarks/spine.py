@@ -2,7 +2,7 @@
 
 On the SAME first ``--frames`` frames of the street sample, for each runtime and image size:
 
-* decode only: iterating ``streamreid.sources.open_source``;
+* decode only: iterating ``streamreid.stream.sources.open_source``;
 * detector only: frames decoded beforehand into RAM, ``PersonDetector.detect`` on all of
   them (batches of ``detector.batch_size``);
 * spine: ``streamreid.pipeline.process`` with crops, ReID and the report off, a prebuilt
@@ -52,10 +52,10 @@ import _bench
 import torch
 
 from streamreid.config import Config
-from streamreid.detect import PersonDetector
+from streamreid.detect.detector import PersonDetector
+from streamreid.detect.runtimes import describe
 from streamreid.pipeline import build_detector, process
-from streamreid.runtimes import describe
-from streamreid.sources import open_source
+from streamreid.stream.sources import open_source
 
 COLUMNS = (
     ("runtime", "runtime"),

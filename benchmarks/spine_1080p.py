@@ -39,11 +39,11 @@ import _bench
 from spine import Peer
 
 from streamreid.config import Config
-from streamreid.detection_rate import resolve_detect_stride
-from streamreid.picture import detector_size
+from streamreid.detect.runtimes import describe
 from streamreid.pipeline import build_detector, process
-from streamreid.runtimes import describe
-from streamreid.sources import open_source
+from streamreid.stream.detection_rate import resolve_detect_stride
+from streamreid.stream.picture import detector_size
+from streamreid.stream.sources import open_source
 
 STAGES = ("decode", "detect", "wait_for_detector", "cuts", "track", "stats", "crops", "store")
 

@@ -327,17 +327,17 @@ def _print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from streamreid.batch import run_batch
+    from streamreid.batch.videos import run_batch
 
     config = _run_config(args)
     if args.engine == "ray":
-        from streamreid.engines import RayEngine
+        from streamreid.batch.engines import RayEngine
 
         engine: Any = RayEngine(workers=args.workers, address=args.ray_address)
     else:
         if args.ray_address:
             raise StreamReidError("--ray-address needs --engine ray")
-        from streamreid.engines import LocalEngine
+        from streamreid.batch.engines import LocalEngine
 
         engine = LocalEngine(workers=args.workers)
     with _BatchProgress(enabled=not args.quiet) as progress:
@@ -402,13 +402,13 @@ def _print_batch_summary(result: Any) -> None:
 def _match(args: argparse.Namespace) -> int:
     import os
 
+    from streamreid.batch.crossvideo import match_runs
     from streamreid.config import load_config
-    from streamreid.crossvideo import match_runs
     from streamreid.report.index import write_index
 
     out = args.out or Path(os.path.commonpath([str(r.resolve()) for r in args.run_dirs]))
     path, notes = match_runs(args.run_dirs, out_dir=out, config=load_config(args.config))
-    from streamreid.batch import outcomes_for_index
+    from streamreid.batch.videos import outcomes_for_index
 
     index = write_index(out, outcomes_for_index(out, args.run_dirs), matches=path)
     print(path)
@@ -420,8 +420,8 @@ def _match(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from streamreid.config import Config, load_config
-    from streamreid.pipeline import analyse
-    from streamreid.run_record import mark_killed
+    from streamreid.end_of_stream import analyse
+    from streamreid.run.run_record import mark_killed
     from streamreid.rundir import RUN_JSON, locked, read_json, require_run_dir, unchanged_on_failure
 
     run_dir = require_run_dir(args.run_dir)
@@ -441,8 +441,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _select(args: argparse.Namespace) -> int:
+    from streamreid.persons.select import parse_person_ids, select_persons
     from streamreid.rundir import locked, require_run_dir
-    from streamreid.select import parse_person_ids, select_persons
 
     ids = parse_person_ids(args.persons)
     with locked(require_run_dir(args.run_dir), command="select", writes=False):  # not while a run or report rewrites it
@@ -452,9 +452,9 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
+    from streamreid.apply import apply_decisions
     from streamreid.config import Config, load_config
-    from streamreid.decisions import apply_decisions
-    from streamreid.run_record import mark_killed
+    from streamreid.run.run_record import mark_killed
     from streamreid.rundir import RUN_JSON, locked, read_json, require_run_dir, unchanged_on_failure
 
     run_dir = require_run_dir(args.run_dir)

@@ -9,7 +9,7 @@ makes that one wait, so a slow machine refreshes less often instead of piling up
 work. Every file a refresh writes is replaced atomically, the report last, so a
 reader sees either the previous report or the new one, never half of one.
 
-Each refresh also checkpoints the live tracklets (:mod:`streamreid.live_tracklets`), so
+Each refresh also checkpoints the live tracklets (:mod:`streamreid.run.live_tracklets`), so
 people still on screen appear in the report, and in the report rebuilt after a kill.
 """
 
@@ -26,19 +26,19 @@ from typing import TYPE_CHECKING, Any
 
 from streamreid import rundir
 from streamreid.config import Config
-from streamreid.live_tracklets import write_checkpoint
+from streamreid.end_of_stream import analyse
+from streamreid.reid.embed import build_embedder
+from streamreid.run.live_tracklets import write_checkpoint
 from streamreid.types import CropSample, Person, TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
-    from streamreid.analysis import Analysis
-    from streamreid.features import Embedder
+    from streamreid.persons.working_set import Analysis
+    from streamreid.reid.features import Embedder
 
 log = logging.getLogger("streamreid")
 
 #: Refresh interval of live sources when ``report.every_s`` is null.
 LIVE_EVERY_S = 60.0
-#: Analysis window of live sources when ``report.window_s`` is null.
-LIVE_WINDOW_S = 3600.0
 
 
 def refresh_interval(every_s: float | None, *, is_live: bool) -> float | None:
@@ -52,35 +52,6 @@ def refresh_interval(every_s: float | None, *, is_live: bool) -> float | None:
     if every_s is None:
         return LIVE_EVERY_S if is_live else None
     return float(every_s) if every_s > 0 else None
-
-
-def working_set(
-    stats: Sequence[TrackletStats], *, config: Config, is_live: bool, dropped_until: float | None = None
-) -> tuple[list[TrackletStats], float | None]:
-    """The tracklets one analysis looks at, so its cost does not grow with the age of the stream.
-
-    Those that ended within the window (``report.window_s``; live sources: the last
-    :data:`LIVE_WINDOW_S` seconds, files: all) before the latest one, at most
-    ``report.max_tracklets`` of them (the most recent), and none whose data the
-    store's retention dropped.
-
-    Returns:
-        The tracklets in their original order, and the earliest start time among them
-        (where reading detections may begin; ``None`` when nothing was left out).
-    """
-    if not stats:
-        return [], None
-    window = config.report.window_s if config.report.window_s is not None else (LIVE_WINDOW_S if is_live else None)
-    latest = max(s.end_time for s in stats)
-    keep = [s for s in stats if (window is None or s.end_time >= latest - window)
-            and (dropped_until is None or s.end_time > dropped_until)]  # fmt: skip
-    if len(keep) > config.report.max_tracklets:
-        newest = sorted(keep, key=lambda s: (s.end_time, s.tracker_id))[-config.report.max_tracklets :]
-        chosen = {s.tracker_id for s in newest}
-        keep = [s for s in keep if s.tracker_id in chosen]
-    if len(keep) == len(stats):
-        return keep, None
-    return keep, min((s.start_time for s in keep), default=latest)
 
 
 @dataclass(frozen=True)
@@ -112,7 +83,7 @@ class Refresh:
         number: 1 for the first refresh of the run, then 2, 3, ...
         as_of: UTC time the snapshot was taken (ISO 8601).
         progress: How far the stream was.
-        summary: What :func:`streamreid.pipeline.analyse` returned.
+        summary: What :func:`streamreid.end_of_stream.analyse` returned.
         seconds: Wall-clock seconds the refresh took.
         run_dir: The run directory.
         persons: The persons it found, in person-id order.
@@ -232,16 +203,12 @@ class PeriodicResults:
         crops: dict[int, tuple[Sequence[CropSample], Sequence[int]]],
         progress: Progress,
     ) -> None:
-        from streamreid.pipeline import analyse
-
         start = time.perf_counter()
         as_of = datetime.now(timezone.utc).isoformat(timespec="seconds")
         try:
             write_checkpoint(self.run_dir, live, crops, crop_shape=(self.config.crops.height, self.config.crops.width))
             self._record(as_of, progress)
             if self.embedder is None and self.config.reid.enabled:
-                from streamreid.embed import build_embedder
-
                 self.embedder, _ = build_embedder(self.config.reid)  # logs its choice
             stats = sorted([*finished, *live], key=lambda s: (s.start_frame, s.tracker_id))
             summary = analyse(self.run_dir, config=self.config, stats=stats, info=self.info, embedder=self.embedder,

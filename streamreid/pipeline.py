@@ -6,11 +6,8 @@ people are detected → tracked (``track.py``; the frames between a track's dete
 ``filling.py``) → their statistics (``stats.py``) and crops (``reservoir.py``) are updated →
 detections and finished tracklets go to the run directory as they happen
 (``tracklet_sink.py``, ``store.py``), with periodic refreshes for live sources
-(``periodic.py``). The stream's :class:`~streamreid.run_record.StreamSummary` then goes to
-:func:`analyse`, the end of the stream, which also redoes a finished or killed run: the
-:class:`~streamreid.analysis.WorkingSet` → persons (grouping and ranking,
-:class:`~streamreid.analysis.PersonsFound`) → re-identification rounds
-(``reid_stage.py``: :class:`~streamreid.reid_stage.ReidResult`) → WebPs and the HTML report.
+(``periodic.py``). The stream's :class:`~streamreid.run.run_record.StreamSummary` then goes to
+:func:`~streamreid.end_of_stream.analyse`, the end of the stream (``end_of_stream.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -26,65 +23,37 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import supervision as sv
 
 from streamreid import rundir
-from streamreid.analysis import (
-    Analysis,
-    PersonsFound,
-    WorkingSet,
-    fixed_persons,
-    link_persons,
-    load_working_set,
-    rank,
-    read_stats_log,
-    write_persons,
-)
-from streamreid.background import Prefetch
-from streamreid.config import Config, ReidConfig, validate
-from streamreid.detection_rate import resolve_detect_stride
-from streamreid.embed import EmbedderInBackground, RememberingEmbedder, leaves_cores_free
-from streamreid.errors import StreamReidError
-from streamreid.filling import faint_tail_filler
-from streamreid.live_tracklets import clear_checkpoint
-from streamreid.mot import MotSink
+from streamreid.config import Config, validate
+from streamreid.end_of_stream import analyse
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
-from streamreid.person_tracks import person_tracks
-from streamreid.picture import detector_size, in_frame_pixels
-from streamreid.progress import ProgressBar, expected_frames
-from streamreid.realtime import RealTimePacer, realtime_enabled
-from streamreid.reid_stage import (
-    FALLBACK_NOTE,
-    REID_OUTPUTS,
-    AppliedMerge,
-    EmbedderInfo,
-    ReidResult,
-    applied_merges,
-    decide,
-    embed_persons,
-    known_different,
-    merge_links,
-    merged_clusters,
-    recorded_merges,
-    write_reid,
-)
-from streamreid.run_record import StreamSummary, final_status, now, start_record, stream_notes
-from streamreid.scene import SceneKeeper
-from streamreid.shots import cut_detector
-from streamreid.sources import VideoStream, open_source
-from streamreid.stats import TrackletStatsAccumulator
-from streamreid.timings import StageClock, iter_timed_detections, iter_timed_frames
-from streamreid.track import PersonTracker
-from streamreid.tracklet_sink import TrackletSink
-from streamreid.types import Frame, TrackletStats, VideoInfo
+from streamreid.reid.embed import EmbedderInBackground
+from streamreid.report.html import write_report
+from streamreid.run.live_tracklets import clear_checkpoint
+from streamreid.run.mot import MotSink
+from streamreid.run.run_record import StreamSummary, final_status, now, start_record, stream_notes
+from streamreid.run.timings import StageClock, iter_timed_detections, iter_timed_frames
+from streamreid.run.tracklet_sink import TrackletSink
+from streamreid.run.tracklet_stats import read_stats_log
+from streamreid.stream.background import Prefetch
+from streamreid.stream.detection_rate import resolve_detect_stride
+from streamreid.stream.filling import faint_tail_filler
+from streamreid.stream.picture import detector_size, in_frame_pixels
+from streamreid.stream.progress import ProgressBar, expected_frames
+from streamreid.stream.realtime import RealTimePacer, realtime_enabled
+from streamreid.stream.scene import SceneKeeper
+from streamreid.stream.shots import cut_detector
+from streamreid.stream.sources import VideoStream, open_source
+from streamreid.stream.stats import TrackletStatsAccumulator
+from streamreid.stream.track import PersonTracker
+from streamreid.types import Frame, VideoInfo
 from streamreid.weights import ResolvedWeights
 
 if TYPE_CHECKING:
-    from streamreid.features import Embedder
-    from streamreid.report.webp import PersonAnimations
-    from streamreid.store import CropStore, StoreReader
+    from streamreid.reid.features import Embedder
+    from streamreid.run.store import CropStore
 
 log = logging.getLogger("streamreid")
 
-#: Most rounds of applying confident merges and deciding again on the merged persons.
-_MERGE_ROUNDS = 3
 #: Longest time between two writes to disk while people stay on screen.
 _FLUSH_SECONDS = 5.0
 #: Batches of frames decoding and detection may run ahead of the stage after them (bounds memory).
@@ -133,9 +102,9 @@ def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None
     """The YOLO person detector described by ``config.detector`` (``runtime: auto`` measured for ``frame_shape``).
 
     With ``imgsz: auto`` its input size is chosen from the stream, on probe frames about
-    half a second of video apart (:mod:`streamreid.input_size`).
+    half a second of video apart (:mod:`streamreid.detect.input_size`).
     """
-    from streamreid.input_size import build_sized_detector, probe_every_for
+    from streamreid.detect.input_size import build_sized_detector, probe_every_for
 
     config = resolve_detect_stride(config, fps=fps)
     options = dataclasses.asdict(config.detector)
@@ -203,13 +172,14 @@ def _process(
     validate(config)  # the whole config, before the first frame: a typo must not fail after hours
     clock = StageClock()
     start = time.perf_counter()
-    with clock.timed("open", open_source, source, config=config.source) as stream:
+    with clock.stage("open"):
+        stream = open_source(source, config=config.source)
+    with stream:
         info = stream.info
         config = resolve_detect_stride(config, fps=info.fps)  # "auto": about detect_rate detections a second
         if detector is None:
-            detector = clock.timed(
-                "load_detector", build_detector, config, frame_shape=(info.height, info.width), fps=info.fps
-            )
+            with clock.stage("load_detector"):
+                detector = build_detector(config, frame_shape=(info.height, info.width), fps=info.fps)
         if embedder is None and config.reid.enabled:  # ready when the stream ends, not built after it
             embedder = EmbedderInBackground(config.reid)
         run_dir = Path(out_dir)
@@ -233,7 +203,7 @@ def _process(
     report = analysis.report
     if report is not None:
         # the report was rendered before the final timings existed: render it again, it is cheap
-        report = _write_report(run_dir, config) or report
+        report = write_report(run_dir, config=config.report) or report
     return RunResult(
         run_dir=run_dir, status=streamed.status, video=info, frames_decoded=streamed.frames_decoded,
         frames_processed=streamed.frames_processed, detections=streamed.detections,
@@ -251,7 +221,7 @@ def _stream(
     on_refresh: Callable[[Refresh], None] | None,
 ) -> StreamSummary:  # fmt: skip
     """The single pass: decode → detect → track → statistics and crops → the run's files, as it happens."""
-    from streamreid.store import CropStore
+    from streamreid.run.store import CropStore
 
     info, options = stream.info, config.source
     every_s = refresh_interval(config.report.every_s, is_live=info.is_live)
@@ -279,7 +249,7 @@ def _stream(
                                    stats_log=stats_log, periodic=periodic, pacer=pacer)  # fmt: skip
             status = "complete"
             try:
-                while (item := clock.timed("wait_for_detector", next, items, None)) is not None:
+                while (item := _next(items, clock)) is not None:
                     bar.advance(item[0].time)
                     stages.update(*item)
                     if on_progress is not None:
@@ -312,8 +282,8 @@ class _StreamStages:
     def __init__(self, run_dir: Path, stream: VideoStream, *, config: Config, clock: StageClock, store: CropStore,
                  mot: MotSink, stats_log: IO[str], periodic: PeriodicResults,
                  pacer: RealTimePacer | None) -> None:  # fmt: skip
-        from streamreid.reservoir import CropCollector
-        from streamreid.store import Retention
+        from streamreid.run.store import Retention
+        from streamreid.stream.reservoir import CropCollector
 
         self.run_dir, self.stream, self.config, self.clock = run_dir, stream, config, clock
         self.store, self.periodic, self.pacer = store, periodic, pacer
@@ -339,44 +309,57 @@ class _StreamStages:
         self.last_time = frame.time
         clock = self.clock
         self.filler.frame(frame.index, frame.time)
-        if self.cuts is not None and clock.timed("cuts", self.cuts.update, frame) is not None:
-            self._end(self.tracker.restart())  # a new shot: no track crosses the cut
+        if self.cuts is not None:
+            with clock.stage("cuts"):
+                cut = self.cuts.update(frame)
+            if cut is not None:
+                self._end(self.tracker.restart())  # a new shot: no track crosses the cut
         if detections is None:
             return
         self.frames_detected += 1
         if self.pacer is not None:
             self.pacer.detected(frame)
-        tracked, ended = clock.timed("track", self.tracker.update, detections, time=frame.time)
+        with clock.stage("track"):
+            tracked, ended = self.tracker.update(detections, time=frame.time)
         self.detections += len(tracked)
-        clock.timed("stats", self.stats.update, frame.index, frame.time, tracked)
+        with clock.stage("stats"):
+            self.stats.update(frame.index, frame.time, tracked)
         if self.crops is not None:
-            clock.timed("crops", self.crops.update, frame, tracked)
-        clock.timed("store", self.sink.write_rows, self.filler.detected(frame.index, frame.time, tracked))
+            with clock.stage("crops"):
+                self.crops.update(frame, tracked)
+        rows = self.filler.detected(frame.index, frame.time, tracked)
+        with clock.stage("store"):
+            self.sink.write_rows(rows)
         if ended:
             self._end(ended)
         self._flush_if_due()
         if self.retention.due() and not self.periodic.busy:  # never under a refresh that is reading
-            clock.timed("store", self.retention.apply, self.store, now=frame.time)
+            with clock.stage("store"):
+                self.retention.apply(self.store, now=frame.time)
         if self.periodic.due():
             self._refresh(frame)
 
     def _end(self, tracker_ids: list[int]) -> None:
         """These tracklets ended: their last filled boxes, then their statistics and crops, to the sinks."""
-        self.clock.timed("store", self.sink.write_rows, self.filler.end(tracker_ids))
-        self.clock.timed("store", self.sink.close, tracker_ids)
+        rows = self.filler.end(tracker_ids)
+        with self.clock.stage("store"):
+            self.sink.write_rows(rows)
+            self.sink.close(tracker_ids)
 
     def _flush_if_due(self) -> None:
         # finished tracklets of a live stream reach the disk within a second, everything else within
         # five: that is all a kill can lose
         wait = self.tracklet_flush_s if self.sink.pending else _FLUSH_SECONDS
         if time.monotonic() - self.last_flush > wait:
-            self.clock.timed("store", self.sink.flush)
-            self.clock.timed("store", self.scene.write, self.run_dir, final=False)
+            with self.clock.stage("store"):
+                self.sink.flush()
+                self.scene.write(self.run_dir, final=False)
             self.last_flush = time.monotonic()
 
     def _refresh(self, frame: Frame) -> None:
         """Start a periodic refresh of the results over what is on disk and in RAM now."""
-        self.clock.timed("store", self.sink.flush)
+        with self.clock.stage("store"):
+            self.sink.flush()
         now = Progress(self.stream.decoded_frames, self.frames_processed, self.frames_detected, frame.time,
                        self.pacer.to_dict() if self.pacer is not None else {}, self._cut_list())  # fmt: skip
         live_crops = self.crops.peek() if self.crops is not None else {}
@@ -386,8 +369,10 @@ class _StreamStages:
     def finish(self, status: str) -> StreamSummary:
         """Close every tracklet still open, close the store, and say what the stream produced."""
         self._end(self.tracker.finish())
-        self.clock.timed("store", self.sink.write_rows, self.filler.finish())
-        self.clock.timed("store", self.sink.close, self.stats.live_ids)
+        rows = self.filler.finish()
+        with self.clock.stage("store"):
+            self.sink.write_rows(rows)
+            self.sink.close(self.stats.live_ids)
         stream, sink, dropped = self.stream, self.sink, self.retention.dropped
         end_reason = getattr(stream, "end_reason", "end")
         status = final_status(status, end_reason)
@@ -415,9 +400,15 @@ class _StreamStages:
         return tuple(self.cuts.to_list()) if self.cuts is not None else ()
 
 
+def _next(items: Iterator[tuple[Frame, sv.Detections | None]], clock: StageClock) -> Any:
+    """The next detected frame, or ``None`` at the end; the wait is charged to ``wait_for_detector``."""
+    with clock.stage("wait_for_detector"):
+        return next(items, None)
+
+
 def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     """How the detector runs, for the summary: the runtime ``auto`` chose and its figures, or the one given."""
-    from streamreid.runtimes import describe
+    from streamreid.detect.runtimes import describe
 
     choice = getattr(detector, "runtime_choice", None)
     runtime = getattr(detector, "runtime", None)
@@ -428,195 +419,3 @@ def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     if sizing is not None:
         line += f"; input size {sizing.imgsz}: {sizing.reason}"
     return line + (f"; detecting one frame in {detect_stride}" if detect_stride > 1 else "")
-
-
-# --------------------------------------------------------------------------- end of stream
-
-
-def analyse(
-    run_dir: str | Path,
-    *,
-    config: Config,
-    stats: list[TrackletStats] | None = None,
-    info: VideoInfo | None = None,
-    clock: StageClock | None = None,
-    embedder: Embedder | None = None,
-    frames_processed: int | None = None,
-    groups: Sequence[Sequence[int]] | None = None,
-) -> Analysis:
-    """End-of-stream stages over a run directory: persons, ranking, ReID, report.
-
-    Works on a finished run as well as on the store a killed run left behind.
-    With ``groups`` (``streamreid apply``), the persons are those groups of tracklets as they are:
-    nothing is linked or merged automatically, and the merges recorded before are kept on record.
-
-    Args:
-        run_dir: The run directory.
-        config: The configuration.
-        stats: The run's tracklets, when the caller has them (else read from ``run_dir``).
-        info: The video, when the caller has it (else ``run.json``'s).
-        clock: Where to add each stage's time.
-        embedder: An embedder to use instead of building one from the config.
-        frames_processed: Frames the pipeline processed, when known.
-        groups: The persons, as tracker ids, when they are decided already.
-
-    Returns:
-        How many persons, the embedder used, the report and notes for the user.
-    """
-    from streamreid.store import open_store
-
-    run_dir = Path(run_dir)
-    clock = clock or StageClock()
-    store = open_store(run_dir / rundir.STORE)
-    work = load_working_set(run_dir, store, config=config, stats=stats, info=info, frames_processed=frames_processed)
-    carried = recorded_merges(run_dir) if groups is not None else ()
-    found = _find_persons(work, config=config, clock=clock, groups=groups)
-    clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)  # before ReID: kept if killed
-    stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
-    webps = None
-    if config.report.enabled:
-        from streamreid.report.webp import PersonAnimations
-
-        # WebPs encode while ReID runs where the embedder leaves cores free (_reid), else after it; a person a
-        # merge leaves alone keeps its animation (same tracklets)
-        webps = PersonAnimations(run_dir, store, config=config.report)
-    older = _versions(run_dir, REID_OUTPUTS)
-    notes, embedder_info = list(work.notes), None
-    if config.reid.enabled and found.persons:
-        found, embedder_info, reid_notes = clock.timed(
-            "reid",
-            _reid,
-            run_dir,
-            work,
-            found,
-            store,
-            config=config,
-            embedder=embedder,
-            clock=clock,
-            webps=webps,
-            carried=carried,
-        )
-        notes += reid_notes
-    for name, version in older.items():  # an older analysis's similarities this one did not replace: stale now
-        if _versions(run_dir, (name,))[name] == version:
-            (run_dir / name).unlink(missing_ok=True)
-    analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
-    if webps is not None:
-        with webps:
-            written = clock.timed("webp", webps.write, found.ranked())
-        meta = rundir.read_json(run_dir / rundir.RUN_JSON)
-        rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
-        analysis = dataclasses.replace(analysis, report=_write_report(run_dir, config, clock=clock,
-                                                                      animations=set(written)))  # fmt: skip
-        for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
-            path.unlink(missing_ok=True)
-    return analysis
-
-
-def _versions(run_dir: Path, names: Iterable[str]) -> dict[str, tuple[int, int] | None]:
-    """Which version of each file is there (inode and change time; ``None``: none), to tell a rewritten one."""
-    versions: dict[str, tuple[int, int] | None] = {}
-    for name in names:
-        try:
-            stat = (run_dir / name).stat()
-        except FileNotFoundError:
-            versions[name] = None
-        else:
-            versions[name] = (stat.st_ino, stat.st_mtime_ns)
-    return versions
-
-
-def _find_persons(
-    work: WorkingSet,
-    *,
-    config: Config,
-    clock: StageClock,
-    must_link: list[tuple[int, int]] = (),
-    groups: Sequence[Sequence[int]] | None = None,
-) -> PersonsFound:
-    """Link the tracklets into persons (or take ``groups`` as they are), rank them and gather their detections."""
-    start = time.perf_counter()
-    if groups is None:
-        grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
-    else:
-        grouping, persons = None, fixed_persons(work, groups)
-    clock.add("grouping", time.perf_counter() - start)
-    scores = clock.timed("ranking", rank, work, persons, config=config.ranking)
-    return PersonsFound(tuple(persons), grouping, tuple(scores), tuple(person_tracks(persons, work.detections)))
-
-
-def _reid(
-    run_dir: Path, work: WorkingSet, found: PersonsFound, store: StoreReader, *, config: Config,
-    embedder: Embedder | None, clock: StageClock, webps: PersonAnimations | None = None,
-    carried: Sequence[AppliedMerge] = (),
-) -> tuple[PersonsFound, EmbedderInfo | None, list[str]]:  # fmt: skip
-    """Compare the persons by appearance; with auto-merge, join the confident clusters and compare again.
-
-    With ``carried`` (persons decided already, as by ``streamreid apply``) nothing is merged: the merges
-    applied before are kept on record, and the persons compared once.
-
-    Returns:
-        The persons after the merges, the embedder used (``None`` when ReID was skipped) and notes.
-    """
-    notes: list[str] = []
-    used, initial, applied = None, found, list(carried)
-    try:
-        if embedder is None:
-            from streamreid.embed import build_embedder
-
-            embedder, _ = build_embedder(config.reid)  # logs its choice
-        if embedder.kind == "fallback":
-            notes.append(FALLBACK_NOTE)
-        beside = webps if webps is not None and leaves_cores_free(embedder) else None
-        if beside is not None:
-            beside.start(found.ranked())
-        embedder = RememberingEmbedder(embedder)  # merge rounds below embed only crops not seen before
-        result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
-        used = result.embedder
-        notes += result.decision.notes
-        must_link = []
-        for _ in range(0 if carried or found.grouping is None else _MERGE_ROUNDS):
-            merged = merged_clusters(result.decision)
-            if not (config.reid.auto_merge and merged):
-                break
-            # the confident clusters become must-links of the five-check grouping, then redo
-            must_link += merge_links(found.persons, merged)
-            applied += applied_merges(found.persons, merged, result.decision)
-            found = _find_persons(work, config=config, clock=clock, must_link=must_link)
-            if beside is not None:  # the merged persons' animations start now, beside the next round
-                beside.start(found.ranked())
-            result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
-        write_reid(run_dir, result, options=config.reid)  # the last round's: earlier rounds were only steps
-        if len(applied) > len(carried):
-            notes.append(f"auto-merge joined {len(initial.persons)} persons into {len(found.persons)} by appearance")
-    except StreamReidError as exc:
-        notes.append(f"re-identification skipped: {exc}")
-        log.warning("re-identification skipped: %s", exc)
-    if found is not initial:  # the persons on disk are those before the merges
-        clock.timed("grouping", write_persons, run_dir, found, work, ranking=config.ranking)
-    return found, used, notes
-
-
-def _compare(
-    run_dir: Path, work: WorkingSet, found: PersonsFound, store: StoreReader, embedder: Embedder, *,
-    options: ReidConfig, applied: list[tuple[tuple[int, ...], ...]] = (),
-) -> ReidResult:  # fmt: skip
-    """One ReID round: embed each person's best crops, compare and decide."""
-    crops = embed_persons(found.persons, store, embedder, crops_per_person=options.crops_per_person)
-    person_ids = tuple(p.person_id for p in found.persons)
-    different = known_different(found.persons, found.tracks, work.cannot_link, firm_confidence=work.firm_confidence)
-    decision = decide(crops, person_ids, different, tracks=found.tracks, options=options, merged=bool(applied),
-                      command_dir=str(run_dir), firm_confidence=work.firm_confidence)  # fmt: skip
-    return ReidResult(person_ids, crops, different, decision, EmbedderInfo.of(embedder),
-                      auto_merged=bool(applied), applied=tuple(applied))  # fmt: skip
-
-
-def _write_report(run_dir: Path, config: Config, *, clock: StageClock | None = None,
-                  animations: set[int] | None = None) -> Path | None:  # fmt: skip
-    from streamreid.report.html import write_report
-
-    start = time.perf_counter()
-    path = write_report(run_dir, config=config.report, animations=animations)
-    if clock is not None:
-        clock.add("report", time.perf_counter() - start)
-    return path

@@ -17,6 +17,7 @@ import numpy as np
 
 from streamreid.errors import StoreError
 from streamreid.redact import redact
+from streamreid.types import VideoInfo
 
 RUN_JSON = "run.json"
 STORE = "store.zarr"
@@ -156,8 +157,6 @@ def check_run_record(meta: Any, *, name: str) -> dict[str, Any]:
     Raises:
         StoreError: One line naming the first part of the wrong type.
     """
-    from streamreid.types import VideoInfo
-
     if not isinstance(meta, dict):
         raise StoreError(f"{name} holds a JSON {type(meta).__name__}, not an object: it is not a streamreid run.json")
     for key, kind in [*((k, dict) for k in _RUN_OBJECTS), *((k, list) for k in _RUN_LISTS)]:

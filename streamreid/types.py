@@ -59,7 +59,7 @@ class Frame:
             ``full`` is set, scaled down to the detector's input size (what the detector, the shot-cut
             detector and the scene look at).
         full: Where ``image`` was scaled down: the frame at the source's size, indexed like a BGR array
-            (``full[y1:y2, x1:x2]`` converts only that region; :class:`streamreid.picture.YuvPicture`).
+            (``full[y1:y2, x1:x2]`` converts only that region; :class:`streamreid.stream.picture.YuvPicture`).
     """
 
     index: int
@@ -165,7 +165,7 @@ class QualityComponents:
         truncation: 1 when the box is clear of the frame border, lower when cut.
         occlusion: 1 when no other person's box overlaps, lower when covered.
         sharpness: Normalised Laplacian variance of the crop.
-        score: The combined score (see ``streamreid.quality``).
+        score: The combined score (see ``streamreid.stream.quality``).
     """
 
     confidence: float

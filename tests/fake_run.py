@@ -3,7 +3,7 @@
 :func:`build_fake_run` writes every file of the run directory layout in
 docs/OUTPUTS.md (run.json, persons, ranking, embeddings, similarity, merge
 recommendations, and a real Zarr crop store written through
-:class:`streamreid.store.CropStore`) for any number of persons. Crops are small
+:class:`streamreid.run.store.CropStore`) for any number of persons. Crops are small
 rendered figures (head, shirt, trousers in a per-person colour, legs swinging), so
 WebPs and screenshots show something a person can recognise.
 
@@ -26,8 +26,8 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config
-from streamreid.reservoir import ANIMATION as ANIMATION_FLAG
-from streamreid.reservoir import BEST as BEST_FLAG
+from streamreid.stream.reservoir import ANIMATION as ANIMATION_FLAG
+from streamreid.stream.reservoir import BEST as BEST_FLAG
 from streamreid.types import CropSample, Person, QualityComponents, TrackletStats, VideoInfo
 
 FPS = 10.0
@@ -423,7 +423,7 @@ def render_scene() -> np.ndarray:
 
 
 def _write_scene(run_dir: Path) -> None:
-    from streamreid.scene import write_jpeg
+    from streamreid.stream.scene import write_jpeg
 
     write_jpeg(run_dir / rundir.SCENE, render_scene())
 
@@ -434,7 +434,7 @@ def _write_store(
     crops: dict[int, list[CropSample]],
     buffers: dict[int, list[int]],
 ) -> None:
-    from streamreid.store import CropStore
+    from streamreid.run.store import CropStore
 
     rows = np.concatenate(
         [np.column_stack([d, np.full(len(d), t)]) for t, d in detections.items()] or [np.zeros((0, 8))]

@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 
-from streamreid.analysis import Analysis, frames_detected, person_track_columns, read_stats_log
-from streamreid.person_tracks import PersonTrack
-from streamreid.reid_stage import EmbedderInfo
-from streamreid.stats import TrackletStatsAccumulator
+from streamreid.persons.person_tracks import PersonTrack
+from streamreid.persons.working_set import Analysis, frames_detected, person_track_columns
+from streamreid.reid.features import EmbedderInfo
+from streamreid.run.tracklet_stats import read_stats_log
+from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.types import Person
 
 

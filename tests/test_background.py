@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streamreid.background import Prefetch
+from streamreid.stream.background import Prefetch
 
 
 def _counted(count: int, made: list[int], *, seconds: float = 0.0, finished: list[str] | None = None):
@@ -98,7 +98,7 @@ def test_depth_must_be_positive():
 def test_the_switch_interval_is_lowered_while_stages_run_and_restored_after():
     import sys
 
-    from streamreid.background import SWITCH_INTERVAL
+    from streamreid.stream.background import SWITCH_INTERVAL
 
     before = sys.getswitchinterval()
     assert before > SWITCH_INTERVAL  # Python's default, 5 ms

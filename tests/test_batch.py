@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from synthetic import ScriptedDetector, scenario_reentry_crossing, write_video
 
-from streamreid.batch import BATCH_JSON, find_videos, run_batch, run_names
+from streamreid.batch.engines import LocalEngine, RayEngine, core_slices
+from streamreid.batch.videos import BATCH_JSON, find_videos, run_batch, run_names
 from streamreid.cli import main
 from streamreid.config import Config
-from streamreid.engines import LocalEngine, RayEngine, core_slices
 from streamreid.errors import StreamReidError
 from streamreid.pipeline import process
 

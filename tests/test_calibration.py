@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from streamreid.adaptation import learn_projection
-from streamreid.calibration import decide_persons, fit_rule, recommendations, roc_auc, split_half_similarities
+from streamreid.decide.calibration import decide_persons, fit_rule, recommendations, roc_auc, split_half_similarities
+from streamreid.reid.adaptation import learn_projection
 
 
 def unit(x):

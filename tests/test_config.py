@@ -101,12 +101,14 @@ def test_a_typo_fails_before_the_first_frame(tmp_path, monkeypatch):
 
 
 def test_every_rule_names_a_key_of_the_config_and_choices_match_their_modules():
-    from streamreid import detect, grouping, merging, reid_stage, similarity
     from streamreid.config import CHOICES, RANGES, _lookup
+    from streamreid.decide import merging, reid_stage, similarity
+    from streamreid.detect import detector as detect
+    from streamreid.persons import grouping
 
     stale = [key for key in [*CHOICES, *RANGES] if not _lookup(Config(), key)[0]]
     assert stale == [], "rules for keys the config no longer has: update CHOICES/RANGES in config.py"
-    assert CHOICES["detector.runtime"] == ("auto", *detect.RUNTIMES)  # auto: streamreid.runtimes picks one
+    assert CHOICES["detector.runtime"] == ("auto", *detect.RUNTIMES)  # auto: streamreid.detect.runtimes picks one
     assert CHOICES["detector.precision"] == detect.PRECISIONS
     assert CHOICES["grouping.spatial_mode"] == grouping.SPATIAL_MODES
     assert CHOICES["reid.method"] == similarity.SIMILARITY_METHODS
@@ -158,7 +160,7 @@ def test_every_device_form_passes():
 def test_every_embedder_the_builder_knows_passes_validation_and_the_cli():
     from streamreid.cli import _parser as build_parser
     from streamreid.config import CHOICES
-    from streamreid.embed_openvino import OMZ_ALIASES
+    from streamreid.reid.omz import OMZ_ALIASES
 
     assert set(OMZ_ALIASES) <= set(CHOICES["reid.embedder"])
     for embedder in CHOICES["reid.embedder"]:

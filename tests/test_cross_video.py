@@ -12,8 +12,8 @@ import pytest
 import supervision as sv
 from benchmark_modules import load_benchmark
 
+from streamreid.batch.crossvideo import match_runs
 from streamreid.config import Config
-from streamreid.crossvideo import match_runs
 from streamreid.pipeline import process
 from streamreid.types import Frame
 from streamreid.weights import ResolvedWeights

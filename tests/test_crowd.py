@@ -11,8 +11,8 @@ from synthetic import ScriptedDetector, scenario_crowd_handover, write_video
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig
-from streamreid.grouping import CROWD, group_tracklets
-from streamreid.handover import Neighbours, nearest_other
+from streamreid.persons.grouping import CROWD, group_tracklets
+from streamreid.persons.handover import Neighbours, nearest_other
 from streamreid.pipeline import process
 from streamreid.types import TrackletStats
 

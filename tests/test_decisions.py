@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from streamreid.decisions import Decision, DecisionError, apart, combine, constraints, parse_decisions
-from streamreid.scene import SceneKeeper
+from streamreid.run.decisions import Decision, DecisionError, apart, combine, constraints, parse_decisions
+from streamreid.stream.scene import SceneKeeper
 from streamreid.types import Frame
 
 
@@ -74,7 +74,7 @@ def test_scene_is_the_median_of_frames_spread_over_the_stream(tmp_path):
 
 @pytest.mark.parametrize("count", [1, 2, 3, 6, 7, 8])
 def test_pixel_median_equals_numpys_median_of_the_stack(count):
-    from streamreid.scene import pixel_median
+    from streamreid.stream.scene import pixel_median
 
     images = [np.random.default_rng(count + i).integers(0, 256, (9, 7, 3), dtype=np.uint8) for i in range(count)]
     images[0][0, 0] = 255  # ties and extremes
@@ -100,8 +100,8 @@ def test_apply_never_merges_two_people_seen_together(tmp_path):
 
     from fake_run import build_fake_run
 
+    from streamreid.apply import apply_decisions
     from streamreid.config import Config
-    from streamreid.decisions import apply_decisions
 
     fake = build_fake_run(tmp_path / "run", num_persons=2, with_webps=False)
     first, other = fake.person(0).tracklet_ids[0], fake.person(1).tracklet_ids[0]
@@ -122,7 +122,7 @@ SPANS = {1: (0, 10), 2: (20, 30), 3: (40, 50), 4: (60, 70), 5: (0, 70), 6: (80, 
 
 
 def test_edit_merge_joins_exactly_the_two_persons():
-    from streamreid.decisions import edit_groups
+    from streamreid.run.decisions import edit_groups
 
     edit = edit_groups([(1, 2), (3,), (5,), (6,)], [Decision("merge", ((3,), (6,)), persons=(1, 3))], spans=SPANS)
     assert edit.groups == ((1, 2), (5,), (3, 6))
@@ -130,7 +130,7 @@ def test_edit_merge_joins_exactly_the_two_persons():
 
 
 def test_edit_merge_of_people_seen_together_changes_nothing_and_says_why():
-    from streamreid.decisions import edit_groups
+    from streamreid.run.decisions import edit_groups
 
     edit = edit_groups([(1, 2), (5,)], [Decision("merge", ((1, 2), (5,)))], spans=SPANS, max_overlap=3)
     assert edit.groups == ((1, 2), (5,)) and edit.unmet == ((1, 5),)
@@ -138,7 +138,7 @@ def test_edit_merge_of_people_seen_together_changes_nothing_and_says_why():
 
 
 def test_edit_split_cuts_one_person_and_puts_the_unnamed_pieces_with_the_nearest_side():
-    from streamreid.decisions import edit_groups
+    from streamreid.run.decisions import edit_groups
 
     # a chain 1-2-3-4 whose Undo names 1+2 | 3 (4 was chained on later): 4 goes with 3, its neighbour in time
     edit = edit_groups([(1, 2, 3, 4), (6,)], [Decision("split", ((1, 2), (3,)), persons=(0,))], spans=SPANS)
@@ -147,7 +147,7 @@ def test_edit_split_cuts_one_person_and_puts_the_unnamed_pieces_with_the_nearest
 
 
 def test_edit_reject_keeps_persons_as_they_are():
-    from streamreid.decisions import edit_groups
+    from streamreid.run.decisions import edit_groups
 
     groups = [(1, 2), (3, 4), (6,)]
     edit = edit_groups(groups, [Decision("reject", ((1, 2), (6,)), persons=(0, 2))], spans=SPANS)
@@ -156,7 +156,7 @@ def test_edit_reject_keeps_persons_as_they_are():
 
 
 def test_only_decisions_not_held_already_are_new():
-    from streamreid.decisions import new_decisions
+    from streamreid.run.decisions import new_decisions
 
     held = [Decision("merge", ((1,), (2,))), Decision("reject", ((3,), (4,)))]
     saved = [Decision("merge", ((2,), (1,))), Decision("merge", ((3,), (4,))), Decision("split", ((5,), (6,)))]

@@ -20,7 +20,7 @@ import ultralytics
 
 from streamreid.assets import FALL_DETECTOR, POSE_DETECTOR, SAMPLE_VIDEO, fetch_asset
 from streamreid.config import Config, ConfigError
-from streamreid.detect import (
+from streamreid.detect.detector import (
     PersonDetector,
     _inference_precision,
     detections_agree,
@@ -459,7 +459,7 @@ def test_openvino_takes_uint8_frames_and_finds_what_ultralytics_own_preprocessin
 def test_an_openvino_that_cannot_take_uint8_frames_keeps_ultralytics_preprocessing(
     export_cache, fall_weights, bus, monkeypatch
 ):
-    import streamreid.detect as detect_module
+    import streamreid.detect.detector as detect_module
 
     def unknown_backend(*args, **kwargs):
         raise TypeError("compile_model() got an unexpected keyword argument 'config'")
@@ -529,7 +529,7 @@ def test_exported_runtimes_find_a_pose_models_people(export_cache, pose_weights,
 
 @pytest.mark.slow
 def test_an_export_that_loses_people_is_refused_not_run(export_cache, pose_weights, monkeypatch):
-    from streamreid import detect
+    from streamreid.detect import detector as detect
 
     monkeypatch.setenv("STREAMREID_CACHE", str(export_cache))
     load = detect._load_yolo

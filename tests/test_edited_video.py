@@ -74,7 +74,7 @@ def test_a_restarted_tracker_ends_every_track_and_numbers_on():
     import supervision as sv
 
     from streamreid.config import TrackerConfig
-    from streamreid.track import PersonTracker
+    from streamreid.stream.track import PersonTracker
 
     tracker = PersonTracker(fps=25.0, config=TrackerConfig())
     person = sv.Detections(xyxy=np.array([[10, 10, 50, 100]], np.float32), confidence=np.array([0.9], np.float32),

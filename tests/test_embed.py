@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import torch
 
-from streamreid.checkpoint import load_reid_checkpoint
 from streamreid.config import ConfigError, ReidConfig
-from streamreid.embed import build_embedder, embed_groups
 from streamreid.errors import WeightsError
-from streamreid.fallback_embedder import FallbackEmbedder
-from streamreid.features import Embedder
-from streamreid.osnet import OsnetEmbedder
+from streamreid.reid.checkpoint import load_reid_checkpoint
+from streamreid.reid.embed import build_embedder, embed_groups
+from streamreid.reid.fallback import FallbackEmbedder
+from streamreid.reid.features import Embedder
+from streamreid.reid.osnet import OsnetEmbedder
 from streamreid.weights import KNOWN_REID_WEIGHTS, KnownWeights, ResolvedWeights, WeightsMirror, resolve_reid_weights
 
 
@@ -118,7 +118,7 @@ def test_osnet_is_built_without_importing_the_torchreid_package():
     import sys
 
     code = (
-        "import sys; from streamreid.osnet import OsnetEmbedder; "
+        "import sys; from streamreid.reid.osnet import OsnetEmbedder; "
         "e = OsnetEmbedder(random_init=True, device='cpu', runtime='torch'); "
         "print(e.dim, 'torchreid' in sys.modules, 'torchreid.reid.data' in sys.modules)"
     )
@@ -291,7 +291,7 @@ def test_known_weights_table_is_well_formed():
 
 def test_build_embedder_modes(cache, osnet, tmp_path, caplog):
     offline = replace(ReidConfig(), download=False, device="cpu")
-    with caplog.at_level(logging.WARNING, logger="streamreid.embed"):
+    with caplog.at_level(logging.WARNING, logger="streamreid.reid.embed"):
         embedder, why = build_embedder(offline)
     assert isinstance(embedder, FallbackEmbedder) and "fallback" in why and "unavailable" in why
     assert any("fallback" in r.message for r in caplog.records)
@@ -322,7 +322,7 @@ def test_build_embedder_modes(cache, osnet, tmp_path, caplog):
 
 
 def test_an_embedder_built_in_the_background_is_used_like_the_embedder_and_fails_like_it(cache):
-    from streamreid.embed import EmbedderInBackground
+    from streamreid.reid.embed import EmbedderInBackground
 
     offline = replace(ReidConfig(), download=False, device="cpu")
     pending = EmbedderInBackground(replace(offline, embedder="fallback"))
@@ -378,7 +378,7 @@ def render_person(torso, legs, *, scale: float = 1.0, brightness: float = 1.0, s
 def test_only_embedders_that_leave_cores_free_get_work_beside_them(osnet):
     from types import SimpleNamespace
 
-    from streamreid.embed import leaves_cores_free
+    from streamreid.reid.embed import leaves_cores_free
 
     assert leaves_cores_free(FallbackEmbedder())  # one NumPy thread
     assert not leaves_cores_free(osnet)  # inference threads on every core
@@ -459,7 +459,7 @@ def test_openvino_runtime_gives_the_torch_features_and_caches_the_conversion(tmp
 
 
 def test_remembering_embedder_runs_each_distinct_crop_once_and_gives_the_same_features():
-    from streamreid.embed import RememberingEmbedder
+    from streamreid.reid.embed import RememberingEmbedder
 
     calls = []
 
@@ -481,8 +481,8 @@ def test_remembering_embedder_runs_each_distinct_crop_once_and_gives_the_same_fe
 
 
 def test_stored_crops_are_read_once_across_rounds_in_store_order_in_bounded_batches(tmp_path):
-    from streamreid.embed import RememberingEmbedder
-    from streamreid.store import CropStore, open_store
+    from streamreid.reid.embed import RememberingEmbedder
+    from streamreid.run.store import CropStore, open_store
     from streamreid.types import CropSample, QualityComponents
 
     crops = random_crops(10, seed=11)
@@ -515,7 +515,7 @@ def test_omz_network_takes_the_uint8_crops_as_the_raw_network_takes_floats():
     folder = shared / "models" / "reid" / "person-reidentification-retail-0288"
     if not folder.is_dir():
         pytest.skip(f"OMZ weights not found in {folder} (../shared is beside the repository in CI only)")
-    from streamreid.embed_openvino import OmzReidEmbedder
+    from streamreid.reid.omz import OmzReidEmbedder
 
     crops = np.random.default_rng(3).integers(0, 255, size=(3, 256, 128, 3), dtype=np.uint8)
     features = OmzReidEmbedder(model="omz-0288", weights=folder, allow_download=False).embed(crops)

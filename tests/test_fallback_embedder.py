@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from streamreid.fallback_embedder import BODY_PARTS, FallbackEmbedder
-from streamreid.features import as_crop_batch
+from streamreid.reid.fallback import BODY_PARTS, FallbackEmbedder
+from streamreid.reid.features import as_crop_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STREAMREID_SHARED") or ROOT.parent / "shared")

@@ -1,4 +1,4 @@
-"""A box on every frame of a track's life (streamreid/filling.py), alone and in a run with a detection stride."""
+"""A box on every frame of a track's life (streamreid/stream/filling.py), alone and in a run with a detection stride."""
 
 import json
 
@@ -9,9 +9,9 @@ from synthetic import ScriptedDetector, scenario_reentry_crossing, write_video
 
 from streamreid import evaluation
 from streamreid.config import Config
-from streamreid.filling import FILLED_CONFIDENCE, BoxRows, GapFiller, interpolate_boxes, is_filled
 from streamreid.pipeline import process
-from streamreid.store import open_store
+from streamreid.run.store import open_store
+from streamreid.stream.filling import FILLED_CONFIDENCE, BoxRows, GapFiller, interpolate_boxes, is_filled
 
 
 def _tracked(ids, boxes, confidence=0.9):
@@ -125,7 +125,7 @@ def test_a_faint_run_that_a_firm_box_follows_or_that_lasts_is_the_person():
 
 
 def test_trimmed_ends_end_a_tracklet_at_its_last_stored_detection():
-    from streamreid.filling import trimmed_ends
+    from streamreid.stream.filling import trimmed_ends
     from streamreid.types import TrackletStats
 
     def stats(tid, start, end):

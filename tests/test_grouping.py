@@ -11,7 +11,7 @@ import supervision as sv
 from benchmark_modules import load_benchmark
 
 from streamreid.config import Config, ConfigError, GroupingConfig
-from streamreid.grouping import (
+from streamreid.persons.grouping import (
     AREA_RATIO,
     CHECK_NAMES,
     JITTER_DIFFERENCE,
@@ -28,7 +28,7 @@ from streamreid.grouping import (
     is_moving,
     reid_candidates,
 )
-from streamreid.stats import TrackletStatsAccumulator
+from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.types import TrackletStats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -587,7 +587,7 @@ def test_matching_beats_the_reference_greedy_on_synthetic_fragmentation():
 
 
 def test_grouping_limits_in_seconds_and_frame_fractions_mean_the_same_at_any_rate():
-    from streamreid.grouping import scaled_grouping_config
+    from streamreid.persons.grouping import scaled_grouping_config
 
     config = GroupingConfig()
     at_25 = scaled_grouping_config(config, fps=25.0, frame_size=(640, 360))

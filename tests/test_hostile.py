@@ -25,7 +25,7 @@ def test_openvino_telemetry_is_off_once_streamreid_is_imported():
     """Issue 20.1: importing OpenVINO through streamreid sends nothing and forks no telemetry child."""
     pytest.importorskip("openvino")
     code = (
-        "import streamreid.osnet, multiprocessing, openvino\n"
+        "import streamreid.reid.osnet, multiprocessing, openvino\n"
         "from openvino.tools.ovc import telemetry_utils\n"
         "print(telemetry_utils.tm.__name__, len(multiprocessing.active_children()))\n"
     )
@@ -289,7 +289,7 @@ def test_a_phone_video_with_a_display_rotation_is_decoded_upright(tmp_path):
     """Issue 20.8: frames stored sideways with rotation 90 in the metadata come out upright, once, said in the info."""
     import shutil
 
-    from streamreid.sources import open_source
+    from streamreid.stream.sources import open_source
 
     upright = _portrait()
     clip = _write_rotated(tmp_path / "phone.mp4", upright)
@@ -356,7 +356,7 @@ def test_a_stream_whose_frame_size_changes_finishes_with_its_report(tmp_path):
 
 
 def test_the_scene_takes_frames_of_any_size():
-    from streamreid.scene import SceneKeeper
+    from streamreid.stream.scene import SceneKeeper
     from streamreid.types import Frame
 
     keeper = SceneKeeper(samples=3)

@@ -19,8 +19,8 @@ import supervision as sv
 import ultralytics
 
 from streamreid.config import Config, load_config
-from streamreid.detection_rate import detect_stride_for, resolve_detect_stride
-from streamreid.input_size import AdaptiveSizeDetector, SizeProbe, choose_input_size, probe_every_for
+from streamreid.detect.input_size import AdaptiveSizeDetector, SizeProbe, choose_input_size, probe_every_for
+from streamreid.stream.detection_rate import detect_stride_for, resolve_detect_stride
 from streamreid.types import Frame
 
 PETS = Path(__file__).parents[1] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
@@ -148,7 +148,7 @@ def test_resolve_detect_stride_keeps_a_given_stride():
 
 @pytest.fixture(scope="module")
 def pose_detectors():
-    from streamreid.detect import PersonDetector
+    from streamreid.detect.detector import PersonDetector
 
     return {size: PersonDetector(model="yolo11n-pose.pt", imgsz=size, device="cpu", runtime="torch", batch_size=4)
             for size in (640, 1280)}  # fmt: skip

@@ -18,7 +18,7 @@ from synthetic import scenario_reentry_crossing, write_video
 
 from streamreid.config import Config
 from streamreid.pipeline import process
-from streamreid.sources import open_source
+from streamreid.stream.sources import open_source
 from streamreid.weights import ResolvedWeights
 
 SCENE = (1000, 25.0, 320, 180)  # frames, fps, width, height of the camera's scene

@@ -1,4 +1,4 @@
-"""Cross-video matching: the pure decisions (streamreid.match) and reading runs (streamreid.crossvideo)."""
+"""Cross-video matching: the pure decisions (streamreid.batch.match) and reading runs (streamreid.batch.crossvideo)."""
 
 import json
 
@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 from fake_run import build_fake_run
 
-from streamreid.calibration import RuleOptions
-from streamreid.cli import main
-from streamreid.config import Config
-from streamreid.crossvideo import match_runs
-from streamreid.errors import StoreError
-from streamreid.match import (
+from streamreid.batch.crossvideo import match_runs
+from streamreid.batch.match import (
     VideoPersons,
     accept_matches,
     calibrate_pair,
     match_confidence,
     match_videos,
 )
+from streamreid.cli import main
+from streamreid.config import Config
+from streamreid.decide.calibration import RuleOptions
+from streamreid.errors import StoreError
 
 
 def _people(identities, *, seed, noise=0.35, crops=6, dim=64):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from streamreid.config import ConfigError
-from streamreid.merging import LINKAGES, constrained_agglomerative, merge_recommendations_payload
+from streamreid.decide.merging import LINKAGES, constrained_agglomerative, merge_recommendations_payload
 
 
 def chain() -> np.ndarray:

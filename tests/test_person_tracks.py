@@ -1,6 +1,12 @@
 import numpy as np
 
-from streamreid.person_tracks import PersonTrack, co_visible_pairs, co_visible_tracklets, person_tracks, seen_together
+from streamreid.persons.person_tracks import (
+    PersonTrack,
+    co_visible_pairs,
+    co_visible_tracklets,
+    person_tracks,
+    seen_together,
+)
 from streamreid.types import Person
 
 

@@ -17,7 +17,7 @@ from benchmark_modules import load_benchmark
 
 from streamreid import evaluation, rundir
 from streamreid.config import Config
-from streamreid.pipeline import analyse
+from streamreid.end_of_stream import analyse
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STREAMREID_SHARED") or ROOT.parent / "shared")

@@ -10,11 +10,11 @@ import pytest
 import supervision as sv
 
 from streamreid.config import Config
-from streamreid.picture import YuvPicture, detector_size, in_frame_pixels, yuv_to_bgr_matrix
 from streamreid.pipeline import process
-from streamreid.reservoir import cut_crop
-from streamreid.sources import open_source
-from streamreid.store import open_store
+from streamreid.run.store import open_store
+from streamreid.stream.picture import YuvPicture, detector_size, in_frame_pixels, yuv_to_bgr_matrix
+from streamreid.stream.reservoir import cut_crop
+from streamreid.stream.sources import open_source
 from streamreid.types import Frame
 from tests.synthetic import ScriptedDetector, scenario_two_returns, write_video
 

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from synthetic import Actor, Scenario, ScriptedDetector, scenario_reentry_crossing, write_video
 
-import streamreid.sources
-from streamreid.analysis import load_tracklet_stats
+import streamreid.stream.sources
 from streamreid.config import Config
-from streamreid.filling import is_filled
-from streamreid.pipeline import analyse, process
-from streamreid.stats import TrackletStatsAccumulator
-from streamreid.store import open_store
+from streamreid.end_of_stream import analyse
+from streamreid.pipeline import process
+from streamreid.run.store import open_store
+from streamreid.run.tracklet_stats import load_tracklet_stats
+from streamreid.stream.filling import is_filled
+from streamreid.stream.stats import TrackletStatsAccumulator
 
 
 def _iou(a, b):
@@ -153,13 +154,13 @@ def test_mot_export_matches_the_store(run):
 
 def test_each_frame_is_decoded_once_and_the_video_never_reopened(scenario, video, tmp_path, monkeypatch):
     opened = []
-    real_open = streamreid.sources.av.open
+    real_open = streamreid.stream.sources.av.open
 
     def spy(*args, **kwargs):
         opened.append(args[0] if args else kwargs.get("file"))
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(streamreid.sources.av, "open", spy)
+    monkeypatch.setattr(streamreid.stream.sources.av, "open", spy)
     config = Config().with_overrides({"reid.embedder": "fallback"})
     result = process(str(video), out_dir=tmp_path / "r", config=config, detector=ScriptedDetector(scenario),
                      progress=False)  # fmt: skip
@@ -232,7 +233,7 @@ def test_bounded_memory_many_people_come_and_go(tmp_path):
     scenario = Scenario(width=320, height=240, fps=25.0, num_frames=1200, actors=tuple(actors))
     video = write_video(scenario, tmp_path / "long.mp4")
 
-    from streamreid.reservoir import CropCollector
+    from streamreid.stream.reservoir import CropCollector
 
     live_counts = []
     original_update = CropCollector.update

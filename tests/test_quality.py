@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from streamreid.config import QualityConfig
-from streamreid.quality import COLUMNS, COMPONENTS, compute_quality, quality_components
+from streamreid.stream.quality import COLUMNS, COMPONENTS, compute_quality, quality_components
 from streamreid.types import QualityComponents
 
 FRAME_HEIGHT, FRAME_WIDTH = 480, 640

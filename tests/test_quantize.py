@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import ultralytics
 
-from streamreid import quantize, runtimes
 from streamreid.assets import POSE_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
-from streamreid.detect import PersonDetector, detections_agree, resolve_detector_weights
+from streamreid.detect import quantize, runtimes
+from streamreid.detect.detector import PersonDetector, detections_agree, int8_model, resolve_detector_weights
+from streamreid.detect.quantize import calibration_images, calibration_record, int8_by_default
+from streamreid.detect.runtimes import INT8_CANDIDATE, build_person_detector, choose_detector
 from streamreid.errors import WeightsError
-from streamreid.quantize import calibration_images, calibration_record, int8_by_default, int8_export
-from streamreid.runtimes import INT8_CANDIDATE, build_person_detector, choose_detector
 from streamreid.weights import cache_dir
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
@@ -44,7 +44,7 @@ def int8_cache(tmp_path_factory, pose_weights) -> Path:
     folder = tmp_path_factory.mktemp("int8-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STREAMREID_CACHE", str(folder))
-        int8_export(resolve_detector_weights(pose_weights), imgsz=IMGSZ, frames=CALIBRATION)
+        int8_model(resolve_detector_weights(pose_weights), imgsz=IMGSZ, frames=CALIBRATION)
     return folder
 
 
@@ -101,7 +101,7 @@ def test_without_nncf_int8_says_what_to_install(pose_weights, tmp_path, monkeypa
     monkeypatch.setitem(sys.modules, "nncf", None)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else object())
     with pytest.raises(WeightsError, match=r"precision int8 needs NNCF and OpenVINO: pip install 'streamreid\[int8\]'"):
-        int8_export(resolve_detector_weights(pose_weights), imgsz=IMGSZ)
+        int8_model(resolve_detector_weights(pose_weights), imgsz=IMGSZ)
     assert not int8_by_default(resolve_detector_weights(pose_weights), imgsz=640)
 
 
@@ -165,7 +165,7 @@ class _Shaped:
 
 
 def test_each_input_shape_is_compiled_once_and_only_a_few_are_kept():
-    from streamreid.detect import _compiled_per_shape
+    from streamreid.detect.detector import _compiled_per_shape
 
     compiled: list[str] = []
     compile_once = _compiled_per_shape(lambda model: compiled.append(model.shape) or f"compiled {model.shape}", keep=2)

@@ -7,8 +7,8 @@ import pytest
 from benchmark_modules import load_benchmark
 
 from streamreid.config import ConfigError, GroupingConfig, RankingConfig
-from streamreid.grouping import build_persons, group_tracklets
-from streamreid.ranking import COMPONENTS, rank_persons, ranking_results
+from streamreid.persons.grouping import build_persons, group_tracklets
+from streamreid.persons.ranking import COMPONENTS, rank_persons, ranking_results
 from streamreid.types import TrackletStats
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from streamreid.config import Config
-from streamreid.periodic import working_set
-from streamreid.realtime import RealTimePacer, realtime_enabled
+from streamreid.persons.working_set import working_set
+from streamreid.stream.realtime import RealTimePacer, realtime_enabled
 from streamreid.types import Frame, TrackletStats, VideoInfo
 
 IMAGE = np.zeros((2, 2, 3), np.uint8)

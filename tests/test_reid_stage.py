@@ -5,8 +5,7 @@ import pytest
 
 from streamreid import rundir
 from streamreid.config import ReidConfig
-from streamreid.person_tracks import PersonTrack
-from streamreid.reid_stage import (
+from streamreid.decide.reid_stage import (
     AppliedMerge,
     CropFeatures,
     EmbedderInfo,
@@ -19,6 +18,7 @@ from streamreid.reid_stage import (
     recorded_merges,
     write_reid,
 )
+from streamreid.persons.person_tracks import PersonTrack
 from streamreid.types import Person
 
 

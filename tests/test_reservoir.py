@@ -3,7 +3,7 @@ import pytest
 import supervision as sv
 
 from streamreid.config import CropConfig
-from streamreid.reservoir import ANIMATION, BEST, CropCollector, TrackletReservoir, cut_crop
+from streamreid.stream.reservoir import ANIMATION, BEST, CropCollector, TrackletReservoir, cut_crop
 from streamreid.types import CropSample, Frame, QualityComponents
 
 TINY = np.zeros((2, 1, 3), dtype=np.uint8)

@@ -1,13 +1,14 @@
 """What run.json says about the stream: final status, notes, counts; the stage clock and the expected frames."""
 
 import dataclasses
+import time
 
 import pytest
 
 from streamreid.config import SourceConfig
-from streamreid.progress import expected_frames
-from streamreid.run_record import StreamSummary, final_status, stream_notes
-from streamreid.timings import StageClock, iter_timed_frames
+from streamreid.run.run_record import StreamSummary, final_status, stream_notes
+from streamreid.run.timings import StageClock, iter_timed_frames
+from streamreid.stream.progress import expected_frames
 from streamreid.types import VideoInfo
 
 
@@ -46,8 +47,19 @@ def test_stream_summary_record_holds_only_what_happened():
 def test_stage_clock_charges_the_wait_for_each_frame():
     clock = StageClock()
     assert list(iter_timed_frames(iter([1, 2, 3]), clock)) == [1, 2, 3]
-    assert clock.timed("work", sum, [1, 2]) == 3
+    with clock.stage("work"):
+        assert sum([1, 2]) == 3
     assert set(clock.to_dict()) == {"decode", "work"} and all(v >= 0 for v in clock.to_dict().values())
+
+
+def test_a_stage_is_charged_the_time_of_its_block_even_when_the_block_raises():
+    clock = StageClock()
+    with pytest.raises(ValueError), clock.stage("work"):
+        time.sleep(0.02)
+        raise ValueError("stop")
+    with clock.stage("other"):
+        pass
+    assert clock.seconds["work"] >= 0.02 and list(clock.to_dict()) == ["work", "other"]
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamreid import runtimes
 from streamreid.assets import FALL_DETECTOR, fetch_asset
-from streamreid.errors import WeightsError
-from streamreid.runtimes import (
+from streamreid.detect import runtimes
+from streamreid.detect.runtimes import (
     RuntimeChoice,
     RuntimeTrial,
     build_person_detector,
@@ -21,6 +20,7 @@ from streamreid.runtimes import (
     describe,
     machine_signature,
 )
+from streamreid.errors import WeightsError
 
 
 class SleepyDetector:

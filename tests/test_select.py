@@ -8,8 +8,8 @@ from fake_run import build_fake_run
 
 from streamreid.cli import main
 from streamreid.errors import SelectionError, StoreError
-from streamreid.select import describe_ids, parse_person_ids, select_persons
-from streamreid.store import open_store
+from streamreid.persons.select import describe_ids, parse_person_ids, select_persons
+from streamreid.run.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +263,7 @@ def test_cli_select_prints_the_folder_and_reports_errors_in_one_line(fake, tmp_p
 def test_select_command_survives_a_shell_with_spaces_and_quotes_in_the_path(tmp_path):
     import shlex
 
-    from streamreid.select import select_command
+    from streamreid.persons.select import select_command
 
     run_dir = tmp_path / "it's a run; rm -rf x"
     command = select_command(run_dir, [3, 7])

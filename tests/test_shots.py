@@ -1,4 +1,4 @@
-"""Hard cuts between shots (streamreid/shots.py): the measure, the rule, synthetic and real footage.
+"""Hard cuts between shots (streamreid/stream/shots.py): the measure, the rule, synthetic and real footage.
 
 The real-footage checks need ``../shared`` beside the repository (or ``$STREAMREID_SHARED``) and are skipped
 without it: PETS09-S2L1 and ADL-Rundle-6 (a busy 1080p street) have no cut, and pieces of the two played
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from synthetic import scenario_reentry_crossing, scenario_two_scenes_edited
 
-from streamreid.shots import ShotCut, ShotCutDetector, frame_change, is_cut, is_flat, thumbnail
+from streamreid.stream.shots import ShotCut, ShotCutDetector, frame_change, is_cut, is_flat, thumbnail
 from streamreid.types import Frame
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from trackers import ByteTrackTracker
 
 from streamreid.config import Config, TrackerConfig
 from streamreid.pipeline import process
-from streamreid.track import PersonTracker
+from streamreid.stream.track import PersonTracker
 from streamreid.weights import staged_folder
 
 
@@ -81,7 +81,7 @@ def _convert(cache: str, barrier) -> list[float]:
     os.environ["STREAMREID_CACHE"] = cache
     import torch
 
-    from streamreid.osnet import OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH, _openvino_network
+    from streamreid.reid.osnet import OSNET_INPUT_HEIGHT, OSNET_INPUT_WIDTH, _openvino_network
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())

@@ -11,7 +11,7 @@ from fake_run import build_fake_run
 
 from streamreid.cli import main
 from streamreid.config import Config
-from streamreid.pipeline import analyse
+from streamreid.end_of_stream import analyse
 
 
 def _snapshot(run_dir):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from streamreid.config import ConfigError
-from streamreid.similarity import (
+from streamreid.decide.similarity import (
     SIMILARITY_METHODS,
     embeddings_payload,
     mean_embedding_similarity,

@@ -12,9 +12,9 @@ from http_server import VideoServer
 from rtsp_server import RtspServerProcess, free_port
 from synthetic import scenario_reentry_crossing, write_video
 
-import streamreid.sources
+import streamreid.stream.sources
 from streamreid.errors import SourceError
-from streamreid.sources import iter_frames, open_source
+from streamreid.stream.sources import iter_frames, open_source
 
 NUM_FRAMES = 60
 FPS = 25.0
@@ -107,7 +107,7 @@ def test_each_frame_is_decoded_once_by_a_single_open(videos, monkeypatch):
         calls.append(args[0])
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(streamreid.sources.av, "open", spy)
+    monkeypatch.setattr(streamreid.stream.sources.av, "open", spy)
     with open_source(videos["mp4"], stride=2) as stream:
         kept = sum(1 for _ in stream)
     assert calls == [str(videos["mp4"])]
@@ -133,7 +133,7 @@ def test_stream_closes_however_iteration_ends(videos):
 STDIN_READER = """
 import sys
 from streamreid.errors import StreamReidError
-from streamreid.sources import open_source
+from streamreid.stream.sources import open_source
 try:
     with open_source("-") as stream:
         frames = [(f.index, f.time) for f in stream]
@@ -236,20 +236,20 @@ def test_listener_that_never_answers_times_out(tmp_path):
 
 
 def test_source_kinds_and_option_checks(monkeypatch):
-    resolve = streamreid.sources._resolve
+    resolve = streamreid.stream.sources._resolve
     assert resolve("-").kind == "stdin"
     assert resolve("rtsp://user:secret@cam.local:554/live").display == "rtsp://***@cam.local:554/live"
     assert resolve("rtsp://cam/live").options == (("rtsp_transport", "tcp"),)
     assert resolve("udp://0.0.0.0:5000").is_live
-    monkeypatch.setattr(streamreid.sources.sys, "platform", "linux")
+    monkeypatch.setattr(streamreid.stream.sources.sys, "platform", "linux")
     assert (resolve(2).location, resolve(2).format, resolve(2).is_live) == ("/dev/video2", "v4l2", True)
     assert resolve("/dev/video0").format == "v4l2"
-    monkeypatch.setattr(streamreid.sources.sys, "platform", "darwin")
+    monkeypatch.setattr(streamreid.stream.sources.sys, "platform", "darwin")
     assert (resolve(1).location, resolve(1).format) == ("1", "avfoundation")
     assert resolve(Path("a.mp4")).kind == "file"
     with pytest.raises(ValueError, match="stride"):
         open_source("x.mp4", stride=0)
-    monkeypatch.setattr(streamreid.sources.sys, "platform", "linux")
+    monkeypatch.setattr(streamreid.stream.sources.sys, "platform", "linux")
     # A missing device is final: one clear line, no reconnect attempts (the default is 5).
     with pytest.raises(SourceError, match=r"^no camera at /dev/video97$"):
         open_source(97, open_timeout=1.0)
@@ -262,7 +262,7 @@ def test_corrupt_middle_is_skipped_and_counted(videos, tmp_path, caplog):
         data[start : start + 20000] = rng.integers(0, 256, 20000, dtype=np.uint8).tobytes()
     damaged = tmp_path / "damaged.ts"
     damaged.write_bytes(bytes(data))
-    with caplog.at_level(logging.WARNING, logger="streamreid.sources"), open_source(damaged) as stream:
+    with caplog.at_level(logging.WARNING, logger="streamreid.stream.sources"), open_source(damaged) as stream:
         frames = list(stream)
     assert stream.skipped_frames >= 1
     assert len(frames) >= 0.8 * NUM_FRAMES
@@ -324,7 +324,7 @@ def test_rtsp_reconnects_after_server_restart_and_continues_indices_and_time(rts
     frames = []
     try:
         with (
-            caplog.at_level(logging.WARNING, logger="streamreid.sources"),
+            caplog.at_level(logging.WARNING, logger="streamreid.stream.sources"),
             open_source(server.url, max_frames=120, reconnect_attempts=8, **LIVE_OPTIONS) as stream,
         ):
             for frame in stream:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from streamreid.stats import TrackletStatsAccumulator
+from streamreid.stream.stats import TrackletStatsAccumulator
 
 
 def _detections(rows):
@@ -138,7 +138,7 @@ def test_motion_residual_is_the_rms_distance_from_the_least_squares_line():
 
 def test_hours_long_tracklet_keeps_exact_jitter_and_residual():
     """Six hours at 25 fps of a person standing far from the origin: the running moments must not cancel."""
-    from streamreid.stats import _Running, _welford_add
+    from streamreid.stream.stats import _Running, _welford_add
 
     rng = np.random.default_rng(3)
     n = 540_000

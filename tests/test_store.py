@@ -10,8 +10,8 @@ import pytest
 import zarr
 
 from streamreid.errors import StoreError
-from streamreid.reservoir import ANIMATION, BEST
-from streamreid.store import STORE_NAME, CropStore, open_store
+from streamreid.run.store import STORE_NAME, CropStore, open_store
+from streamreid.stream.reservoir import ANIMATION, BEST
 from streamreid.types import CropSample, QualityComponents
 
 HEIGHT, WIDTH = 32, 16
@@ -161,7 +161,7 @@ KILLED_WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from streamreid.store import CropStore
+    from streamreid.run.store import CropStore
     from streamreid.types import CropSample, QualityComponents
 
     store = CropStore(sys.argv[1], crop_height=32, crop_width=16, chunk_crops=8, chunk_rows=16)

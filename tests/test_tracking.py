@@ -1,4 +1,4 @@
-"""ByteTrack's second association (faint boxes) in :class:`streamreid.track.PersonTracker`."""
+"""ByteTrack's second association (faint boxes) in :class:`streamreid.stream.track.PersonTracker`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import supervision as sv
 
 from streamreid.config import TrackerConfig
-from streamreid.track import PersonTracker
+from streamreid.stream.track import PersonTracker
 
 
 def _frame(*boxes: tuple[tuple[float, float, float, float], float]) -> sv.Detections:

@@ -23,11 +23,14 @@ from typing import Any
 import numpy as np
 
 from streamreid import rundir
-from streamreid.decisions import Decision, DecisionError, read_decisions
+from streamreid.decide.reid_stage import recorded_merges
 from streamreid.errors import StoreError
 from streamreid.redact import redact
 from streamreid.report.crops import crops_path_for, tracklets_strip_path
 from streamreid.report.webp import evenly_spaced, webp_path_for
+from streamreid.run.decisions import Decision, DecisionError, read_decisions
+from streamreid.run.store import open_store
+from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.types import Person
 
 #: Most points of a person's path drawn over the scene.
@@ -370,8 +373,6 @@ def _tracklet_feet(run_dir: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     if not (run_dir / rundir.STORE).exists():
         return {}
     try:
-        from streamreid.store import open_store
-
         detections = open_store(run_dir / rundir.STORE).detections()
         ids = np.asarray(detections["tracker_id"])
         frames = np.asarray(detections["frame_index"])
@@ -409,8 +410,6 @@ def _links(run_dir: Path, persons: Sequence[Person], decisions: Sequence[Decisio
     ``applied_merge_details``) and the user's (``decisions.json``) join two groups of tracklets,
     shown as they were joined. Only links inside one of today's persons are shown.
     """
-    from streamreid.reid_stage import recorded_merges
-
     owner = {t: p for p in persons for t in p.tracklet_ids}
     found: dict[int, list[Link]] = {}
 
@@ -517,8 +516,6 @@ def _checks_detail(checks: Mapping[str, Any], *, moved_on: bool, fps: float = 0.
 
 def _visits(run_dir: Path) -> dict[int, Visit]:
     """Each tracklet's time span, from the statistics the stream wrote."""
-    from streamreid.analysis import load_tracklet_stats
-
     try:
         stats = load_tracklet_stats(run_dir)
     except (StoreError, KeyError, TypeError, ValueError):
@@ -563,8 +560,6 @@ def _crop_quality(run_dir: Path, persons: Sequence[Person]) -> dict[int, float]:
     if not persons or not (run_dir / rundir.STORE).exists():
         return {}
     try:
-        from streamreid.store import open_store
-
         metadata = open_store(run_dir / rundir.STORE).crop_metadata()
         tracker_ids = np.asarray(metadata["tracker_id"])
         scores = np.asarray(metadata["score"], dtype=np.float64)

@@ -26,8 +26,11 @@ import jinja2
 
 from streamreid import rundir
 from streamreid.config import ReportConfig
+from streamreid.errors import StoreError
 from streamreid.report import figures
+from streamreid.report.crops import write_crop_strips, write_tracklet_strips
 from streamreid.report.data import PersonView, ReportData, load_report_data
+from streamreid.run.store import open_store
 
 FALLBACK_NOTICE = "appearance similarity from colour/texture histograms, not OSNet"
 #: Pairs shown with pictures; the rest are folded into a list.
@@ -78,10 +81,6 @@ def _write_strips(run_dir: Path, data: ReportData) -> bool:
     Returns:
         Whether anything was written (the data is then read again).
     """
-    from streamreid.errors import StoreError
-    from streamreid.report.crops import write_crop_strips, write_tracklet_strips
-    from streamreid.store import open_store
-
     groups = {side.tracklet_ids for view in data.persons for side in view.pieces}
     groups |= {side.tracklet_ids for _, link in data.links for side in link.sides}
     stale = _strips_stale(run_dir)

@@ -97,7 +97,7 @@ def _matches_section(out_dir: Path, matches: dict[str, Any] | None) -> str:
 
 
 def write_index(out_dir: str | Path, outcomes: Sequence[Any], *, matches: str | Path | None = None) -> Path:
-    """Write ``out_dir/index.html`` for the runs of ``outcomes`` (:class:`streamreid.batch.VideoOutcome`).
+    """Write ``out_dir/index.html`` for the runs of ``outcomes`` (:class:`streamreid.batch.videos.VideoOutcome`).
 
     Args:
         out_dir: The batch folder; runs are its sub-folders named by ``outcome.name``.

@@ -1,0 +1,1 @@
+"""Many videos: a run per video, on local processes or Ray, and the same person across videos."""

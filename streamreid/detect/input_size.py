@@ -1,0 +1,258 @@
+"""``detector.imgsz: auto``: an input size that follows the size of the people in the video.
+
+A detector finds small people only when its input is large enough, and a larger
+input costs time roughly with its area (1280 is about 4x the work of 640). How
+small "too small" is depends on the model and the footage (on PETS09-S2L1,
+yolo11n-pose finds 12 % of the people at 640 and 93 % at 1280, though the same
+people are as tall in pixels as those it finds at 640 on the sample street film), so
+it is measured, not guessed. While the stream runs, the largest candidate size
+detects every frame; a few probe frames, spread over time, are also detected at
+each smaller size. Once the largest size has seen enough people, the smallest size
+that finds nearly as many (``keep_fraction``) is kept for the rest of the stream.
+Nothing is decoded or detected twice except the probe frames at the smaller sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import supervision as sv
+
+from streamreid.config import AUTO
+from streamreid.detect.detector import iter_batched
+from streamreid.types import Frame
+
+
+@dataclass(frozen=True)
+class SizeProbe:
+    """What the probe frames found at each candidate size.
+
+    Attributes:
+        sizes: Candidate input sizes, smallest first.
+        people: Confident detections found at each size, summed over the probe frames.
+        frames: Probe frames so far.
+    """
+
+    sizes: tuple[int, ...]
+    people: tuple[int, ...]
+    frames: int = 0
+
+    @classmethod
+    def start(cls, sizes: Iterable[int]) -> SizeProbe:
+        """An empty probe over ``sizes`` (deduplicated, sorted)."""
+        ordered = tuple(sorted({int(size) for size in sizes}))
+        return cls(sizes=ordered, people=(0,) * len(ordered))
+
+    def add(self, people: Sequence[int]) -> SizeProbe:
+        """The probe with one more frame, where each size found ``people[i]`` people."""
+        total = tuple(before + int(now) for before, now in zip(self.people, people, strict=True))
+        return replace(self, people=total, frames=self.frames + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for ``run.json``."""
+        return {"frames": self.frames, "people": {str(s): n for s, n in zip(self.sizes, self.people, strict=True)}}
+
+
+@dataclass(frozen=True)
+class InputSizeChoice:
+    """The input size kept, and the evidence.
+
+    Attributes:
+        imgsz: The size used from the choice on.
+        reason: One sentence for people.
+        probe: The probe it was chosen on.
+    """
+
+    imgsz: int
+    reason: str
+    probe: SizeProbe
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for ``run.json``."""
+        return {"imgsz": self.imgsz, "reason": self.reason, "probe": self.probe.to_dict()}
+
+
+def choose_input_size(
+    probe: SizeProbe, *, min_people: int = 30, min_frames: int = 4, keep_fraction: float = 0.9
+) -> InputSizeChoice | None:
+    """The smallest size that finds ``keep_fraction`` of the people the largest finds, once there is evidence.
+
+    Args:
+        probe: What each size found on the probe frames.
+        min_people: People the largest size must have found before anything is decided.
+        min_frames: Probe frames needed before anything is decided.
+        keep_fraction: Share of the largest size's people a smaller size must find to be chosen.
+
+    Returns:
+        The choice, or ``None`` while the evidence is too thin (keep the largest size meanwhile).
+    """
+    if len(probe.sizes) == 1:
+        return InputSizeChoice(imgsz=probe.sizes[0], reason="the only candidate size", probe=probe)
+    largest, found = probe.sizes[-1], probe.people[-1]
+    if probe.frames < min_frames or found < min_people:
+        return None
+    for size, people in zip(probe.sizes, probe.people, strict=True):
+        if people >= keep_fraction * found:
+            share = people / found
+            reason = (
+                f"finds {share:.0%} of the people {largest} finds ({people} of {found} on {probe.frames} probe frames)"
+                if size != largest
+                else f"smaller sizes miss people ({_shares(probe)})"
+            )
+            return InputSizeChoice(imgsz=size, reason=reason, probe=probe)
+    raise AssertionError("the largest size always finds all its own people")
+
+
+def _shares(probe: SizeProbe) -> str:
+    found = probe.people[-1]
+    return ", ".join(
+        f"{size}: {people / found:.0%}" for size, people in zip(probe.sizes[:-1], probe.people[:-1], strict=True)
+    )
+
+
+def probe_every_for(fps: float | None, *, frame_step: int, spacing_s: float = 0.5) -> int:
+    """Detected frames between two probe frames, so that probes are ``spacing_s`` seconds of video apart.
+
+    Args:
+        fps: The video's frame rate (``None`` or not positive: unknown, every detected frame is a probe).
+        frame_step: Decoded frames between two detected frames (source stride x detect stride).
+        spacing_s: Seconds of video between two probe frames.
+    """
+    if fps is None or not fps > 0:
+        return 1
+    return max(1, round(fps * spacing_s / max(1, frame_step)))
+
+
+def count_people(detections: sv.Detections, *, confidence: float) -> int:
+    """Detections at or above ``confidence``: the people a tracker would start tracks from."""
+    return int(np.count_nonzero(detections.confidence >= confidence)) if detections.confidence is not None else 0
+
+
+class AdaptiveSizeDetector:
+    """A person detector whose input size is chosen from the stream (see the module docstring).
+
+    It runs one detector per candidate size (the same weights, runtime and options) and
+    answers like the one in use: the largest until the choice, the chosen one after.
+
+    Attributes:
+        size_choice: The size kept, once chosen (``None`` while probing).
+        probe: The evidence so far.
+    """
+
+    def __init__(
+        self,
+        detectors: dict[int, Any],
+        *,
+        probe_every: int = 1,
+        confidence: float = 0.25,
+        min_people: int = 30,
+        keep_fraction: float = 0.9,
+    ) -> None:
+        """Probe ``detectors`` (input size → detector) on every ``probe_every``-th detected frame.
+
+        Args:
+            detectors: One detector per candidate size, each with ``detect(images)``.
+            probe_every: Detected frames between two probe frames.
+            confidence: Detections at or above it count as people.
+            min_people: People the largest size must see before the choice.
+            keep_fraction: Share of the largest size's people a smaller size must find.
+        """
+        if not detectors:
+            raise ValueError("AdaptiveSizeDetector needs at least one detector")
+        self._detectors = dict(detectors)
+        self._options = {"min_people": int(min_people), "keep_fraction": float(keep_fraction)}
+        self._probe_every = max(1, int(probe_every))
+        self._confidence = float(confidence)
+        self._detected = 0
+        self.probe = SizeProbe.start(self._detectors)
+        self.size_choice = choose_input_size(self.probe, **self._options)
+        self._in_use = self._detectors[self.size_choice.imgsz if self.size_choice else self.probe.sizes[-1]]
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else (``weights``, ``runtime``, ``precision``...) is the detector in use's."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._in_use, name)
+
+    @property
+    def imgsz(self) -> int:
+        """The input size in use now."""
+        return self.size_choice.imgsz if self.size_choice is not None else self.probe.sizes[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The detector in use, with how its size was (or is being) chosen."""
+        sizing = self.size_choice.to_dict() if self.size_choice is not None else {"probing": self.probe.to_dict()}
+        return {**self._in_use.to_dict(), "imgsz": self.imgsz, "input_size": {"candidates": list(self.probe.sizes),
+                                                                                **sizing}}  # fmt: skip
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+        """Detect people with the size in use; while probing, also at the smaller sizes on probe frames."""
+        found = self._in_use.detect(images)
+        if self.size_choice is None:
+            self._learn(list(images), found)
+        return found
+
+    def iter_detections(
+        self, frames: Iterable[Frame], *, detect_stride: int = 1
+    ) -> Iterator[tuple[Frame, sv.Detections | None]]:
+        """Like :meth:`streamreid.detect.detector.PersonDetector.iter_detections`, in the size in use."""
+        batch_size = int(getattr(self._in_use, "batch_size", 4))
+        return iter_batched(frames, self.detect, batch_size=batch_size, detect_stride=detect_stride)
+
+    def _learn(self, images: list[np.ndarray], largest: list[sv.Detections]) -> None:
+        positions = [i for i in range(len(images)) if (self._detected + i) % self._probe_every == 0]
+        self._detected += len(images)
+        if not positions:
+            return
+        probed = [images[i] for i in positions]
+        per_size = {self.probe.sizes[-1]: [largest[i] for i in positions]}
+        for size in self.probe.sizes[:-1]:
+            per_size[size] = self._detectors[size].detect(probed)
+        for index in range(len(positions)):
+            counts = [count_people(per_size[size][index], confidence=self._confidence) for size in self.probe.sizes]
+            self.probe = self.probe.add(counts)
+        self.size_choice = choose_input_size(self.probe, **self._options)
+        if self.size_choice is not None:
+            self._in_use = self._detectors[self.size_choice.imgsz]
+            self._detectors = {self.size_choice.imgsz: self._in_use}  # the others are no longer needed
+
+
+def build_sized_detector(
+    *,
+    imgsz: int | str,
+    imgsz_candidates: Sequence[int],
+    frame_shape: tuple[int, int] | None = None,
+    probe_every: int = 1,
+    people_confidence: float = 0.25,
+    **options: Any,
+) -> Any:
+    """The person detector for ``options``; with ``imgsz="auto"`` one that picks its size from the stream.
+
+    The largest candidate is built first (``runtime: auto`` is measured on it); the
+    smaller ones run in the runtime and precision it got, so nothing is measured twice.
+
+    Args:
+        imgsz: An input size, or ``auto``.
+        imgsz_candidates: The sizes ``auto`` chooses from.
+        frame_shape: ``(height, width)`` of the stream's frames (for timing the runtimes).
+        probe_every: Detected frames between two probe frames.
+        people_confidence: Detections at or above it count as people in the probe.
+        **options: :func:`streamreid.detect.runtimes.build_person_detector` options.
+
+    Returns:
+        A :class:`~streamreid.detect.detector.PersonDetector`, or an :class:`AdaptiveSizeDetector`.
+    """
+    from streamreid.detect.runtimes import build_person_detector
+
+    if imgsz != AUTO:
+        return build_person_detector(imgsz=int(imgsz), frame_shape=frame_shape, **options)
+    sizes = sorted({int(size) for size in imgsz_candidates})
+    largest = build_person_detector(imgsz=sizes[-1], frame_shape=frame_shape, **options)
+    detectors = {sizes[-1]: largest}
+    for size in sizes[:-1]:
+        detectors[size] = build_person_detector(imgsz=size, **{**options, "runtime": largest.runtime})
+        detectors[size].runtime_choice = largest.runtime_choice
+    return AdaptiveSizeDetector(detectors, probe_every=probe_every, confidence=people_confidence)
