@@ -25,7 +25,7 @@ from streamreid.run.decisions import (
     parse_decisions,
     read_decisions,
 )
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.run.tracklet_stats import load_tracklet_stats
 
 

@@ -47,13 +47,13 @@ from streamreid.reid.embed import RememberingEmbedder, build_embedder, leaves_co
 from streamreid.reid.features import EmbedderInfo
 from streamreid.report.html import write_report
 from streamreid.report.webp import PersonAnimations
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.run.timings import StageClock
 from streamreid.types import TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
     from streamreid.reid.features import Embedder
-    from streamreid.run.store import StoreReader
+    from streamreid.run.store_reader import StoreReader
 
 log = logging.getLogger("streamreid")
 

@@ -19,7 +19,7 @@ from streamreid.report import write_person_webp, write_person_webps, write_repor
 from streamreid.report.figures import format_clock, person_colour, scale_colour
 from streamreid.report.html import FALLBACK_NOTICE, SHOWN_PAIRS
 from streamreid.report.webp import PersonAnimations, evenly_spaced, webp_path_for
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.stream.reservoir import ANIMATION
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

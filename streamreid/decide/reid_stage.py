@@ -54,7 +54,7 @@ FALLBACK_NOTE = (
 
 
 class CropSource(Protocol):
-    """What :func:`embed_persons` reads crops from (:class:`~streamreid.run.store.StoreReader`)."""
+    """What :func:`embed_persons` reads crops from (:class:`~streamreid.run.store_reader.StoreReader`)."""
 
     def crop_rows_for(
         self, tracker_ids: Sequence[int], *, buffer: str, limit: int | None, order: str

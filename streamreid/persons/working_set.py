@@ -40,7 +40,7 @@ from streamreid.stream.filling import is_filled, trimmed_ends
 from streamreid.types import Person, TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
-    from streamreid.run.store import StoreReader
+    from streamreid.run.store_reader import StoreReader
 
 #: Analysis window of live sources when ``report.window_s`` is null.
 LIVE_WINDOW_S = 3600.0
@@ -199,7 +199,7 @@ def load_working_set(
 
     Args:
         run_dir: The run directory.
-        store: The run's open :class:`~streamreid.run.store.StoreReader` (live crops are added to it).
+        store: The run's open :class:`~streamreid.run.store_reader.StoreReader` (live crops are added to it).
         config: The configuration.
         stats: The tracklets, when the caller has them (else read from the run directory).
         info: The video, when the caller has it (else ``run.json``'s).

@@ -29,7 +29,7 @@ from streamreid.redact import redact
 from streamreid.report.crops import crops_path_for, tracklets_strip_path
 from streamreid.report.webp import evenly_spaced, webp_path_for
 from streamreid.run.decisions import Decision, DecisionError, read_decisions
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.types import Person
 

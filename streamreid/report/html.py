@@ -30,7 +30,7 @@ from streamreid.errors import StoreError
 from streamreid.report import figures
 from streamreid.report.crops import write_crop_strips, write_tracklet_strips
 from streamreid.report.data import PersonView, ReportData, load_report_data
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 
 FALLBACK_NOTICE = "appearance similarity from colour/texture histograms, not OSNet"
 #: Pairs shown with pictures; the rest are folded into a list.
