@@ -13,7 +13,7 @@ from typing import Any
 from streamreid import rundir
 from streamreid.end_of_stream import analyse
 from streamreid.errors import StreamReidError
-from streamreid.persons.grouping import scaled_grouping_config
+from streamreid.persons.pair_checks import scaled_grouping_config
 from streamreid.persons.person_tracks import seen_together
 from streamreid.run.decisions import (
     DecisionError,

@@ -9,7 +9,7 @@ Each person gets four components in ``[0, 1]`` (1 is best):
 * ``center``: ``1 - |mean_center - frame centre| / half diagonal`` (clipped to 0).
 * ``smoothness``: ``1 / (1 + jitter / sqrt(mean_area))``, jitter relative to the box
   size. With ``jitter_measure: detrended`` the jitter is the pooled RMS of every
-  tracklet's :func:`~streamreid.persons.grouping.detrended_jitter` (a steady walker is
+  tracklet's :func:`~streamreid.persons.pair_checks.detrended_jitter` (a steady walker is
   smooth); with ``spread`` it is the person's pooled ``center_jitter``.
 
 The score is the weighted mean ``sum(w_k c_k) / sum(w_k)`` with the weights of
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamreid.config import ConfigError, RankingConfig
-from streamreid.persons.grouping import JITTER_MEASURES, tracklet_jitter
+from streamreid.persons.pair_checks import JITTER_MEASURES, tracklet_jitter
 from streamreid.types import Person, TrackletStats
 
 COMPONENTS = ("duration", "coverage", "center", "smoothness")

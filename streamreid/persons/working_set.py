@@ -19,16 +19,10 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
-from streamreid.persons.grouping import (
-    GroupingResult,
-    build_persons,
-    group_tracklets,
-    grouping_log,
-    reid_candidates,
-    scaled_grouping_config,
-    time_key,
-)
+from streamreid.persons.grouping import GroupingResult, group_tracklets, time_key
+from streamreid.persons.grouping_results import build_persons, grouping_log, reid_candidates
 from streamreid.persons.handover import Neighbours
+from streamreid.persons.pair_checks import scaled_grouping_config
 from streamreid.persons.person_tracks import PersonTrack, seen_together
 from streamreid.persons.ranking import PersonScore, rank_persons, ranking_results
 from streamreid.reid.features import EmbedderInfo
