@@ -84,7 +84,7 @@ def test_pixel_median_equals_numpys_median_of_the_stack(count):
 
 
 def test_paths_are_smoothed_without_moving_a_straight_walk():
-    from streamreid.report.data import smooth
+    from streamreid.report.paths import smooth
 
     line = np.stack([np.arange(20.0), 2 * np.arange(20.0)], axis=1)
     assert np.allclose(smooth(line)[5:-5], line[5:-5])

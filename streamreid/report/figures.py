@@ -14,7 +14,7 @@ from html import escape
 import numpy as np
 from markupsafe import Markup
 
-from streamreid.report.data import PersonView, Recommendation, Side, SimilarityView
+from streamreid.report.views import PersonView, Recommendation, Side, SimilarityView
 
 # Viridis anchor colours, 0 to 1: perceptually even and readable in greyscale.
 SCALE_STOPS = (

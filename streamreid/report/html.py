@@ -1,7 +1,7 @@
 """The run report: one self-contained HTML page per run directory.
 
 :func:`write_report` reads the run directory once into a
-:class:`~streamreid.report.data.ReportData`, renders ``templates/report.html.j2``
+:class:`~streamreid.report.views.ReportData`, renders ``templates/report.html.j2``
 with Jinja2 and inlines ``static/report.css`` and ``static/report.js`` (package
 data), so ``report.html`` opens offline from the folder: a strict Content Security
 Policy, no network request, images referenced relative to the run directory.
@@ -29,7 +29,8 @@ from streamreid.config import ReportConfig
 from streamreid.errors import StoreError
 from streamreid.report import figures
 from streamreid.report.crops import write_crop_strips, write_tracklet_strips
-from streamreid.report.data import PersonView, ReportData, load_report_data
+from streamreid.report.data import load_report_data
+from streamreid.report.views import PersonView, ReportData
 from streamreid.run.store_reader import open_store
 
 FALLBACK_NOTICE = "appearance similarity from colour/texture histograms, not OSNet"
