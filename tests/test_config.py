@@ -158,7 +158,7 @@ def test_every_device_form_passes():
 
 
 def test_every_embedder_the_builder_knows_passes_validation_and_the_cli():
-    from streamreid.cli import _parser as build_parser
+    from streamreid.cli_parser import build_parser
     from streamreid.config import CHOICES
     from streamreid.reid.omz import OMZ_ALIASES
 
