@@ -114,6 +114,9 @@ class EndlessStream:
     def __enter__(self) -> EndlessStream:
         return self
 
+    def scale_for_detector(self, size: tuple[int, int] | None) -> None:
+        """Frames are drawn whole, at the street's size (the scaled decode does not apply)."""
+
     def __exit__(self, *exc: object) -> None:
         return None
 
