@@ -40,7 +40,7 @@ costliest link on the way is forbidden and the matching solved again.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -146,19 +146,34 @@ def group_tracklets(
     cannot_sets |= {frozenset((int(a), int(b))) for a, b in seen_together if a != b and a in by_id and b in by_id}
     nodes, unmet = _must_link_nodes(by_id, must, cannot_sets, max_overlap=config.max_temporal_gap // 2)
 
-    pairs: list[PairCheck] = []
-    forced: list[tuple[int, int]] = []
-    for members in nodes:
-        for a, b in pairwise(members):
-            pairs.append(run_checks(by_id[a], by_id[b], config))
-            forced.append((a, b))
-
+    pairs, forced = _must_link_pairs(nodes, by_id, config)
     apart = {frozenset((int(a), int(b))) for a, b in seen_together}  # every id: short tracklets are people too
     candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts), neighbours=neighbours,
                                   apart=apart)  # fmt: skip
     pairs.extend(check for _, _, check in candidates)
 
     chains = _chains_without_cannot_links(nodes, candidates, cannot_sets)
+    return _result(chains, nodes, by_id, pairs=pairs, forced=forced, unmet=unmet)
+
+
+def _must_link_pairs(
+    nodes: Sequence[Sequence[int]], by_id: Mapping[int, TrackletStats], config: GroupingConfig
+) -> tuple[list[PairCheck], list[tuple[int, int]]]:
+    """The checks of the consecutive tracklets of each must-linked node, and those links (forced)."""
+    pairs: list[PairCheck] = []
+    forced: list[tuple[int, int]] = []
+    for members in nodes:
+        for a, b in pairwise(members):
+            pairs.append(run_checks(by_id[a], by_id[b], config))
+            forced.append((a, b))
+    return pairs, forced
+
+
+def _result(
+    chains: Iterable[Sequence[int]], nodes: Sequence[Sequence[int]], by_id: Mapping[int, TrackletStats], *,
+    pairs: list[PairCheck], forced: list[tuple[int, int]], unmet: Sequence[tuple[int, int]],
+) -> GroupingResult:  # fmt: skip
+    """The groups the chains of nodes make, in time order, with every pair and link in time order."""
     groups = sorted(
         (tuple(tid for node in chain for tid in nodes[node]) for chain in chains),
         key=lambda group: _time_key(by_id[group[0]]),
