@@ -178,7 +178,7 @@ def _select(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from streamreid.apply import apply_decisions
+    from streamreid.apply import apply_reviews
     from streamreid.config import Config, load_config
     from streamreid.run.run_record import mark_killed
     from streamreid.rundir import RUN_JSON, locked, read_json, require_run_dir, unchanged_on_failure
@@ -189,7 +189,7 @@ def _apply(args: argparse.Namespace) -> int:
         mark_killed(run_dir)
         saved = read_json(run_dir / RUN_JSON).get("config")
         base = Config.from_dict(saved) if isinstance(saved, dict) else None
-        summary = apply_decisions(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
+        summary = apply_reviews(run_dir, args.decisions, config=load_config(args.config, {}, base=base))
     # plain lines, never wrapped: each change is one line a script or a log can quote
     if not summary["applied"]:
         print(f"no new decision in {args.decisions}: the persons are as they were ({summary['persons']}); "

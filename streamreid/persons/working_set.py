@@ -26,8 +26,8 @@ from streamreid.persons.pair_checks import scaled_grouping_config
 from streamreid.persons.person_tracks import PersonTrack, seen_together
 from streamreid.persons.ranking import PersonScore, rank_persons, ranking_results
 from streamreid.reid.features import EmbedderInfo
-from streamreid.run.decisions import run_constraints
 from streamreid.run.live_tracklets import read_checkpoint
+from streamreid.run.reviews import run_constraints
 from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.stream.detection_rate import saved_stride
 from streamreid.stream.filling import is_filled, trimmed_ends

@@ -32,7 +32,7 @@ from streamreid.report.paths import person_paths, side_of, tracklet_feet, visits
 from streamreid.report.reading import display_source, finite_float, int_or_none, optional_json, reading
 from streamreid.report.views import PersonView, Recommendation, ReportData, Side, SimilarityView, Visit
 from streamreid.report.webp import webp_path_for
-from streamreid.run.decisions import Decision, DecisionError, read_decisions
+from streamreid.run.reviews import Review, ReviewError, read_reviews
 from streamreid.run.store_reader import open_store
 from streamreid.types import Person
 
@@ -62,9 +62,9 @@ def load_report_data(run_dir: Path, *, animations: set[int] | None = None) -> Re
     with reading(persons_path):
         persons = [Person.from_dict(item) for item in (raw or {}).get("persons", [])]
     try:
-        decisions = read_decisions(run_dir / rundir.DECISIONS)
-    except DecisionError as exc:
-        decisions = ()
+        reviews = read_reviews(run_dir / rundir.DECISIONS)
+    except ReviewError as exc:
+        reviews = ()
         notes.append(f"your earlier decisions could not be read: {exc}")
     merge_path = run_dir / rundir.MERGE_RECOMMENDATIONS
     merge = optional_json(merge_path)
@@ -72,7 +72,7 @@ def load_report_data(run_dir: Path, *, animations: set[int] | None = None) -> Re
         similarity = _similarity(run_dir, run, merge)
     video = run.get("video") or {}
     fps = float(video.get("fps") or 0.0) if isinstance(video, dict) else 0.0
-    views = _person_views(run_dir, persons, decisions, animations=animations, fps=fps)
+    views = _person_views(run_dir, persons, reviews, animations=animations, fps=fps)
     recommendations = None
     if isinstance(merge, dict):
         with reading(merge_path):
@@ -86,7 +86,7 @@ def load_report_data(run_dir: Path, *, animations: set[int] | None = None) -> Re
         persons=tuple(views),
         similarity=similarity,
         recommendations=recommendations,
-        decisions=decisions,
+        reviews=reviews,
         scene=rundir.SCENE if (run_dir / rundir.SCENE).is_file() else None,
         frame_size=(int(video.get("width") or 640), int(video.get("height") or 360)),
         duration=_duration(run, persons),
@@ -108,13 +108,13 @@ def _duration(run: Mapping[str, Any], persons: Sequence[Person]) -> float:
     return max(float(known), seen)
 
 
-def _person_views(run_dir: Path, persons: Sequence[Person], decisions: Sequence[Decision], *,
+def _person_views(run_dir: Path, persons: Sequence[Person], reviews: Sequence[Review], *,
                   animations: set[int] | None, fps: float) -> list[PersonView]:  # fmt: skip
     ranking = optional_json(run_dir / rundir.RANKING)
     with reading(run_dir / rundir.RANKING):
         ranks = {int(e["person_id"]): e for e in (ranking or {}).get("rankings", [])}
     with reading(run_dir / rundir.GROUPING_LOG, run_dir / rundir.MERGE_RECOMMENDATIONS):
-        links = person_links(run_dir, persons, decisions, fps=fps)
+        links = person_links(run_dir, persons, reviews, fps=fps)
     spans = visits(run_dir)
     paths = person_paths(run_dir)
     feet = tracklet_feet(run_dir)

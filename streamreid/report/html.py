@@ -155,7 +155,7 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
     run = data.run
     payload = {
         "run": {"name": data.run_dir.resolve().name, "started_at": run.get("started_at")},
-        "held": [d.to_dict() for d in data.decisions],
+        "held": [d.to_dict() for d in data.reviews],
         "apply": apply_command(data.run_dir),
     }
     pairs_of: dict[int, list[tuple[int, int, float | None]]] = {}
@@ -251,8 +251,8 @@ def _facts(data: ReportData) -> list[str]:
         facts.append(f"{_plural(len(data.recommendations), 'pair')} to check")
     if data.duration:
         facts.append(f"{figures.format_clock(data.duration)} of video")
-    if data.decisions:
-        facts.append(f"{_plural(len(data.decisions), 'decision')} of yours applied")
+    if data.reviews:
+        facts.append(f"{_plural(len(data.reviews), 'decision')} of yours applied")
     return facts
 
 

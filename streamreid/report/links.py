@@ -10,11 +10,11 @@ from streamreid import rundir
 from streamreid.decide.reid_stage import recorded_merges
 from streamreid.report.reading import finite_float, optional_json
 from streamreid.report.views import Link
-from streamreid.run.decisions import Decision
+from streamreid.run.reviews import Review
 from streamreid.types import Person
 
 
-def person_links(run_dir: Path, persons: Sequence[Person], decisions: Sequence[Decision], *,
+def person_links(run_dir: Path, persons: Sequence[Person], reviews: Sequence[Review], *,
            fps: float) -> dict[int, list[Link]]:  # fmt: skip
     """Per person, the merges that made it: grouping's links, auto-merge's merges and the user's.
 
@@ -48,9 +48,9 @@ def person_links(run_dir: Path, persons: Sequence[Person], decisions: Sequence[D
             similarity = merge.similarities[index - 1] if index - 1 < len(merge.similarities) else None
             _add_group_link(owner, add, (before, merge.tracklets[index]), reason="appearance",
                             similarity=similarity, line=merge.line)  # fmt: skip
-    for decision in decisions:
-        if decision.action == "merge":
-            _add_group_link(owner, add, decision.groups, reason="decision")
+    for review in reviews:
+        if review.action == "merge":
+            _add_group_link(owner, add, review.groups, reason="decision")
     for person in persons:  # joins no record explains (a run from before they were recorded)
         for groups in _unexplained(person, found.get(person.person_id, ())):
             add(person, Link(groups=groups, reason="appearance", confidence=None, detail=""))

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from streamreid.run.decisions import Decision
+from streamreid.run.reviews import Review
 from streamreid.types import Person
 
 
@@ -162,7 +162,7 @@ class ReportData:
         persons: Persons in rank order.
         similarity: The matrix, or ``None`` when ReID did not run.
         recommendations: Pairs to check, ranked by the stage; ``None`` when there are none to read.
-        decisions: Decisions the user already applied (``streamreid apply``).
+        reviews: Reviews the user already applied (``streamreid apply``).
         scene: The scene still relative to the run directory, or ``None``.
         frame_size: ``(width, height)`` of the source frames.
         duration: Seconds of video covered.
@@ -175,7 +175,7 @@ class ReportData:
     persons: tuple[PersonView, ...]
     similarity: SimilarityView | None
     recommendations: tuple[Recommendation, ...] | None
-    decisions: tuple[Decision, ...] = ()
+    reviews: tuple[Review, ...] = ()
     scene: str | None = None
     frame_size: tuple[int, int] = (640, 360)
     duration: float = 0.0
