@@ -32,7 +32,7 @@ import _bench
 from streamreid.config import Config
 from streamreid.detect.detector import PersonDetector
 from streamreid.pipeline import build_detector, process
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 
 COLUMNS = (
     ("runtime", "runtime"),

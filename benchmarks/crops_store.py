@@ -33,7 +33,8 @@ import supervision as sv
 
 from streamreid.config import Config, CropConfig
 from streamreid.pipeline import build_detector
-from streamreid.run.store import CropStore, open_store
+from streamreid.run.store import CropStore
+from streamreid.run.store_reader import open_store
 from streamreid.stream.reservoir import CropCollector
 from streamreid.stream.track import PersonTracker
 from streamreid.types import Frame

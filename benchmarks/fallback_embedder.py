@@ -36,7 +36,7 @@ def load_crops(store: str | None, count: int) -> np.ndarray:
         from reid_end_of_stream import render_people
 
         return np.concatenate(render_people((count + 15) // 16, 16))[:count]
-    from streamreid.run.store import open_store
+    from streamreid.run.store_reader import open_store
 
     reader = open_store(store)
     return reader.images(list(range(min(count, reader.num_crops))))

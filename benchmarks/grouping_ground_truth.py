@@ -29,7 +29,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streamreid.config import GroupingConfig
-from streamreid.persons.grouping import box_center, check_pair, group_tracklets
+from streamreid.persons.grouping import group_tracklets
+from streamreid.persons.pair_checks import box_center, check_pair
 from streamreid.types import TrackletStats
 
 FPS = 30.0

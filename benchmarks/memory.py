@@ -107,6 +107,7 @@ def child(frames: int, every: int, video: Path, interval: float, *, chunk: int) 
     import streamreid.report.html  # noqa: F401
     import streamreid.report.webp  # noqa: F401
     import streamreid.run.store  # noqa: F401
+    import streamreid.run.store_reader  # noqa: F401
     import streamreid.stream.reservoir  # noqa: F401
     from streamreid.config import Config
     from streamreid.pipeline import process

@@ -1,6 +1,6 @@
 """``streamreid apply``: the user's decisions from the report carried out on a run's persons, then reported again.
 
-The decisions file and the pure rules that edit persons are :mod:`streamreid.run.decisions`; here they meet the
+The decisions file and the pure rules that edit persons are :mod:`streamreid.run.reviews`; here they meet the
 run: its tracklets, its stored boxes, and the end of the stream (:func:`streamreid.end_of_stream.analyse`).
 """
 
@@ -13,26 +13,26 @@ from typing import Any
 from streamreid import rundir
 from streamreid.end_of_stream import analyse
 from streamreid.errors import StreamReidError
-from streamreid.persons.grouping import scaled_grouping_config
+from streamreid.persons.pair_checks import scaled_grouping_config
 from streamreid.persons.person_tracks import seen_together
-from streamreid.run.decisions import (
-    DecisionError,
+from streamreid.run.reviews import (
+    ReviewError,
     check_against_run,
     combine,
-    decisions_payload,
     edit_groups,
-    new_decisions,
-    parse_decisions,
-    read_decisions,
+    new_reviews,
+    parse_reviews,
+    read_reviews,
+    reviews_payload,
 )
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.run.tracklet_stats import load_tracklet_stats
 
 
-def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]:
+def apply_reviews(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]:
     """Carry out the new decisions in ``path`` on the run's persons, changing nothing else, and report again.
 
-    The persons the run holds are edited (:func:`~streamreid.run.decisions.edit_groups`): every merge
+    The persons the run holds are edited (:func:`~streamreid.run.reviews.edit_groups`): every merge
     nobody decided about, automatic or earlier, stays as it is, and nothing new is merged automatically.
     Similarity, pairs to check, pictures and the report are then redone for the edited persons.
 
@@ -53,24 +53,24 @@ def apply_decisions(run_dir: Path, path: Path, *, config: Any) -> dict[str, Any]
     run_dir = rundir.require_run_dir(run_dir)
     path = Path(path)
     if not path.is_file():
-        raise DecisionError(f"decisions file not found: {path}")
+        raise ReviewError(f"decisions file not found: {path}")
     try:
         data = rundir.read_json(path)
     except StreamReidError as exc:
-        raise DecisionError(str(exc)) from None
-    saved = parse_decisions(data, name=path.name)
+        raise ReviewError(str(exc)) from None
+    saved = parse_reviews(data, name=path.name)
     meta = rundir.read_json_object(run_dir / rundir.RUN_JSON)
     stats = load_tracklet_stats(run_dir)
     check_against_run(saved, data, run_meta=meta, tracklets={s.tracker_id for s in stats}, name=path.name)
     persons = _current_persons(run_dir)
-    held = read_decisions(run_dir / rundir.DECISIONS)
-    new = new_decisions(held, saved)
+    held = read_reviews(run_dir / rundir.DECISIONS)
+    new = new_reviews(held, saved)
     groups = [tuple(int(t) for t in p.get("tracklet_ids") or ()) for p in persons]
     edit = edit_groups(groups, new, spans={s.tracker_id: (s.start_frame, s.end_frame) for s in stats},
                        max_overlap=_max_overlap(config, meta),
                        seen_together=_tracklets_seen_together(run_dir, config) if new else ())  # fmt: skip
     run = {"name": run_dir.resolve().name, "started_at": meta.get("started_at")}
-    rundir.write_json(run_dir / rundir.DECISIONS, decisions_payload(combine(held, new), run=run))
+    rundir.write_json(run_dir / rundir.DECISIONS, reviews_payload(combine(held, new), run=run))
     # without persons to edit (a run stopped before them), the whole analysis is redone with the decisions
     summary = analyse(run_dir, config=config, groups=edit.groups if persons else None).to_dict()
     return {**summary, "persons_before": len(persons), "applied": len(new), "changes": list(edit.changes),

@@ -47,13 +47,13 @@ from streamreid.reid.embed import RememberingEmbedder, build_embedder, leaves_co
 from streamreid.reid.features import EmbedderInfo
 from streamreid.report.html import write_report
 from streamreid.report.webp import PersonAnimations
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.run.timings import StageClock
 from streamreid.types import TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
     from streamreid.reid.features import Embedder
-    from streamreid.run.store import StoreReader
+    from streamreid.run.store_reader import StoreReader
 
 log = logging.getLogger("streamreid")
 
@@ -117,15 +117,24 @@ def analyse(
             (run_dir / name).unlink(missing_ok=True)
     analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
     if webps is not None:
-        with webps, clock.stage("webp"):
-            written = webps.write(found.ranked())
-        meta = rundir.read_json(run_dir / rundir.RUN_JSON)
-        rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
-        with clock.stage("report"):
-            report = write_report(run_dir, config=config.report, animations=set(written))
-        analysis = dataclasses.replace(analysis, report=report)
-        for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
-            path.unlink(missing_ok=True)
+        analysis = _animate_and_report(run_dir, analysis, found, webps, stale=stale, config=config, clock=clock)
+    return analysis
+
+
+def _animate_and_report(
+    run_dir: Path, analysis: Analysis, found: PersonsFound, webps: PersonAnimations, *, stale: set[Path],
+    config: Config, clock: StageClock,
+) -> Analysis:  # fmt: skip
+    """Write the persons' WebPs and the report; then remove the WebPs of persons that are gone."""
+    with webps, clock.stage("webp"):
+        written = webps.write(found.ranked())
+    meta = rundir.read_json(run_dir / rundir.RUN_JSON)
+    rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta)})
+    with clock.stage("report"):
+        report = write_report(run_dir, config=config.report, animations=set(written))
+    analysis = dataclasses.replace(analysis, report=report)
+    for path in stale - {Path(p) for p in written.values()}:  # only now: the old report showed them until here
+        path.unlink(missing_ok=True)
     return analysis
 
 

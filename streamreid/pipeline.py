@@ -24,7 +24,7 @@ import supervision as sv
 
 from streamreid import rundir
 from streamreid.config import Config, validate
-from streamreid.end_of_stream import analyse
+from streamreid.end_of_stream import Analysis, analyse
 from streamreid.periodic import PeriodicResults, Progress, Refresh, refresh_interval
 from streamreid.reid.embed import EmbedderInBackground
 from streamreid.report.html import write_report
@@ -177,21 +177,14 @@ def _process(
     with stream:
         info = stream.info
         config = resolve_detect_stride(config, fps=info.fps)  # "auto": about detect_rate detections a second
-        if detector is None:
-            with clock.stage("load_detector"):
-                detector = build_detector(config, frame_shape=(info.height, info.width), fps=info.fps)
-        if embedder is None and config.reid.enabled:  # ready when the stream ends, not built after it
-            embedder = EmbedderInBackground(config.reid)
+        detector, embedder = _models(config, info, detector=detector, embedder=embedder, clock=clock)
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         meta = start_record(source, info, detector, config)
         rundir.write_json(run_dir / rundir.RUN_JSON, meta)
         streamed = _stream(stream, detector, run_dir, config=config, clock=clock, embedder=embedder,
                            progress=progress, on_progress=on_progress, on_refresh=on_refresh)  # fmt: skip
-    rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in streamed.tracklets]})
-    meta.update(streamed.record())
-    meta["detector"].update(detector.to_dict() if hasattr(detector, "to_dict") else {})  # e.g. the size chosen
-    rundir.write_json(run_dir / rundir.RUN_JSON, meta)
+    _record_stream(run_dir, meta, streamed, detector)
     stream_seconds = time.perf_counter() - start
 
     analysis = analyse(run_dir, config=config, stats=list(streamed.tracklets), info=info, clock=clock,
@@ -200,6 +193,34 @@ def _process(
     timings["total"] = round(time.perf_counter() - start, 4)
     rundir.write_json(run_dir / rundir.RUN_JSON, {**meta, **analysis.record(meta), "timings": timings,
                                                   "finished_at": now()})  # fmt: skip
+    return _run_result(run_dir, streamed, analysis, info=info, detector=detector, config=config, timings=timings)
+
+
+def _models(
+    config: Config, info: VideoInfo, *, detector: Detector | None, embedder: Embedder | None, clock: StageClock
+) -> tuple[Detector, Embedder | None]:
+    """The detector (built from the config unless given) and the embedder (loading in the background meanwhile)."""
+    if detector is None:
+        with clock.stage("load_detector"):
+            detector = build_detector(config, frame_shape=(info.height, info.width), fps=info.fps)
+    if embedder is None and config.reid.enabled:  # ready when the stream ends, not built after it
+        embedder = EmbedderInBackground(config.reid)
+    return detector, embedder
+
+
+def _record_stream(run_dir: Path, meta: dict[str, Any], streamed: StreamSummary, detector: Detector) -> None:
+    """Write the tracklets' statistics, and what the single pass saw into ``run.json`` (``meta`` updated)."""
+    rundir.write_json(run_dir / rundir.TRACKLET_STATS, {"tracklets": [s.to_dict() for s in streamed.tracklets]})
+    meta.update(streamed.record())
+    meta["detector"].update(detector.to_dict() if hasattr(detector, "to_dict") else {})  # e.g. the size chosen
+    rundir.write_json(run_dir / rundir.RUN_JSON, meta)
+
+
+def _run_result(
+    run_dir: Path, streamed: StreamSummary, analysis: Analysis, *, info: VideoInfo, detector: Detector, config: Config,
+    timings: dict[str, float],
+) -> RunResult:  # fmt: skip
+    """What the run produced; the report is rendered again, now that the final timings exist."""
     report = analysis.report
     if report is not None:
         # the report was rendered before the final timings existed: render it again, it is cheap

@@ -86,6 +86,7 @@ def test_ram_holds_a_bounded_gallery_but_every_tracklet_reaches_the_files(tmp_pa
 def test_retention_keeps_an_endless_runs_store_bounded_and_says_what_it_dropped(tmp_path, monkeypatch):
     import streamreid.pipeline as pipeline
     import streamreid.run.store as store_module
+    import streamreid.run.store_reader
 
     bench = load_benchmark("live_long_run")
     street = bench.EndlessStreet(fps=5.0, every_s=6.0, life_s=20.0)
@@ -100,7 +101,7 @@ def test_retention_keeps_an_endless_runs_store_bounded_and_says_what_it_dropped(
     dropped = meta["retention"]
     assert dropped["crops"] > 0 and dropped["bytes"] > 0 and 60 < dropped["until_time"] < 180 - 40
     assert any(note.startswith("store retention dropped") for note in meta["notes"])
-    reader = streamreid.run.store.open_store(tmp_path / "run")
+    reader = streamreid.run.store_reader.open_store(tmp_path / "run")
     kept = reader.crop_metadata()
     assert kept["time"].min() > dropped["until_time"] - 40, "only whole chunks of old crops went"
     assert result.persons > 0 and result.persons < result.tracklets, "the final analysis saw only what is kept"

@@ -66,8 +66,8 @@ def _automatic(run_dir: Path) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     return [(tuple(d["tracklets"][0]), tuple(d["tracklets"][1])) for d in details]
 
 
-def _apply(run_dir: Path, decisions: list[dict], path: Path) -> subprocess.CompletedProcess:
-    path.write_text(json.dumps({"format": "streamreid-decisions", "version": 1, "decisions": decisions}))
+def _apply(run_dir: Path, reviews: list[dict], path: Path) -> subprocess.CompletedProcess:
+    path.write_text(json.dumps({"format": "streamreid-decisions", "version": 1, "decisions": reviews}))
     return subprocess.run([sys.executable, "-m", "streamreid.cli", "apply", str(run_dir), str(path)],
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)  # fmt: skip
 
@@ -93,13 +93,13 @@ def test_apply_changes_exactly_what_was_decided_and_says_so(run_dir, tmp_path):
     early, late = _strangers(before, run_dir)
     owner = {t: pid for pid, group in before.items() for t in group}
     other = next(pid for pid, group in before.items() if len(group) == 1 and pid not in (early, late))
-    decisions = [
+    reviews = [
         {"action": "merge", "persons": [early, late], "tracklets": [list(before[early]), list(before[late])]},
         {"action": "reject", "persons": [owner[kept_a[0]], other],
          "tracklets": [list(before[owner[kept_a[0]]]), list(before[other])]},
         {"action": "split", "persons": [owner[undone_a[0]]], "tracklets": [list(undone_a), list(undone_b)]},
     ]  # fmt: skip
-    result = _apply(run_dir, decisions, tmp_path / "decisions.json")
+    result = _apply(run_dir, reviews, tmp_path / "decisions.json")
     assert result.returncode == 0, result.stderr
     expected = {g for pid, g in before.items() if pid not in (early, late, owner[undone_a[0]])}
     expected |= {tuple(sorted(before[early] + before[late])), undone_a, undone_b}
@@ -121,7 +121,7 @@ def test_apply_changes_exactly_what_was_decided_and_says_so(run_dir, tmp_path):
         tuple(sorted(before[early] + before[late])): "decision",
     }
 
-    again = _apply(run_dir, decisions, tmp_path / "decisions.json")  # the same file once more: nothing new
+    again = _apply(run_dir, reviews, tmp_path / "decisions.json")  # the same file once more: nothing new
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("no new decision in") and set(_persons(run_dir).values()) == expected
 
@@ -140,12 +140,12 @@ def test_after_apply_every_picture_the_report_names_exists(run_dir, tmp_path):
     before = _persons(run_dir)
     undone = _automatic(run_dir)[0]
     owner = {t: pid for pid, group in before.items() for t in group}
-    decision = {"action": "split", "persons": [owner[undone[0][0]]], "tracklets": [list(undone[0]), list(undone[1])]}
+    review = {"action": "split", "persons": [owner[undone[0][0]]], "tracklets": [list(undone[0]), list(undone[1])]}
     animation = next((run_dir / "webp").glob("person_*.webp"))
     for pid in range(len(before) + 1):  # left by an earlier analysis that animated more persons
         if not (run_dir / "webp" / f"person_{pid}.webp").exists():
             shutil.copy(animation, run_dir / "webp" / f"person_{pid}.webp")
-    assert _apply(run_dir, [decision], tmp_path / "decisions.json").returncode == 0
+    assert _apply(run_dir, [review], tmp_path / "decisions.json").returncode == 0
     page = (run_dir / "report.html").read_text()
     named = {part.split('"')[0] for part in page.split('src="')[1:]}
     assert named and all((run_dir / name).is_file() for name in named), sorted(

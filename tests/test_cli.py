@@ -16,7 +16,7 @@ import pytest
 from synthetic import scenario_reentry_crossing, write_video
 
 from streamreid.assets import SAMPLE_VIDEO, fetch_asset
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 
 STREAMREID = [sys.executable, "-m", "streamreid.cli"]
 

@@ -11,8 +11,9 @@ from synthetic import ScriptedDetector, scenario_crowd_handover, write_video
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig
-from streamreid.persons.grouping import CROWD, group_tracklets
+from streamreid.persons.grouping import group_tracklets
 from streamreid.persons.handover import Neighbours, nearest_other
+from streamreid.persons.pair_checks import CROWD
 from streamreid.pipeline import process
 from streamreid.types import TrackletStats
 

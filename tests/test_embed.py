@@ -482,7 +482,8 @@ def test_remembering_embedder_runs_each_distinct_crop_once_and_gives_the_same_fe
 
 def test_stored_crops_are_read_once_across_rounds_in_store_order_in_bounded_batches(tmp_path):
     from streamreid.reid.embed import RememberingEmbedder
-    from streamreid.run.store import CropStore, open_store
+    from streamreid.run.store import CropStore
+    from streamreid.run.store_reader import open_store
     from streamreid.types import CropSample, QualityComponents
 
     crops = random_crops(10, seed=11)

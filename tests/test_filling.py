@@ -10,7 +10,7 @@ from synthetic import ScriptedDetector, scenario_reentry_crossing, write_video
 from streamreid import evaluation
 from streamreid.config import Config
 from streamreid.pipeline import process
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.stream.filling import FILLED_CONFIDENCE, BoxRows, GapFiller, interpolate_boxes, is_filled
 
 

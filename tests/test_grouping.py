@@ -11,22 +11,18 @@ import supervision as sv
 from benchmark_modules import load_benchmark
 
 from streamreid.config import Config, ConfigError, GroupingConfig
-from streamreid.persons.grouping import (
+from streamreid.persons.grouping import GroupingError, crosses_cut, group_tracklets
+from streamreid.persons.grouping_results import build_persons, grouping_log, reid_candidates
+from streamreid.persons.pair_checks import (
     AREA_RATIO,
     CHECK_NAMES,
     JITTER_DIFFERENCE,
     MOTION_ALIGNMENT,
     SPATIAL_DISTANCE,
     TEMPORAL_GAP,
-    GroupingError,
-    build_persons,
     check_pair,
-    crosses_cut,
     detrended_jitter,
-    group_tracklets,
-    grouping_log,
     is_moving,
-    reid_candidates,
 )
 from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.types import TrackletStats
@@ -587,7 +583,7 @@ def test_matching_beats_the_reference_greedy_on_synthetic_fragmentation():
 
 
 def test_grouping_limits_in_seconds_and_frame_fractions_mean_the_same_at_any_rate():
-    from streamreid.persons.grouping import scaled_grouping_config
+    from streamreid.persons.pair_checks import scaled_grouping_config
 
     config = GroupingConfig()
     at_25 = scaled_grouping_config(config, fps=25.0, frame_size=(640, 360))

@@ -69,7 +69,7 @@ def test_the_summary_is_not_wrapped_at_80_columns_in_a_log(capsys):
     """Issue 20.15: stdout to a pipe or a file (CI logs) gets every line of the summary whole."""
     from types import SimpleNamespace
 
-    from streamreid import cli
+    from streamreid import cli_output
 
     note = "the video could not be read past frame 1234 (damaged or truncated file): the report covers what was seen"
     result = SimpleNamespace(
@@ -79,7 +79,7 @@ def test_the_summary_is_not_wrapped_at_80_columns_in_a_log(capsys):
         runtime="openvino (bf16), chosen on this machine: openvino 23.1 fps, torch 9.0 fps; input size 640: people",
         embedder="", realtime=None, report="runs/x/report.html",
     )  # fmt: skip
-    cli._print_summary(result)
+    cli_output.print_summary(result)
     lines = capsys.readouterr().out.splitlines()
     assert any(note in line for line in lines)
     assert any(result.runtime in line for line in lines)

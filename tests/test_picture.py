@@ -11,7 +11,7 @@ import supervision as sv
 
 from streamreid.config import Config
 from streamreid.pipeline import process
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.stream.picture import YuvPicture, detector_size, in_frame_pixels, yuv_to_bgr_matrix
 from streamreid.stream.reservoir import cut_crop
 from streamreid.stream.sources import open_source

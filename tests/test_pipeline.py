@@ -11,7 +11,7 @@ import streamreid.stream.sources
 from streamreid.config import Config
 from streamreid.end_of_stream import analyse
 from streamreid.pipeline import process
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.stream.filling import is_filled
 from streamreid.stream.stats import TrackletStatsAccumulator

@@ -7,7 +7,8 @@ import pytest
 from benchmark_modules import load_benchmark
 
 from streamreid.config import ConfigError, GroupingConfig, RankingConfig
-from streamreid.persons.grouping import build_persons, group_tracklets
+from streamreid.persons.grouping import group_tracklets
+from streamreid.persons.grouping_results import build_persons
 from streamreid.persons.ranking import COMPONENTS, rank_persons, ranking_results
 from streamreid.types import TrackletStats
 

@@ -19,7 +19,7 @@ from streamreid.report import write_person_webp, write_person_webps, write_repor
 from streamreid.report.figures import format_clock, person_colour, scale_colour
 from streamreid.report.html import FALLBACK_NOTICE, SHOWN_PAIRS
 from streamreid.report.webp import PersonAnimations, evenly_spaced, webp_path_for
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.stream.reservoir import ANIMATION
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -604,11 +604,11 @@ def test_format_clock():
 
 
 def test_a_merge_by_appearance_does_not_quote_the_motion_prediction_as_a_distance():
-    from streamreid.report.data import _checks_detail
+    from streamreid.report.links import checks_detail
 
     checks = {"temporal_gap": {"value": 806}, "spatial_distance": {"value": 4116.0}, "area_ratio": {"value": 0.18}}
-    assert _checks_detail(checks, moved_on=True) == "806 frame gap, 4116 px apart, size ratio 0.18"
-    assert _checks_detail(checks, moved_on=False) == "806 frame gap, size ratio 0.18"  # predicted far off the frame
+    assert checks_detail(checks, moved_on=True) == "806 frame gap, 4116 px apart, size ratio 0.18"
+    assert checks_detail(checks, moved_on=False) == "806 frame gap, size ratio 0.18"  # predicted far off the frame
 
 
 def test_a_similarity_and_the_line_never_read_the_same():

@@ -9,7 +9,7 @@ from fake_run import build_fake_run
 from streamreid.cli import main
 from streamreid.errors import SelectionError, StoreError
 from streamreid.persons.select import describe_ids, parse_person_ids, select_persons
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 
 
 @pytest.fixture(scope="module")

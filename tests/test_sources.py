@@ -13,6 +13,7 @@ from rtsp_server import RtspServerProcess, free_port
 from synthetic import scenario_reentry_crossing, write_video
 
 import streamreid.stream.sources
+import streamreid.stream.target
 from streamreid.errors import SourceError
 from streamreid.stream.sources import iter_frames, open_source
 
@@ -236,7 +237,7 @@ def test_listener_that_never_answers_times_out(tmp_path):
 
 
 def test_source_kinds_and_option_checks(monkeypatch):
-    resolve = streamreid.stream.sources._resolve
+    resolve = streamreid.stream.target.resolve
     assert resolve("-").kind == "stdin"
     assert resolve("rtsp://user:secret@cam.local:554/live").display == "rtsp://***@cam.local:554/live"
     assert resolve("rtsp://cam/live").options == (("rtsp_transport", "tcp"),)

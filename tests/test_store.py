@@ -10,7 +10,9 @@ import pytest
 import zarr
 
 from streamreid.errors import StoreError
-from streamreid.run.store import STORE_NAME, CropStore, open_store
+from streamreid.run.store import CropStore
+from streamreid.run.store_layout import STORE_NAME
+from streamreid.run.store_reader import open_store
 from streamreid.stream.reservoir import ANIMATION, BEST
 from streamreid.types import CropSample, QualityComponents
 

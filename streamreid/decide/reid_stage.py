@@ -35,7 +35,7 @@ from streamreid.errors import StreamReidError
 from streamreid.persons.person_tracks import PersonTrack, co_visible_pairs, co_visible_tracklets
 from streamreid.reid.embed import RememberingEmbedder
 from streamreid.reid.features import Embedder, EmbedderInfo
-from streamreid.run.decisions import apart
+from streamreid.run.reviews import apart
 from streamreid.types import Person
 
 #: Files of the ReID stage, removed before it runs again.
@@ -54,7 +54,7 @@ FALLBACK_NOTE = (
 
 
 class CropSource(Protocol):
-    """What :func:`embed_persons` reads crops from (:class:`~streamreid.run.store.StoreReader`)."""
+    """What :func:`embed_persons` reads crops from (:class:`~streamreid.run.store_reader.StoreReader`)."""
 
     def crop_rows_for(
         self, tracker_ids: Sequence[int], *, buffer: str, limit: int | None, order: str

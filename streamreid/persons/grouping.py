@@ -5,25 +5,7 @@ detections, leaving and coming back). This module decides, from the final
 :class:`~streamreid.types.TrackletStats` alone, which tracklets continue each
 other, and aggregates each chain into a :class:`~streamreid.types.Person`.
 
-**The five checks** (:func:`check_pair`) compare an *earlier* tracklet's end
-with a *later* one's start:
-
-1. ``temporal_gap``: ``1 <= later.start_frame - earlier.end_frame <= max_temporal_gap``.
-   Tracklets that share a frame are never the same person.
-2. ``spatial_distance``: distance from the earlier's last box centre to the later's
-   first box centre, limited by ``max_spatial_distance``. ``spatial_mode`` chooses:
-   ``fixed`` (the reference: raw distance), ``allowance`` (the limit grows by the
-   faster tracklet's speed x gap) or ``predicted`` (the earlier's last centre is
-   carried on by its mean velocity over the gap before measuring).
-3. ``area_ratio``: ``later.mean_area / earlier.mean_area`` within ``area_ratio_range``.
-4. ``motion_alignment``: cosine of the two mean velocities ``>= min_motion_alignment``,
-   checked only when both tracklets move (:func:`is_moving`: faster than
-   ``moving_speed`` and travelling ``min_travel_to_jitter`` times their jitter; else
-   it passes with value ``None``).
-5. ``jitter_difference``: ``|jitter_1 - jitter_2| <= max_jitter_difference``, where the
-   jitter is :func:`tracklet_jitter` with ``jitter_measure``: ``spread`` (the
-   reference: ``center_jitter``, which also grows with distance walked) or
-   ``detrended`` (the spread left once the straight-line motion is taken out).
+The checks of each pair are :mod:`streamreid.persons.pair_checks`.
 
 **Linking** (:func:`group_tracklets`). Every pair that passes all checks gets a
 cost in ``[0, 1]``, the mean of four normalised mismatches: gap / limit,
@@ -44,14 +26,6 @@ video): the next shot may show another place, or the same place from elsewhere. 
 gap spans a cut (:func:`crosses_cut`) is never a candidate; only appearance (``must_link``,
 from ReID merges or the user) joins tracklets across a cut.
 
-**Crowds** (``crowd_radius``, :mod:`streamreid.persons.handover`). With the video's tracked boxes
-(:class:`~streamreid.persons.handover.Neighbours`), a link the five checks accept also gets a sixth, ``crowd``:
-the nearest other person to the hand-over, in box heights. Within ``crowd_radius`` (1 body
-height: about what a walker covers in the longest gap allowed, so the other could as well be
-the one who reappears) position and timing cannot tell who continues whom, and the link is
-left out: ReID may still join the two persons afterwards, by appearance alone. Someone
-``seen_together`` with both tracklets is neither of them and does not count.
-
 **Constraints.** ``must_link`` pairs are joined first (union-find), each kept only
 if its group stays free of ``cannot_link`` pairs and of time overlaps longer than
 half of ``max_temporal_gap`` (a track handed one faint box after a new track started
@@ -66,66 +40,29 @@ costliest link on the way is forbidden and the matching solved again.
 from __future__ import annotations
 
 import bisect
-import dataclasses
-import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from streamreid.config import ConfigError, GroupingConfig
+from streamreid.config import GroupingConfig
 from streamreid.errors import StreamReidError
-from streamreid.persons.handover import Neighbours, nearest_other
-from streamreid.types import Person, TrackletStats
-
-TEMPORAL_GAP = "temporal_gap"
-SPATIAL_DISTANCE = "spatial_distance"
-AREA_RATIO = "area_ratio"
-MOTION_ALIGNMENT = "motion_alignment"
-JITTER_DIFFERENCE = "jitter_difference"
-CROWD = "crowd"
-CHECK_NAMES = (TEMPORAL_GAP, SPATIAL_DISTANCE, AREA_RATIO, MOTION_ALIGNMENT, JITTER_DIFFERENCE)
-"""The five checks of every pair; ``crowd`` is added when grouping is given the video's tracked boxes."""
-
-SPATIAL_MODES = ("fixed", "allowance", "predicted")
-JITTER_MEASURES = ("spread", "detrended")
-
-CheckValue = float | None
-CheckLimit = float | tuple[float, float]
+from streamreid.persons.handover import Neighbours
+from streamreid.persons.pair_checks import (
+    PairCheck,
+    crowd_check,
+    run_checks,
+    validate_grouping_config,
+)
+from streamreid.types import TrackletStats
 
 
 class GroupingError(StreamReidError, ValueError):
     """Tracklet statistics or link constraints given to grouping are inconsistent."""
-
-
-@dataclass(frozen=True)
-class PairCheck:
-    """The five checks between an earlier tracklet's end and a later one's start.
-
-    Attributes:
-        earlier: Tracker id of the tracklet that starts first.
-        later: Tracker id of the other tracklet.
-        checks: Check name to ``(value, limit, passed)``; ``limit`` is a ``(low, high)``
-            range for ``temporal_gap`` and ``area_ratio``; ``value`` is ``None`` for a
-            motion check skipped because a tracklet stands still.
-        accepted: Every check passed (so the two do not overlap in time).
-        cost: Link cost in ``[0, 1]`` (0 is a perfect continuation) when accepted, else ``None``.
-    """
-
-    earlier: int
-    later: int
-    checks: dict[str, tuple[CheckValue, CheckLimit, bool]]
-    accepted: bool
-    cost: float | None = None
-
-    def failed(self) -> tuple[str, ...]:
-        """Names of the checks that did not pass."""
-        return tuple(name for name, (_, _, passed) in self.checks.items() if not passed)
 
 
 @dataclass(frozen=True)
@@ -146,236 +83,6 @@ class GroupingResult:
     chosen: tuple[tuple[int, int], ...]
     forced: tuple[tuple[int, int], ...] = ()
     unmet_must_links: tuple[tuple[int, int], ...] = ()
-
-
-def box_center(xyxy: Sequence[float]) -> tuple[float, float]:
-    """Centre ``(x, y)`` of a box ``(x1, y1, x2, y2)``."""
-    return ((xyxy[0] + xyxy[2]) * 0.5, (xyxy[1] + xyxy[3]) * 0.5)
-
-
-def detrended_jitter(stats: TrackletStats) -> float:
-    """RMS distance of the centre from its straight-line motion.
-
-    Uses ``stats.motion_residual`` (exact, computed online by ``streamreid.stream.stats``) when
-    present; otherwise estimates it from the summary as follows.
-
-    ``center_jitter`` mixes noise with the distance walked: for a steady walk at
-    speed ``v`` over ``D`` frames the centres spread by ``v * sqrt((D^2 - 1) / 12)``
-    around their mean even without any jitter. That share is removed:
-    ``sqrt(max(jitter^2 - |v|^2 (D^2 - 1) / 12, 0))``. Exact for a straight walk seen
-    in every frame; an approximation when frames are missing or the path bends. As
-    ``v`` comes from the first and last centres, their noise ``s`` leaves an error of
-    about ``sqrt(|v| D s / 6)`` on a long walk (e.g. ~20 px for 900 px walked with
-    2 px noise): good enough to tell a walker from a dancer, not a precise noise level.
-
-    Args:
-        stats: Final statistics of one tracklet.
-
-    Returns:
-        The jitter left after the motion, in pixels.
-    """
-    if stats.motion_residual is not None:
-        return float(stats.motion_residual)  # exact, from the online least-squares sums
-    span = max(stats.end_frame - stats.start_frame, 0)
-    motion_variance = stats.velocity_magnitude**2 * ((span + 1) ** 2 - 1) / 12.0
-    return math.sqrt(max(stats.center_jitter**2 - motion_variance, 0.0))
-
-
-def tracklet_jitter(stats: TrackletStats, *, measure: str) -> float:
-    """The jitter of a tracklet under ``measure`` (``spread`` or ``detrended``).
-
-    Raises:
-        ConfigError: ``measure`` is not one of :data:`JITTER_MEASURES`.
-    """
-    if measure == "spread":
-        return float(stats.center_jitter)
-    if measure == "detrended":
-        return detrended_jitter(stats)
-    raise ConfigError(f"jitter_measure must be one of {', '.join(JITTER_MEASURES)}, got {measure!r}")
-
-
-def is_moving(stats: TrackletStats, *, config: GroupingConfig) -> bool:
-    """Whether a tracklet's mean velocity gives a trustworthy direction.
-
-    It must be faster than ``moving_speed`` (the reference's only condition) and,
-    unless ``min_travel_to_jitter`` is 0, travel from first to last sighting at least
-    ``min_travel_to_jitter`` times its :func:`detrended_jitter`: a person standing or
-    dancing on the spot has a mean velocity too, but its direction is noise.
-    """
-    if stats.velocity_magnitude <= config.moving_speed:
-        return False
-    travel = stats.velocity_magnitude * max(stats.end_frame - stats.start_frame, 0)
-    return travel >= config.min_travel_to_jitter * detrended_jitter(stats)
-
-
-def scaled_grouping_config(config: GroupingConfig, *, fps: float, frame_size: tuple[int, int]) -> GroupingConfig:
-    """The grouping limits of ``config`` in frames and pixels for one video.
-
-    ``max_gap_seconds``, ``max_distance_fraction`` and ``max_jitter_fraction`` (fractions of the
-    frame diagonal), when set, replace ``max_temporal_gap``, ``max_spatial_distance`` and
-    ``max_jitter_difference``, so one configuration means the same at 7 fps and at 60 fps, in
-    a 640×360 film and in a 4K stream. The defaults equal the reference's 30 frames, 200 px
-    and 40 px at 25 fps in 640×360.
-
-    Args:
-        config: The grouping configuration.
-        fps: Frames per second of the decoded stream (frame indices count every decoded frame).
-        frame_size: ``(width, height)`` in pixels.
-    """
-    diagonal = float(np.hypot(*frame_size))
-    changes: dict[str, Any] = {}
-    if config.max_gap_seconds is not None and fps > 0:
-        changes["max_temporal_gap"] = max(1, round(config.max_gap_seconds * fps))
-    if config.max_distance_fraction is not None and diagonal > 0:
-        changes["max_spatial_distance"] = config.max_distance_fraction * diagonal
-    if config.max_jitter_fraction is not None and diagonal > 0:
-        changes["max_jitter_difference"] = config.max_jitter_fraction * diagonal
-    return dataclasses.replace(config, **changes)
-
-
-def validate_grouping_config(config: GroupingConfig) -> None:
-    """Check the grouping knobs once, with messages that name the key.
-
-    Raises:
-        ConfigError: A knob is out of range or names an unknown mode.
-    """
-    if config.spatial_mode not in SPATIAL_MODES:
-        raise ConfigError(
-            f"grouping.spatial_mode must be one of {', '.join(SPATIAL_MODES)}, got {config.spatial_mode!r}"
-        )
-    if config.jitter_measure not in JITTER_MEASURES:
-        raise ConfigError(
-            f"grouping.jitter_measure must be one of {', '.join(JITTER_MEASURES)}, got {config.jitter_measure!r}"
-        )
-    if config.max_temporal_gap < 1:
-        raise ConfigError(f"grouping.max_temporal_gap must be >= 1, got {config.max_temporal_gap}")
-    low, high = config.area_ratio_range
-    if not 0 < low <= 1 <= high:
-        raise ConfigError(f"grouping.area_ratio_range must satisfy 0 < low <= 1 <= high, got [{low}, {high}]")
-    for name in (
-        "max_spatial_distance",
-        "max_jitter_difference",
-        "moving_speed",
-        "min_travel_to_jitter",
-        "crowd_radius",
-    ):
-        if getattr(config, name) < 0:
-            raise ConfigError(f"grouping.{name} must be >= 0, got {getattr(config, name)}")
-
-
-def check_pair(earlier: TrackletStats, later: TrackletStats, *, config: GroupingConfig) -> PairCheck:
-    """Run the five checks from ``earlier``'s end to ``later``'s start.
-
-    Every check is evaluated (and its value kept for the log) even when an earlier
-    one fails.
-
-    Args:
-        earlier: The tracklet that starts first.
-        later: The tracklet that would continue it.
-        config: Grouping thresholds and modes.
-
-    Returns:
-        The verdicts, and the link cost when all pass.
-
-    Raises:
-        ConfigError: ``config`` is invalid.
-    """
-    validate_grouping_config(config)
-    return _check_pair(earlier, later, config)
-
-
-def _check_pair(earlier: TrackletStats, later: TrackletStats, config: GroupingConfig) -> PairCheck:
-    checks: dict[str, tuple[CheckValue, CheckLimit, bool]] = {}
-
-    gap = later.start_frame - earlier.end_frame
-    checks[TEMPORAL_GAP] = (float(gap), (1.0, float(config.max_temporal_gap)), 1 <= gap <= config.max_temporal_gap)
-
-    end_x, end_y = box_center(earlier.last_bbox)
-    start_x, start_y = box_center(later.first_bbox)
-    elapsed = max(gap, 0)
-    limit = float(config.max_spatial_distance)
-    if config.spatial_mode == "predicted":
-        end_x += earlier.mean_velocity[0] * elapsed
-        end_y += earlier.mean_velocity[1] * elapsed
-    elif config.spatial_mode == "allowance":
-        limit += max(earlier.velocity_magnitude, later.velocity_magnitude) * elapsed
-    distance = math.hypot(start_x - end_x, start_y - end_y)
-    checks[SPATIAL_DISTANCE] = (distance, limit, distance <= limit)
-
-    low, high = (float(v) for v in config.area_ratio_range)
-    ratio = later.mean_area / earlier.mean_area if earlier.mean_area > 0 else math.inf
-    checks[AREA_RATIO] = (ratio, (low, high), low <= ratio <= high)
-
-    speed_1, speed_2 = earlier.velocity_magnitude, later.velocity_magnitude
-    if is_moving(earlier, config=config) and is_moving(later, config=config):
-        dot = earlier.mean_velocity[0] * later.mean_velocity[0] + earlier.mean_velocity[1] * later.mean_velocity[1]
-        cosine = max(-1.0, min(1.0, dot / (speed_1 * speed_2)))
-        checks[MOTION_ALIGNMENT] = (cosine, float(config.min_motion_alignment), cosine >= config.min_motion_alignment)
-    else:
-        checks[MOTION_ALIGNMENT] = (None, float(config.min_motion_alignment), True)
-
-    jitter_1 = tracklet_jitter(earlier, measure=config.jitter_measure)
-    jitter_2 = tracklet_jitter(later, measure=config.jitter_measure)
-    difference = abs(jitter_1 - jitter_2)
-    checks[JITTER_DIFFERENCE] = (
-        difference,
-        float(config.max_jitter_difference),
-        difference <= config.max_jitter_difference,
-    )
-
-    accepted = all(passed for _, _, passed in checks.values())
-    cost = _link_cost(checks) if accepted else None
-    return PairCheck(earlier=earlier.tracker_id, later=later.tracker_id, checks=checks, accepted=accepted, cost=cost)
-
-
-def crowd_check(
-    check: PairCheck, earlier: TrackletStats, later: TrackletStats, *, neighbours: Neighbours, radius: float,
-    exclude: Iterable[int] = (), apart: Collection[frozenset[int]] = frozenset(),
-) -> PairCheck:  # fmt: skip
-    """``check`` with the ``crowd`` check added: passed when nobody else came within ``radius`` box heights.
-
-    Args:
-        check: The five checks of ``earlier`` → ``later``.
-        earlier: The tracklet that ended.
-        later: The tracklet that began.
-        neighbours: The video's tracked boxes.
-        radius: ``crowd_radius``, in box heights.
-        exclude: Tracklets already joined to either side (not "other people").
-        apart: Tracklet pairs seen together: someone seen together with both sides is neither, and not counted.
-    """
-    end, start = earlier.end_frame, later.start_frame
-    companions = [
-        o
-        for o in neighbours.owners(min(end, start), max(end, start))
-        if frozenset((o, earlier.tracker_id)) in apart and frozenset((o, later.tracker_id)) in apart
-    ]
-    nearest = nearest_other(neighbours, earlier, later, exclude=(*exclude, *companions))
-    passed = nearest > radius
-    checks = {**check.checks, CROWD: (nearest, float(radius), passed)}
-    accepted = check.accepted and passed
-    return dataclasses.replace(check, checks=checks, accepted=accepted, cost=check.cost if accepted else None)
-
-
-def _link_cost(checks: dict[str, tuple[CheckValue, CheckLimit, bool]]) -> float:
-    """Mean of the normalised gap, distance, area and jitter mismatches, each in [0, 1]."""
-    gap, (_, max_gap), _ = checks[TEMPORAL_GAP]
-    distance, distance_limit, _ = checks[SPATIAL_DISTANCE]
-    ratio, (low, high), _ = checks[AREA_RATIO]
-    jitter, jitter_limit, _ = checks[JITTER_DIFFERENCE]
-    terms = [
-        gap / max_gap,
-        distance / distance_limit if distance_limit > 0 else 0.0,
-        _area_mismatch(ratio, low, high),
-        jitter / jitter_limit if jitter_limit > 0 else 0.0,
-    ]
-    return float(np.clip(np.mean(terms), 0.0, 1.0))
-
-
-def _area_mismatch(ratio: float, low: float, high: float) -> float:
-    bound = high if ratio >= 1 else low
-    if bound == 1.0:
-        return 0.0
-    return min(abs(math.log(ratio)) / abs(math.log(bound)), 1.0)
 
 
 def time_key(stats: TrackletStats) -> tuple[int, int, int]:
@@ -439,19 +146,34 @@ def group_tracklets(
     cannot_sets |= {frozenset((int(a), int(b))) for a, b in seen_together if a != b and a in by_id and b in by_id}
     nodes, unmet = _must_link_nodes(by_id, must, cannot_sets, max_overlap=config.max_temporal_gap // 2)
 
-    pairs: list[PairCheck] = []
-    forced: list[tuple[int, int]] = []
-    for members in nodes:
-        for a, b in pairwise(members):
-            pairs.append(_check_pair(by_id[a], by_id[b], config))
-            forced.append((a, b))
-
+    pairs, forced = _must_link_pairs(nodes, by_id, config)
     apart = {frozenset((int(a), int(b))) for a, b in seen_together}  # every id: short tracklets are people too
     candidates = _candidate_pairs(nodes, by_id, config, shot_cuts=sorted(shot_cuts), neighbours=neighbours,
                                   apart=apart)  # fmt: skip
     pairs.extend(check for _, _, check in candidates)
 
     chains = _chains_without_cannot_links(nodes, candidates, cannot_sets)
+    return _result(chains, nodes, by_id, pairs=pairs, forced=forced, unmet=unmet)
+
+
+def _must_link_pairs(
+    nodes: Sequence[Sequence[int]], by_id: Mapping[int, TrackletStats], config: GroupingConfig
+) -> tuple[list[PairCheck], list[tuple[int, int]]]:
+    """The checks of the consecutive tracklets of each must-linked node, and those links (forced)."""
+    pairs: list[PairCheck] = []
+    forced: list[tuple[int, int]] = []
+    for members in nodes:
+        for a, b in pairwise(members):
+            pairs.append(run_checks(by_id[a], by_id[b], config))
+            forced.append((a, b))
+    return pairs, forced
+
+
+def _result(
+    chains: Iterable[Sequence[int]], nodes: Sequence[Sequence[int]], by_id: Mapping[int, TrackletStats], *,
+    pairs: list[PairCheck], forced: list[tuple[int, int]], unmet: Sequence[tuple[int, int]],
+) -> GroupingResult:  # fmt: skip
+    """The groups the chains of nodes make, in time order, with every pair and link in time order."""
     groups = sorted(
         (tuple(tid for node in chain for tid in nodes[node]) for chain in chains),
         key=lambda group: _time_key(by_id[group[0]]),
@@ -585,7 +307,7 @@ def _candidate_pairs(
         for v in range(max(low, u + 1), high):
             head = by_id[nodes[v][0]]
             if not crosses_cut(tail.end_frame, head.start_frame, shot_cuts):
-                check = _check_pair(tail, head, config)
+                check = run_checks(tail, head, config)
                 if crowded and check.accepted:  # only a link the five checks accept needs it
                     check = crowd_check(check, tail, head, neighbours=neighbours, radius=config.crowd_radius,
                                         exclude=(*node, *nodes[v]), apart=apart)  # fmt: skip
@@ -653,139 +375,3 @@ def _cannot_link_cuts(
                     path = [(chain[k], chain[k + 1]) for k in range(i, j)]
                     cuts.add(max(path, key=lambda link: (links[link[0]][1].cost, link)))
     return cuts
-
-
-def build_persons(groups: Sequence[Sequence[int]], stats: Sequence[TrackletStats]) -> list[Person]:
-    """Aggregate each group of tracklets into a :class:`Person` (``person_id`` = index in ``groups``).
-
-    Means are weighted by detection count. ``center_jitter`` is the pooled RMS
-    distance of every detection's centre from the person's pooled mean centre:
-    ``sqrt(sum_i n_i (jitter_i^2 + |mean_i - mean|^2) / sum_i n_i)``, which equals the
-    RMS recomputed over all the points.
-
-    Args:
-        groups: Tracker ids per person (e.g. :attr:`GroupingResult.groups`).
-        stats: Statistics of (at least) every tracklet named in ``groups``.
-
-    Returns:
-        One person per group, in the order of ``groups``.
-
-    Raises:
-        GroupingError: A group is empty or names a tracker id without statistics.
-    """
-    by_id = {item.tracker_id: item for item in stats}
-    persons = []
-    for person_id, group in enumerate(groups):
-        if not group:
-            raise GroupingError(f"person {person_id} has no tracklets")
-        missing = [tid for tid in group if tid not in by_id]
-        if missing:
-            raise GroupingError(f"person {person_id} names tracker id {missing[0]}, which has no statistics")
-        members = sorted((by_id[tid] for tid in group), key=_time_key)
-        counts = np.array([m.detection_count for m in members], dtype=np.float64)
-        total = counts.sum()
-        weights = counts / total if total > 0 else np.full(len(members), 1.0 / len(members))
-        centers = np.array([m.mean_center for m in members], dtype=np.float64)
-        mean_center = weights @ centers
-        jitters = np.array([m.center_jitter for m in members], dtype=np.float64)
-        pooled = weights @ (jitters**2 + ((centers - mean_center) ** 2).sum(axis=1))
-        first = min(members, key=lambda m: (m.start_frame, m.start_time))
-        last = max(members, key=lambda m: (m.end_frame, m.end_time))
-        persons.append(
-            Person(
-                person_id=person_id,
-                tracklet_ids=tuple(m.tracker_id for m in members),
-                start_frame=first.start_frame,
-                end_frame=last.end_frame,
-                start_time=float(first.start_time),
-                end_time=float(last.end_time),
-                detection_count=int(total),
-                mean_center=(float(mean_center[0]), float(mean_center[1])),
-                center_jitter=float(math.sqrt(max(pooled, 0.0))),
-                mean_area=float(weights @ np.array([m.mean_area for m in members])),
-                mean_confidence=float(weights @ np.array([m.mean_confidence for m in members])),
-            )
-        )
-    return persons
-
-
-def _json_number(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, tuple):
-        return [_json_number(v) for v in value]
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def grouping_log(result: GroupingResult) -> dict[str, Any]:
-    """The ``grouping_log.json`` payload: every pair considered with every check.
-
-    Returns:
-        ``{"pairs": [{"earlier", "later", "checks": {name: {"value", "limit", "passed"}},
-        "accepted", "chosen", "forced", "cost"}], "groups": [[ids]], "unmet_must_links": [[a, b]]}``;
-        non-finite values (an area ratio against a zero area) and skipped checks are ``null``.
-    """
-    chosen = set(result.chosen)
-    forced = set(result.forced)
-    return {
-        "pairs": [
-            {
-                "earlier": int(pair.earlier),
-                "later": int(pair.later),
-                "checks": {
-                    name: {"value": _json_number(value), "limit": _json_number(limit), "passed": bool(passed)}
-                    for name, (value, limit, passed) in pair.checks.items()
-                },
-                "accepted": bool(pair.accepted),
-                "chosen": (pair.earlier, pair.later) in chosen,
-                "forced": (pair.earlier, pair.later) in forced,
-                "cost": _json_number(pair.cost),
-            }
-            for pair in result.pairs
-        ],
-        "groups": [list(group) for group in result.groups],
-        "unmet_must_links": [list(pair) for pair in result.unmet_must_links],
-    }
-
-
-def reid_candidates(result: GroupingResult, stats: Sequence[TrackletStats]) -> list[dict[str, Any]]:
-    """Pairs left apart that appearance re-identification should look at.
-
-    A candidate joins two tracklets of different groups and either passed the
-    temporal, spatial and area checks but failed motion or jitter, or passed every
-    check but lost the matching to a better link.
-
-    Args:
-        result: The grouping.
-        stats: The statistics it was computed from (for the raw centre distance).
-
-    Returns:
-        ``[{"tracklet_1", "tracklet_2", "gap", "distance", "area_ratio", "accepted",
-        "failed_checks"}]`` in time order; ``distance`` is the raw distance between the
-        last and the first box centre whatever ``spatial_mode`` was used.
-    """
-    by_id = {item.tracker_id: item for item in stats}
-    group_of = {tid: index for index, group in enumerate(result.groups) for tid in group}
-    basic = (TEMPORAL_GAP, SPATIAL_DISTANCE, AREA_RATIO)
-    candidates = []
-    for pair in result.pairs:
-        if group_of.get(pair.earlier) == group_of.get(pair.later):
-            continue
-        if not all(pair.checks[name][2] for name in basic):
-            continue
-        earlier, later = by_id[pair.earlier], by_id[pair.later]
-        end_x, end_y = box_center(earlier.last_bbox)
-        start_x, start_y = box_center(later.first_bbox)
-        candidates.append(
-            {
-                "tracklet_1": int(pair.earlier),
-                "tracklet_2": int(pair.later),
-                "gap": int(later.start_frame - earlier.end_frame),
-                "distance": float(math.hypot(start_x - end_x, start_y - end_y)),
-                "area_ratio": _json_number(pair.checks[AREA_RATIO][0]),
-                "accepted": bool(pair.accepted),
-                "failed_checks": list(pair.failed()),
-            }
-        )
-    return candidates

@@ -9,7 +9,7 @@ Each person gets four components in ``[0, 1]`` (1 is best):
 * ``center``: ``1 - |mean_center - frame centre| / half diagonal`` (clipped to 0).
 * ``smoothness``: ``1 / (1 + jitter / sqrt(mean_area))``, jitter relative to the box
   size. With ``jitter_measure: detrended`` the jitter is the pooled RMS of every
-  tracklet's :func:`~streamreid.persons.grouping.detrended_jitter` (a steady walker is
+  tracklet's :func:`~streamreid.persons.pair_checks.detrended_jitter` (a steady walker is
   smooth); with ``spread`` it is the person's pooled ``center_jitter``.
 
 The score is the weighted mean ``sum(w_k c_k) / sum(w_k)`` with the weights of
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamreid.config import ConfigError, RankingConfig
-from streamreid.persons.grouping import JITTER_MEASURES, tracklet_jitter
+from streamreid.persons.pair_checks import JITTER_MEASURES, tracklet_jitter
 from streamreid.types import Person, TrackletStats
 
 COMPONENTS = ("duration", "coverage", "center", "smoothness")
@@ -89,15 +89,8 @@ def rank_persons(
             a tracker id without statistics.
     """
     weights = ranking_weights(config)
-    if config.jitter_measure not in JITTER_MEASURES:
-        raise ConfigError(
-            f"ranking.jitter_measure must be one of {', '.join(JITTER_MEASURES)}, got {config.jitter_measure!r}"
-        )
-    if total_frames < 1:
-        raise ValueError(f"total_frames must be >= 1, got {total_frames}")
+    _check_inputs(config, total_frames=total_frames, frame_size=frame_size)
     width, height = frame_size
-    if width <= 0 or height <= 0:
-        raise ValueError(f"frame_size must be positive, got {frame_size}")
     if not persons:
         return []
 
@@ -124,6 +117,19 @@ def rank_persons(
         PersonScore(person_id=person.person_id, score=float(score), rank=rank, components=components)
         for rank, (person, score, components) in enumerate(unranked, start=1)
     ]
+
+
+def _check_inputs(config: RankingConfig, *, total_frames: int, frame_size: tuple[int, int]) -> None:
+    """Refuse an unknown jitter measure, no frames, or a frame without area."""
+    if config.jitter_measure not in JITTER_MEASURES:
+        raise ConfigError(
+            f"ranking.jitter_measure must be one of {', '.join(JITTER_MEASURES)}, got {config.jitter_measure!r}"
+        )
+    if total_frames < 1:
+        raise ValueError(f"total_frames must be >= 1, got {total_frames}")
+    width, height = frame_size
+    if width <= 0 or height <= 0:
+        raise ValueError(f"frame_size must be positive, got {frame_size}")
 
 
 def _person_jitter(person: Person, by_id: dict[int, TrackletStats], measure: str) -> float:

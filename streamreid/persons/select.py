@@ -57,7 +57,7 @@ from streamreid import rundir
 from streamreid.config import TrackerConfig
 from streamreid.errors import SelectionError, StoreError
 from streamreid.persons.person_tracks import seen_together
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 
 SELECTION_DIR = "selection"
 SELECTION_JSON = "selection.json"

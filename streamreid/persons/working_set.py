@@ -19,28 +19,22 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
-from streamreid.persons.grouping import (
-    GroupingResult,
-    build_persons,
-    group_tracklets,
-    grouping_log,
-    reid_candidates,
-    scaled_grouping_config,
-    time_key,
-)
+from streamreid.persons.grouping import GroupingResult, group_tracklets, time_key
+from streamreid.persons.grouping_results import build_persons, grouping_log, reid_candidates
 from streamreid.persons.handover import Neighbours
+from streamreid.persons.pair_checks import scaled_grouping_config
 from streamreid.persons.person_tracks import PersonTrack, seen_together
 from streamreid.persons.ranking import PersonScore, rank_persons, ranking_results
 from streamreid.reid.features import EmbedderInfo
-from streamreid.run.decisions import run_constraints
 from streamreid.run.live_tracklets import read_checkpoint
+from streamreid.run.reviews import run_constraints
 from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.stream.detection_rate import saved_stride
 from streamreid.stream.filling import is_filled, trimmed_ends
 from streamreid.types import Person, TrackletStats, VideoInfo
 
 if TYPE_CHECKING:
-    from streamreid.run.store import StoreReader
+    from streamreid.run.store_reader import StoreReader
 
 #: Analysis window of live sources when ``report.window_s`` is null.
 LIVE_WINDOW_S = 3600.0
@@ -199,7 +193,7 @@ def load_working_set(
 
     Args:
         run_dir: The run directory.
-        store: The run's open :class:`~streamreid.run.store.StoreReader` (live crops are added to it).
+        store: The run's open :class:`~streamreid.run.store_reader.StoreReader` (live crops are added to it).
         config: The configuration.
         stats: The tracklets, when the caller has them (else read from the run directory).
         info: The video, when the caller has it (else ``run.json``'s).

@@ -111,7 +111,7 @@ class RememberingEmbedder:
         while the embedder runs on this one.
 
         Args:
-            store: A :class:`~streamreid.run.store.StoreReader` (its ``images(rows)``).
+            store: A :class:`~streamreid.run.store_reader.StoreReader` (its ``images(rows)``).
             row_groups: Rows of the store per group (a person's best crops, say).
             batch: Crops read and embedded at once (memory: about this many crops).
 

@@ -14,7 +14,7 @@ from html import escape
 import numpy as np
 from markupsafe import Markup
 
-from streamreid.report.data import PersonView, Recommendation, Side, SimilarityView
+from streamreid.report.views import PersonView, Recommendation, Side, SimilarityView
 
 # Viridis anchor colours, 0 to 1: perceptually even and readable in greyscale.
 SCALE_STOPS = (
@@ -268,24 +268,7 @@ def heatmap_svg(similarity: SimilarityView, person_ids: Sequence[int],
             x, y = margin + j * cell, margin + i * cell
             value = similarity.value(a, b)
             level = levels.get(frozenset((a, b))) if a != b else None
-            if a == b:
-                fill, tip = "#e6e6e6", f"P{a} (itself)"
-            elif not math.isfinite(value):
-                fill, tip = "#f4f4f4", f"P{a} vs P{b}: no value"
-            else:
-                fill, tip = scale_colour(value, low), f"P{a} vs P{b}: {value:.2f}"
-                if level in _LEVEL_WORDS:
-                    tip += f" ({_LEVEL_WORDS[level]}, to check)"
-            out.append(
-                f'<rect class="cell{" " + level if level else ""}" x="{x}" y="{y}" width="{cell}" height="{cell}"'
-                f' fill="{fill}"><title>{escape(tip)}</title></rect>'
-            )
-            if cell >= 30 and a != b and math.isfinite(value):
-                ink = "#000" if value >= low + 0.55 * (1 - low) else "#fff"
-                out.append(
-                    f'<text x="{x + cell / 2}" y="{y + cell / 2}" fill="{ink}" font-size="{max(9, cell // 3)}"'
-                    f' text-anchor="middle" dominant-baseline="middle">{value:.2f}</text>'
-                )
+            out.extend(_cell_svg(a, b, value, level=level, x=x, y=y, cell=cell, low=low))
             if level in _LEVEL_WORDS:
                 marks.append((x, y, level))
     out.append("</g>")
@@ -298,6 +281,30 @@ def heatmap_svg(similarity: SimilarityView, person_ids: Sequence[int],
     out.append(_legend(similarity, x=margin, y=margin + grid + 34, width=legend_width, low=low))
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _cell_svg(a: int, b: int, value: float, *, level: str | None, x: int, y: int, cell: int, low: float) -> list[str]:
+    """One heatmap cell: its square with a tooltip, and its value written in when the cell is large enough."""
+    out = []
+    if a == b:
+        fill, tip = "#e6e6e6", f"P{a} (itself)"
+    elif not math.isfinite(value):
+        fill, tip = "#f4f4f4", f"P{a} vs P{b}: no value"
+    else:
+        fill, tip = scale_colour(value, low), f"P{a} vs P{b}: {value:.2f}"
+        if level in _LEVEL_WORDS:
+            tip += f" ({_LEVEL_WORDS[level]}, to check)"
+    out.append(
+        f'<rect class="cell{" " + level if level else ""}" x="{x}" y="{y}" width="{cell}" height="{cell}"'
+        f' fill="{fill}"><title>{escape(tip)}</title></rect>'
+    )
+    if cell >= 30 and a != b and math.isfinite(value):
+        ink = "#000" if value >= low + 0.55 * (1 - low) else "#fff"
+        out.append(
+            f'<text x="{x + cell / 2}" y="{y + cell / 2}" fill="{ink}" font-size="{max(9, cell // 3)}"'
+            f' text-anchor="middle" dominant-baseline="middle">{value:.2f}</text>'
+        )
+    return out
 
 
 def _legend(similarity: SimilarityView, *, x: float, y: float, width: float, low: float) -> str:

@@ -1,7 +1,7 @@
 """The run report: one self-contained HTML page per run directory.
 
 :func:`write_report` reads the run directory once into a
-:class:`~streamreid.report.data.ReportData`, renders ``templates/report.html.j2``
+:class:`~streamreid.report.views.ReportData`, renders ``templates/report.html.j2``
 with Jinja2 and inlines ``static/report.css`` and ``static/report.js`` (package
 data), so ``report.html`` opens offline from the folder: a strict Content Security
 Policy, no network request, images referenced relative to the run directory.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -29,8 +30,9 @@ from streamreid.config import ReportConfig
 from streamreid.errors import StoreError
 from streamreid.report import figures
 from streamreid.report.crops import write_crop_strips, write_tracklet_strips
-from streamreid.report.data import PersonView, ReportData, load_report_data
-from streamreid.run.store import open_store
+from streamreid.report.data import load_report_data
+from streamreid.report.views import PersonView, Recommendation, ReportData, SimilarityView
+from streamreid.run.store_reader import open_store
 
 FALLBACK_NOTICE = "appearance similarity from colour/texture histograms, not OSNet"
 #: Pairs shown with pictures; the rest are folded into a list.
@@ -141,29 +143,16 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
     by_id = {view.person_id: view for view in data.persons}
     recommendations = list(data.recommendations or ())
     ranked = list(data.persons)
-    heatmap = None
-    similarity = data.similarity
-    if similarity is not None and len(ranked) >= 2:
-        in_matrix = set(similarity.person_ids)
-        top = [v for v in ranked if v.person_id in in_matrix][:HEATMAP_PERSONS]
-        ids = figures.cluster_order(top, similarity.clusters)
-        if len(ids) >= 2:
-            low = figures.scale_floor(similarity, ids)
-            heatmap = {"svg": figures.heatmap_svg(similarity, ids, recommendations, low=low), "count": len(ids),
-                       "more": len(in_matrix) - len(ids), "low": low}  # fmt: skip
+    heatmap = _heatmap(data.similarity, ranked, recommendations)
     run = data.run
     payload = {
         "run": {"name": data.run_dir.resolve().name, "started_at": run.get("started_at")},
-        "held": [d.to_dict() for d in data.decisions],
+        "held": [d.to_dict() for d in data.reviews],
         "apply": apply_command(data.run_dir),
     }
-    pairs_of: dict[int, list[tuple[int, int, float | None]]] = {}
-    for index, rec in enumerate(recommendations[:LISTED_PAIRS], start=1):
-        for pid, other in (rec.persons, rec.persons[::-1]):
-            pairs_of.setdefault(pid, []).append((index, other, rec.similarity))
     return {
         "facts": _facts(data),
-        "pairs_of": pairs_of,
+        "pairs_of": _pairs_of(recommendations),
         "data": data,
         "run": run,
         "config": config,
@@ -198,6 +187,31 @@ def page_context(data: ReportData, *, config: ReportConfig) -> dict[str, Any]:
         "css": static_text("report.css"),
         "script": static_text("report.js"),
     }
+
+
+def _heatmap(
+    similarity: SimilarityView | None, ranked: Sequence[PersonView], recommendations: Sequence[Recommendation]
+) -> dict[str, Any] | None:
+    """The heatmap of the best-ranked persons in the similarity matrix, in cluster order; ``None`` under two."""
+    if similarity is None or len(ranked) < 2:
+        return None
+    in_matrix = set(similarity.person_ids)
+    top = [v for v in ranked if v.person_id in in_matrix][:HEATMAP_PERSONS]
+    ids = figures.cluster_order(top, similarity.clusters)
+    if len(ids) < 2:
+        return None
+    low = figures.scale_floor(similarity, ids)
+    return {"svg": figures.heatmap_svg(similarity, ids, recommendations, low=low), "count": len(ids),
+            "more": len(in_matrix) - len(ids), "low": low}  # fmt: skip
+
+
+def _pairs_of(recommendations: Sequence[Recommendation]) -> dict[int, list[tuple[int, int, float | None]]]:
+    """Per person, the listed pairs it is in: ``(number in the list, the other person, similarity)``."""
+    pairs_of: dict[int, list[tuple[int, int, float | None]]] = {}
+    for index, rec in enumerate(recommendations[:LISTED_PAIRS], start=1):
+        for pid, other in (rec.persons, rec.persons[::-1]):
+            pairs_of.setdefault(pid, []).append((index, other, rec.similarity))
+    return pairs_of
 
 
 def _plural(count: int, word: str) -> str:
@@ -250,8 +264,8 @@ def _facts(data: ReportData) -> list[str]:
         facts.append(f"{_plural(len(data.recommendations), 'pair')} to check")
     if data.duration:
         facts.append(f"{figures.format_clock(data.duration)} of video")
-    if data.decisions:
-        facts.append(f"{_plural(len(data.decisions), 'decision')} of yours applied")
+    if data.reviews:
+        facts.append(f"{_plural(len(data.reviews), 'decision')} of yours applied")
     return facts
 
 

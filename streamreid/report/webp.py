@@ -23,7 +23,7 @@ from streamreid.devices import available_cpus
 from streamreid.types import Person
 
 if TYPE_CHECKING:
-    from streamreid.run.store import StoreReader
+    from streamreid.run.store_reader import StoreReader
 
 
 def webp_path_for(run_dir: Path, person_id: int) -> Path:

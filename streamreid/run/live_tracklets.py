@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from streamreid import rundir
-from streamreid.run.store import CROP_COLUMNS, crop_rows
+from streamreid.run.store_layout import CROP_COLUMNS, crop_rows
 from streamreid.stream.reservoir import ANIMATION, BEST
 from streamreid.types import CropSample, TrackletStats
 

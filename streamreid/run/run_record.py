@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from streamreid import rundir
 from streamreid.config import Config
 from streamreid.redact import redact
-from streamreid.run.store import open_store
+from streamreid.run.store_reader import open_store
 from streamreid.run.tracklet_stats import load_tracklet_stats
 from streamreid.types import TrackletStats, VideoInfo
 

@@ -1,30 +1,6 @@
-"""The crop store: an append-only Zarr v3 sink written during the run, and its reader.
+"""The crop store's writer: an append-only Zarr v3 sink written during the run, and its retention.
 
-Layout of ``RUN_DIR/store.zarr`` (Zarr v3, local directory)::
-
-    store.zarr/                    root group; attributes:
-        format: "streamreid-crop-store", version: 1,
-        crop_height, crop_width    size of every crop
-        buffers: {"best": 1, "animation": 2}   bit flags used in crops/buffers
-        num_detections, num_crops  rows committed by the last write: the truth (see below)
-        complete                   false while writing, true after a normal close()
-      detections/                  every tracked detection, one row each, in arrival order
-        frame_index  (R,)   int64     chunks (chunk_rows,), zstd
-        time         (R,)   float64
-        tracker_id   (R,)   int64
-        xyxy         (R, 4) float32   chunks (chunk_rows, 4)
-        confidence   (R,)   float32
-      crops/                       kept crops, tracklet after tracklet, each in time order
-        images       (N, H, W, 3) uint8 BGR   shards (chunk_crops, H, W, 3) of chunks
-                                              (8, H, W, 3), Blosc zstd level 3
-        tracker_id   (N,)   int64             metadata chunks (min(chunk_rows, 4096), ...), zstd
-        frame_index  (N,)   int64
-        time         (N,)   float64
-        xyxy         (N, 4) float32           box in the source frame
-        quality      (N, 7) float32           attribute "columns": confidence, size, aspect,
-                                              truncation, occlusion, sharpness, score
-        rank         (N,)   int32             place in its tracklet by score (0 = best)
-        buffers      (N,)   uint8             BEST = 1 | ANIMATION = 2 (streamreid.stream.reservoir)
+The layout is :mod:`streamreid.run.store_layout`; the reader, :mod:`streamreid.run.store_reader`.
 
 Writing. Rows are buffered in memory and written when a whole image shard (for
 detections: a whole chunk of rows) is full, so those are written once;
@@ -49,9 +25,8 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -61,44 +36,21 @@ import zarr
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
 from streamreid.errors import StoreError
-from streamreid.rundir import brief
+from streamreid.run.store_layout import (
+    CROP_COLUMNS,
+    CROPS_PER_IMAGE_CHUNK,
+    DETECTION_COLUMNS,
+    FORMAT,
+    FORMAT_VERSION,
+    crop_rows,
+)
 from streamreid.stream.quality import COLUMNS as QUALITY_COLUMNS
 from streamreid.stream.reservoir import ANIMATION, BEST
 from streamreid.types import CropSample
 
-STORE_NAME = "store.zarr"
-"""Name of the store directory inside a run directory."""
-
-FORMAT = "streamreid-crop-store"
-FORMAT_VERSION = 1
-
-BUFFER_FLAGS = {"best": BEST, "animation": ANIMATION, "any": BEST | ANIMATION}
-"""Buffer names accepted by :meth:`StoreReader.crops_for` and their flags."""
-
-DETECTION_COLUMNS: dict[str, tuple[str, tuple[int, ...]]] = {
-    "frame_index": ("int64", ()),
-    "time": ("float64", ()),
-    "tracker_id": ("int64", ()),
-    "xyxy": ("float32", (4,)),
-    "confidence": ("float32", ()),
-}
-"""Arrays of the ``detections`` group: dtype and shape after the row axis."""
-
-CROP_COLUMNS: dict[str, tuple[str, tuple[int, ...]]] = {
-    "tracker_id": ("int64", ()),
-    "frame_index": ("int64", ()),
-    "time": ("float64", ()),
-    "xyxy": ("float32", (4,)),
-    "quality": ("float32", (len(QUALITY_COLUMNS),)),
-    "rank": ("int32", ()),
-    "buffers": ("uint8", ()),
-}
-"""Metadata arrays of the ``crops`` group (besides ``images``)."""
-
 _IMAGE_CODECS = (BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.noshuffle),)
 _METADATA_CODECS = (ZstdCodec(level=3),)
 _WRITE_THREADS = 8
-_CROPS_PER_IMAGE_CHUNK = 8
 _CROP_METADATA_CHUNK_ROWS = 4096  # far fewer crops than detections: small chunks keep flushes cheap
 
 
@@ -232,64 +184,27 @@ class CropStore:
         chunk_crops: int = 64,
         chunk_rows: int = 65536,
     ):
-        for name, value in (
-            ("crop_height", crop_height),
-            ("crop_width", crop_width),
-            ("chunk_crops", chunk_crops),
-            ("chunk_rows", chunk_rows),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+        _check_sizes(crop_height=crop_height, crop_width=crop_width, chunk_crops=chunk_crops, chunk_rows=chunk_rows)
         self.path = Path(path)
         self.crop_height = int(crop_height)
         self.crop_width = int(crop_width)
         self._closed = False
         _clear_old_store(self.path)
-        root = zarr.open_group(store=str(self.path), mode="w", zarr_format=3)
-        root.attrs.update(
-            {
-                "format": FORMAT,
-                "version": FORMAT_VERSION,
-                "crop_height": self.crop_height,
-                "crop_width": self.crop_width,
-                "buffers": {"best": BEST, "animation": ANIMATION},
-                "num_detections": 0,
-                "num_crops": 0,
-                "complete": False,
-            }
-        )
-        self._root = root
-        detections = root.create_group("detections")
-        for name, (dtype, tail) in DETECTION_COLUMNS.items():
-            detections.create_array(
-                name,
-                shape=(0, *tail),
-                dtype=dtype,
-                chunks=(chunk_rows, *tail),
-                compressors=_METADATA_CODECS,
-                fill_value=0,
-            )
-        crops = root.create_group("crops")
+        self._root = _create_root(self.path, crop_height=self.crop_height, crop_width=self.crop_width)
+        detections = self._root.create_group("detections")
+        _create_arrays(detections, DETECTION_COLUMNS, chunk_rows=chunk_rows)
+        crops = self._root.create_group("crops")
         image_tail = (self.crop_height, self.crop_width, 3)
         crops.create_array(
             "images",
             shape=(0, *image_tail),
             dtype="uint8",
-            chunks=(math.gcd(chunk_crops, _CROPS_PER_IMAGE_CHUNK), *image_tail),
+            chunks=(math.gcd(chunk_crops, CROPS_PER_IMAGE_CHUNK), *image_tail),
             shards=(chunk_crops, *image_tail),
             compressors=_IMAGE_CODECS,
             fill_value=0,
         )
-        for name, (dtype, tail) in CROP_COLUMNS.items():
-            crops.create_array(
-                name,
-                shape=(0, *tail),
-                dtype=dtype,
-                chunks=(min(chunk_rows, _CROP_METADATA_CHUNK_ROWS), *tail),
-                compressors=_METADATA_CODECS,
-                fill_value=0,
-                attributes={"columns": list(QUALITY_COLUMNS)} if name == "quality" else None,
-            )
+        _create_arrays(crops, CROP_COLUMNS, chunk_rows=min(chunk_rows, _CROP_METADATA_CHUNK_ROWS))
         self._pool = ThreadPoolExecutor(max_workers=_WRITE_THREADS, thread_name_prefix="crop-store")
         self._detections = _AppendTable(detections, DETECTION_COLUMNS, chunk_rows=chunk_rows)
         self._crops = _AppendTable(crops, {"images": ("uint8", image_tail), **CROP_COLUMNS}, chunk_rows=chunk_crops)
@@ -486,30 +401,43 @@ class Retention:
         )
 
 
-def crop_rows(tracker_id: int, samples: Sequence[CropSample], buffers: Sequence[int]) -> dict[str, np.ndarray]:
-    """The store rows of one tracklet's crops: ``images`` and every :data:`CROP_COLUMNS` array, ranked by score.
+def _check_sizes(**sizes: int) -> None:
+    """Refuse a size that is not positive."""
+    for name, value in sizes.items():
+        if value < 1:
+            raise ValueError(f"{name} must be positive, got {value}")
 
-    Raises:
-        ValueError: Lengths differ.
-    """
-    if len(samples) != len(buffers):
-        raise ValueError(f"{len(samples)} samples but {len(buffers)} buffer flags")
-    scores = np.array([s.quality.score for s in samples], dtype=np.float32)
-    frames = np.array([s.frame_index for s in samples], dtype=np.int64)
-    order = np.lexsort((frames, -scores))
-    rank = np.empty(len(samples), dtype=np.int32)
-    rank[order] = np.arange(len(samples), dtype=np.int32)
-    quality = np.array([[getattr(s.quality, name) for name in QUALITY_COLUMNS] for s in samples], np.float32)
-    return {
-        "images": np.stack([s.image for s in samples]),
-        "tracker_id": np.full(len(samples), int(tracker_id), dtype=np.int64),
-        "frame_index": frames,
-        "time": np.array([s.time for s in samples], dtype=np.float64),
-        "xyxy": np.array([s.xyxy for s in samples], dtype=np.float32).reshape(-1, 4),
-        "quality": quality.reshape(-1, len(QUALITY_COLUMNS)),
-        "rank": rank,
-        "buffers": np.asarray(buffers, dtype=np.uint8),
-    }
+
+def _create_root(path: Path, *, crop_height: int, crop_width: int) -> zarr.Group:
+    """A new, empty store's root group, with its attributes (no rows committed, not complete)."""
+    root = zarr.open_group(store=str(path), mode="w", zarr_format=3)
+    root.attrs.update(
+        {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "crop_height": crop_height,
+            "crop_width": crop_width,
+            "buffers": {"best": BEST, "animation": ANIMATION},
+            "num_detections": 0,
+            "num_crops": 0,
+            "complete": False,
+        }
+    )
+    return root
+
+
+def _create_arrays(group: zarr.Group, columns: dict[str, tuple[str, tuple[int, ...]]], *, chunk_rows: int) -> None:
+    """Empty metadata arrays in ``group``, one per column, in chunks of ``chunk_rows`` rows."""
+    for column, (dtype, tail) in columns.items():
+        group.create_array(
+            column,
+            shape=(0, *tail),
+            dtype=dtype,
+            chunks=(chunk_rows, *tail),
+            compressors=_METADATA_CODECS,
+            fill_value=0,
+            attributes={"columns": list(QUALITY_COLUMNS)} if column == "quality" else None,
+        )
 
 
 def _clear_old_store(path: Path) -> None:
@@ -530,244 +458,3 @@ def _directory_size(path: Path) -> int:
             except FileNotFoundError:  # a temporary file renamed meanwhile
                 continue
     return total
-
-
-def open_store(path: str | Path) -> StoreReader:
-    """Open a crop store for reading.
-
-    Args:
-        path: The store directory, or a run directory that holds ``store.zarr``.
-
-    Returns:
-        A reader over everything committed (all of it after a clean close).
-
-    Raises:
-        StoreError: There is no store at ``path`` or it is not a streamreid crop store.
-    """
-    location = Path(path)
-    if (location / STORE_NAME).is_dir():
-        location = location / STORE_NAME
-    if not location.is_dir():
-        raise StoreError(f"no crop store at {location}")
-    try:
-        root = zarr.open_group(store=str(location), mode="r", zarr_format=3)
-        attrs = dict(root.attrs)
-        if attrs.get("format") != FORMAT:
-            raise KeyError("format")
-        detections, crops = root["detections"], root["crops"]
-        arrays = {
-            "detections": {name: detections[name] for name in DETECTION_COLUMNS},
-            "crops": {name: crops[name] for name in ("images", *CROP_COLUMNS)},
-        }
-    except Exception:  # noqa: BLE001 - any failure means the same thing to the user
-        raise StoreError(f"{location} is not a streamreid crop store (or it is damaged)") from None
-    return StoreReader(location, attrs=attrs, arrays=arrays)
-
-
-@contextmanager
-def _damage_is_a_store_error(path: Path, what: str) -> Iterator[None]:
-    """A chunk that fails its checksum or does not decompress: one line naming the store, not a traceback."""
-    try:
-        yield
-    except (ValueError, RuntimeError, OSError) as exc:  # zarr: checksum mismatch; blosc: cannot decompress
-        raise StoreError(f"{path} is damaged: its {what} cannot be read ({brief(exc, 100)})") from None
-
-
-class StoreReader:
-    """Read access to a crop store; make one with :func:`open_store`.
-
-    Attributes:
-        path: The store directory.
-        complete: True when the writer closed the store normally.
-        crop_height: Height of every crop.
-        crop_width: Width of every crop.
-        num_crops: Crops committed.
-        num_detections: Detections committed.
-    """
-
-    def __init__(self, path: Path, *, attrs: dict, arrays: dict[str, dict[str, zarr.Array]]):
-        self.path = path
-        self.complete = bool(attrs.get("complete", False))
-        self.crop_height = int(attrs["crop_height"])
-        self.crop_width = int(attrs["crop_width"])
-        self._detection_arrays = arrays["detections"]
-        self._crop_arrays = arrays["crops"]
-        self.num_detections = min(
-            int(attrs.get("num_detections", 0)), *(a.shape[0] for a in self._detection_arrays.values())
-        )
-        self.num_crops = min(int(attrs.get("num_crops", 0)), *(a.shape[0] for a in self._crop_arrays.values()))
-        # retention dropped the rows before these (see CropStore.retain)
-        self.crops_from = min(int(attrs.get("crops_from", 0)), self.num_crops)
-        self.detections_from = min(int(attrs.get("detections_from", 0)), self.num_detections)
-        self.dropped: dict[str, Any] = dict(attrs.get("dropped") or {})
-        self._metadata: dict[str, np.ndarray] | None = None
-        self._provisional: dict[str, np.ndarray] | None = None  # crops of tracklets still live (a checkpoint)
-
-    def add_provisional(self, rows: dict[str, np.ndarray]) -> int:
-        """Serve the checkpointed crops of tracklets that were still live, after the committed ones.
-
-        Rows of tracker ids that already have crops in the store are left out (those
-        tracklets ended and were written since), so nothing is served twice.
-
-        Args:
-            rows: ``images`` and the :data:`CROP_COLUMNS` arrays, as :func:`crop_rows` makes them.
-
-        Returns:
-            The number of crops added.
-        """
-        stored = self._crop_arrays["tracker_id"][self.crops_from : self.num_crops]
-        keep = ~np.isin(rows["tracker_id"], stored)
-        if not keep.any():
-            return 0
-        self._provisional = {name: np.asarray(values)[keep] for name, values in rows.items()}
-        self._metadata = None
-        return int(keep.sum())
-
-    def detections(self, *, since: float | None = None) -> dict[str, np.ndarray]:
-        """Committed detections: ``frame_index``, ``time``, ``tracker_id``, ``xyxy``, ``confidence``.
-
-        Args:
-            since: Only from about this stream time on (whole chunks: a few earlier rows
-                may come too); ``None``: every row retention kept. Reads O(window), not O(run).
-        """
-        start = self.detections_from if since is None else self._first_detection_row(since)
-        with _damage_is_a_store_error(self.path, "detections"):
-            return {name: array[start : self.num_detections] for name, array in self._detection_arrays.items()}
-
-    def last_frame_index(self) -> int | None:
-        """Frame index of the last committed detection (rows are in frame order), ``None`` when there is none."""
-        if self.num_detections <= self.detections_from:
-            return None
-        return int(self._detection_arrays["frame_index"][self.num_detections - 1])
-
-    def last_time(self) -> float | None:
-        """Stream time of the last committed detection (rows are in time order), ``None`` when there is none."""
-        if self.num_detections <= self.detections_from:
-            return None
-        return float(self._detection_arrays["time"][self.num_detections - 1])
-
-    def _first_detection_row(self, since: float) -> int:
-        """Start of the chunk of detections that holds the first row at or after ``since`` (rows are in time order)."""
-        times = self._detection_arrays["time"]
-        step = times.chunks[0]
-        low, high = self.detections_from // step, max(self.detections_from // step, (self.num_detections - 1) // step)
-        while low < high:  # the last chunk whose first time is before ``since``
-            middle = (low + high + 1) // 2
-            if float(times[middle * step]) < since:
-                low = middle
-            else:
-                high = middle - 1
-        return max(low * step, self.detections_from)
-
-    def crop_metadata(self) -> dict[str, np.ndarray]:
-        """Metadata of every committed crop, one row per crop in store order.
-
-        Keys: ``index`` (row in the image array), ``tracker_id``, ``frame_index``,
-        ``time``, ``xyxy``, ``confidence``, ``size``, ``aspect``, ``truncation``,
-        ``occlusion``, ``sharpness``, ``score``, ``rank``, ``buffers``.
-        """
-        return {name: values.copy() for name, values in self._load_metadata().items()}
-
-    def _load_metadata(self) -> dict[str, np.ndarray]:
-        if self._metadata is None:
-            extra = self._provisional or {}
-            total = self.num_crops + len(extra.get("tracker_id", ()))
-            metadata = {"index": np.arange(self.crops_from, total, dtype=np.int64)}
-            for name in CROP_COLUMNS:
-                with _damage_is_a_store_error(self.path, "crops"):
-                    values = self._crop_arrays[name][self.crops_from : self.num_crops]
-                if extra:
-                    values = np.concatenate([values, extra[name].astype(values.dtype)])
-                if name == "quality":
-                    metadata.update({column: values[:, i] for i, column in enumerate(QUALITY_COLUMNS)})
-                else:
-                    metadata[name] = values
-            self._metadata = metadata
-        return self._metadata
-
-    def tracker_ids(self) -> np.ndarray:
-        """Tracker ids that have crops, ascending."""
-        return np.unique(self._load_metadata()["tracker_id"])
-
-    def images(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Crops at the given rows, in the given order, ``(N, H, W, 3)`` uint8 BGR."""
-        rows = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if len(rows) == 0:
-            return np.empty((0, self.crop_height, self.crop_width, 3), dtype=np.uint8)
-        extra = self._provisional["images"] if self._provisional else None
-        total = self.num_crops + (len(extra) if extra is not None else 0)
-        if rows.min() < self.crops_from or rows.max() >= total:
-            raise IndexError(f"crop rows must be in [{self.crops_from}, {total}), got {rows.min()}..{rows.max()}")
-        if extra is not None and rows.max() >= self.num_crops:
-            stored = rows < self.num_crops
-            images = np.empty((len(rows), self.crop_height, self.crop_width, 3), dtype=np.uint8)
-            images[stored] = self.images(rows[stored])
-            images[~stored] = extra[rows[~stored] - self.num_crops]
-            return images
-        unique, inverse = np.unique(rows, return_inverse=True)
-        # Read runs of nearby rows as slices: much faster than Zarr's orthogonal indexing on shards.
-        runs = np.split(unique, np.flatnonzero(np.diff(unique) > _CROPS_PER_IMAGE_CHUNK) + 1)
-        array = self._crop_arrays["images"]
-        with _damage_is_a_store_error(self.path, "crops"):
-            images = np.concatenate([array[run[0] : run[-1] + 1][run - run[0]] for run in runs])
-        return images[inverse]
-
-    def crops_for(
-        self,
-        tracker_ids: Iterable[int],
-        *,
-        buffer: str = "best",
-        limit: int | None = None,
-        order: str = "score",
-    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Crops of one or more tracklets (e.g. the tracklets of one person).
-
-        Args:
-            tracker_ids: The tracklets.
-            buffer: ``"best"``, ``"animation"`` or ``"any"``.
-            limit: Keep at most this many, after ordering across all the tracklets.
-            order: ``"score"`` (best first; ties by time) or ``"time"`` (earliest first).
-
-        Returns:
-            ``(N, H, W, 3)`` uint8 BGR crops and their metadata rows (keys of :meth:`crop_metadata`).
-
-        Raises:
-            ValueError: Unknown ``buffer`` or ``order``, or a negative ``limit``.
-        """
-        rows = self.crop_rows_for(tracker_ids, buffer=buffer, limit=limit, order=order)
-        return self.images(rows["index"]), rows
-
-    def crop_rows_for(
-        self,
-        tracker_ids: Iterable[int],
-        *,
-        buffer: str = "best",
-        limit: int | None = None,
-        order: str = "score",
-    ) -> dict[str, np.ndarray]:
-        """The metadata rows :meth:`crops_for` would return, without reading the images.
-
-        Their ``index`` are rows for :meth:`images`: a caller that already has some crops
-        (their features, say) reads only the others.
-
-        Raises:
-            ValueError: Unknown ``buffer`` or ``order``, or a negative ``limit``.
-        """
-        if buffer not in BUFFER_FLAGS:
-            raise ValueError(f"buffer must be one of {', '.join(BUFFER_FLAGS)}, got {buffer!r}")
-        if order not in ("score", "time"):
-            raise ValueError(f"order must be 'score' or 'time', got {order!r}")
-        if limit is not None and limit < 0:
-            raise ValueError(f"limit must be 0 or more, got {limit}")
-        metadata = self._load_metadata()
-        wanted = np.fromiter((int(t) for t in tracker_ids), dtype=np.int64)
-        mask = np.isin(metadata["tracker_id"], wanted) & ((metadata["buffers"] & BUFFER_FLAGS[buffer]) != 0)
-        rows = np.flatnonzero(mask)
-        if order == "score":
-            keys = (metadata["tracker_id"][rows], metadata["frame_index"][rows], -metadata["score"][rows])
-        else:
-            keys = (metadata["tracker_id"][rows], metadata["frame_index"][rows])
-        rows = rows[np.lexsort(keys)]
-        if limit is not None:
-            rows = rows[:limit]
-        return {name: values[rows] for name, values in metadata.items()}

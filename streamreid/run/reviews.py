@@ -1,6 +1,10 @@
-"""A user's decisions about persons, made in the report: merge two, keep two apart, undo a merge.
+"""A user's reviews of persons, made in the report: merge two, keep two apart, undo a merge.
 
-The report collects decisions into a ``decisions.json`` the user saves;
+A review (:class:`Review`) is the user's word on two groups of tracklets; it is not the ReID stage's
+same-person verdict (:class:`~streamreid.decide.reid_stage.ReidDecision`) nor the rule that makes it
+(:class:`~streamreid.decide.calibration.DecisionRule`). Its file keeps the name users know, ``decisions.json``.
+
+The report collects reviews into a ``decisions.json`` the user saves;
 ``streamreid apply RUN_DIR decisions.json`` checks it, adds it to the decisions the
 run already holds (``RUN_DIR/decisions.json``; a later decision about the same two
 groups of tracklets replaces an earlier one) and redoes the end-of-stream stages
@@ -34,13 +38,13 @@ VERSION = 1
 ACTIONS = ("merge", "reject", "split")
 
 
-class DecisionError(StreamReidError):
+class ReviewError(StreamReidError):
     """A decisions file that cannot be applied (one line, names the problem)."""
 
 
 @dataclass(frozen=True)
-class Decision:
-    """One decision about two groups of tracklets.
+class Review:
+    """One review: the user's word on two groups of tracklets (merge, reject or split).
 
     Attributes:
         action: ``merge``, ``reject`` or ``split`` (see the module docstring).
@@ -65,7 +69,7 @@ class Decision:
         return data
 
 
-def parse_decisions(data: Any, *, name: str) -> tuple[Decision, ...]:
+def parse_reviews(data: Any, *, name: str) -> tuple[Review, ...]:
     """Decisions from the parsed JSON of a decisions file.
 
     Args:
@@ -76,37 +80,37 @@ def parse_decisions(data: Any, *, name: str) -> tuple[Decision, ...]:
         DecisionError: The document is not a decisions file or an entry is malformed.
     """
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DecisionError(f'{name} is not a streamreid decisions file (no "format": "{FORMAT}")')
+        raise ReviewError(f'{name} is not a streamreid decisions file (no "format": "{FORMAT}")')
     if data.get("version") != VERSION:
         version = rundir.brief(repr(data.get("version")), 40)
-        raise DecisionError(f"{name} has version {version}; this streamreid reads version {VERSION}")
+        raise ReviewError(f"{name} has version {version}; this streamreid reads version {VERSION}")
     if not isinstance(data.get("run", {}), dict):
-        raise DecisionError(f'{name}: "run" must be an object (the run\'s name and start time)')
+        raise ReviewError(f'{name}: "run" must be an object (the run\'s name and start time)')
     entries = data.get("decisions")
     if not isinstance(entries, list):
-        raise DecisionError(f'{name} has no "decisions" list')
-    return tuple(_decision(entry, number, name) for number, entry in enumerate(entries, start=1))
+        raise ReviewError(f'{name} has no "decisions" list')
+    return tuple(_review(entry, number, name) for number, entry in enumerate(entries, start=1))
 
 
-def _decision(entry: Any, number: int, name: str) -> Decision:
+def _review(entry: Any, number: int, name: str) -> Review:
     where = f"{name}, decision {number}"
     if not isinstance(entry, dict):
-        raise DecisionError(f"{where} is not an object")
+        raise ReviewError(f"{where} is not an object")
     action = entry.get("action")
     if action not in ACTIONS:
-        raise DecisionError(f"{where}: action {rundir.brief(repr(action), 40)} is not one of {', '.join(ACTIONS)}")
+        raise ReviewError(f"{where}: action {rundir.brief(repr(action), 40)} is not one of {', '.join(ACTIONS)}")
     groups = entry.get("tracklets")
     if not (isinstance(groups, list) and len(groups) == 2 and all(isinstance(g, list) and g for g in groups)):
-        raise DecisionError(f'{where}: "tracklets" must be two non-empty lists of tracker ids')
+        raise ReviewError(f'{where}: "tracklets" must be two non-empty lists of tracker ids')
     try:
         sides = tuple(tuple(_whole(t) for t in group) for group in groups)
         persons = entry.get("persons")
         persons = tuple(_whole(p) for p in persons) if persons is not None else None
     except (TypeError, ValueError):
-        raise DecisionError(f"{where}: ids must be whole numbers") from None
+        raise ReviewError(f"{where}: ids must be whole numbers") from None
     if set(sides[0]) & set(sides[1]):
-        raise DecisionError(f"{where}: a tracklet is on both sides")
-    return Decision(action=action, groups=(sides[0], sides[1]), persons=persons)
+        raise ReviewError(f"{where}: a tracklet is on both sides")
+    return Review(action=action, groups=(sides[0], sides[1]), persons=persons)
 
 
 def _whole(value: Any) -> int:
@@ -115,18 +119,16 @@ def _whole(value: Any) -> int:
     return value
 
 
-def combine(earlier: Iterable[Decision], later: Iterable[Decision]) -> tuple[Decision, ...]:
+def combine(earlier: Iterable[Review], later: Iterable[Review]) -> tuple[Review, ...]:
     """``earlier`` then ``later``, where a decision replaces any earlier one about the same two groups."""
-    kept: dict[frozenset[frozenset[int]], Decision] = {}
-    for decision in (*earlier, *later):
-        kept.pop(decision.key, None)
-        kept[decision.key] = decision
+    kept: dict[frozenset[frozenset[int]], Review] = {}
+    for review in (*earlier, *later):
+        kept.pop(review.key, None)
+        kept[review.key] = review
     return tuple(kept.values())
 
 
-def constraints(
-    decisions: Iterable[Decision], known: Iterable[int]
-) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def constraints(reviews: Iterable[Review], known: Iterable[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Tracklet must-links and cannot-links that carry out ``decisions`` in order.
 
     A merge keeps each side whole and links the two (one pair), lifting earlier
@@ -139,12 +141,12 @@ def constraints(
     known = set(known)
     must: set[frozenset[int]] = set()
     cannot: set[frozenset[int]] = set()
-    for decision in decisions:
-        first, second = ({t for t in group if t in known} for group in decision.groups)
+    for review in reviews:
+        first, second = ({t for t in group if t in known} for group in review.groups)
         if not first or not second:
             continue
         across = {frozenset((a, b)) for a in first for b in second}
-        if decision.action == "merge":
+        if review.action == "merge":
             cannot -= across
             # each side stays whole, and one link joins the sides (unmet if they were seen at the same time)
             for side in (sorted(first), sorted(second)):
@@ -175,7 +177,7 @@ def apart(groups: Sequence[Sequence[int]], cannot_link: Iterable[tuple[int, int]
     return found
 
 
-def read_decisions(path: Path) -> tuple[Decision, ...]:
+def read_reviews(path: Path) -> tuple[Review, ...]:
     """The decisions in a file (none when it does not exist).
 
     Raises:
@@ -187,22 +189,22 @@ def read_decisions(path: Path) -> tuple[Decision, ...]:
     try:
         data = rundir.read_json(path)
     except StreamReidError as exc:
-        raise DecisionError(str(exc)) from None
-    return parse_decisions(data, name=path.name)
+        raise ReviewError(str(exc)) from None
+    return parse_reviews(data, name=path.name)
 
 
 def run_constraints(run_dir: Path, known: Iterable[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """The must- and cannot-links of the decisions a run directory holds (none without a file)."""
-    return constraints(read_decisions(Path(run_dir) / rundir.DECISIONS), known)
+    return constraints(read_reviews(Path(run_dir) / rundir.DECISIONS), known)
 
 
-def decisions_payload(decisions: Sequence[Decision], *, run: Mapping[str, Any]) -> dict[str, Any]:
+def reviews_payload(reviews: Sequence[Review], *, run: Mapping[str, Any]) -> dict[str, Any]:
     """The decisions document for ``decisions`` of a run (``run`` as in the file: name, started_at)."""
     return {"format": FORMAT, "version": VERSION, "run": dict(run),
-            "decisions": [d.to_dict() for d in decisions]}  # fmt: skip
+            "decisions": [d.to_dict() for d in reviews]}  # fmt: skip
 
 
-def check_against_run(decisions: Sequence[Decision], data: Any, *, run_meta: Mapping[str, Any], tracklets: set[int],
+def check_against_run(reviews: Sequence[Review], data: Any, *, run_meta: Mapping[str, Any], tracklets: set[int],
                       name: str) -> None:  # fmt: skip
     """Refuse decisions made on another run, or naming tracklets this run does not have.
 
@@ -211,14 +213,14 @@ def check_against_run(decisions: Sequence[Decision], data: Any, *, run_meta: Map
     """
     started = (data.get("run") or {}).get("started_at") if isinstance(data, dict) else None
     if started and run_meta.get("started_at") and started != run_meta["started_at"]:
-        raise DecisionError(
+        raise ReviewError(
             f"{name} was saved from the report of a run started at {rundir.brief(started, 40)}, not this one "
             f"(started at {run_meta['started_at']})"
         )
-    for number, decision in enumerate(decisions, start=1):
-        unknown = sorted({t for group in decision.groups for t in group} - tracklets)
+    for number, review in enumerate(reviews, start=1):
+        unknown = sorted({t for group in review.groups for t in group} - tracklets)
         if unknown:
-            raise DecisionError(f"{name}, decision {number}: this run has no tracklet {unknown[0]}")
+            raise ReviewError(f"{name}, decision {number}: this run has no tracklet {unknown[0]}")
 
 
 @dataclass(frozen=True)
@@ -236,14 +238,14 @@ class Edit:
     unmet: tuple[tuple[int, int], ...] = ()
 
 
-def new_decisions(held: Sequence[Decision], saved: Sequence[Decision]) -> tuple[Decision, ...]:
+def new_reviews(held: Sequence[Review], saved: Sequence[Review]) -> tuple[Review, ...]:
     """The decisions of ``saved`` not already held (the report saves the held ones again with the new ones)."""
     known = {(d.action, d.key) for d in held}
     return tuple(d for d in saved if (d.action, d.key) not in known)
 
 
 def edit_groups(
-    groups: Sequence[Sequence[int]], decisions: Sequence[Decision], *, spans: Mapping[int, tuple[int, int]],
+    groups: Sequence[Sequence[int]], reviews: Sequence[Review], *, spans: Mapping[int, tuple[int, int]],
     max_overlap: int = 0, seen_together: Collection[tuple[int, int]] = (),
 ) -> Edit:  # fmt: skip
     """Carry out ``decisions`` on the persons ``groups``, changing nothing else.
@@ -256,7 +258,7 @@ def edit_groups(
 
     Args:
         groups: The persons now, as tracker ids.
-        decisions: The decisions to carry out, in order.
+        reviews: The reviews to carry out, in order.
         spans: ``(start_frame, end_frame)`` of every tracklet.
         max_overlap: Frames two tracklets of one person may share (a track handed one last faint box).
         seen_together: Tracklet pairs ``(a, b)``, ``a < b``, seen in one frame at different places
@@ -268,13 +270,13 @@ def edit_groups(
     current = [tuple(g) for g in groups if g]
     changes: list[str] = []
     unmet: list[tuple[int, int]] = []
-    for decision in decisions:
+    for review in reviews:
         owner = {t: i for i, g in enumerate(current) for t in g}
-        first, second = ({owner[t] for t in side if t in owner} for side in decision.groups)
-        what = _described(decision)
+        first, second = ({owner[t] for t in side if t in owner} for side in review.groups)
+        what = _described(review)
         if not first or not second:
             changes.append(f"{what}: changed nothing (its tracklets are not in this run's persons)")
-        elif decision.action == "merge":
+        elif review.action == "merge":
             clash = _clash([t for i in first for t in current[i]], [t for i in second for t in current[i]],
                            spans, max_overlap, set(seen_together))  # fmt: skip
             if first == second:
@@ -287,11 +289,11 @@ def edit_groups(
                 current = [g for i, g in enumerate(current) if i not in first | second] + [joined]
                 changes.append(f"{what}: now one person")
         elif not first & second:
-            changes.append(f"{what}: {'kept apart' if decision.action == 'reject' else 'already apart'}"
-                           f"{', not suggested again' if decision.action == 'reject' else ''}")  # fmt: skip
+            changes.append(f"{what}: {'kept apart' if review.action == 'reject' else 'already apart'}"
+                           f"{', not suggested again' if review.action == 'reject' else ''}")  # fmt: skip
         else:
             for index in sorted(first & second, reverse=True):
-                parts = _cut(current[index], decision.groups, spans)
+                parts = _cut(current[index], review.groups, spans)
                 current[index : index + 1] = list(parts)
             changes.append(f"{what}: now two persons")
     ordered = sorted((tuple(sorted(g, key=lambda t: (spans.get(t, (0, 0)), t))) for g in current),
@@ -299,13 +301,13 @@ def edit_groups(
     return Edit(groups=tuple(ordered), changes=tuple(changes), unmet=tuple(unmet))
 
 
-def _described(decision: Decision) -> str:
+def _described(review: Review) -> str:
     """The decision in words, naming the persons the user saw and the tracklets."""
-    sides = " with ".join("+".join(str(t) for t in side) for side in decision.groups)
-    named = " and ".join(f"P{p}" for p in decision.persons or ())
-    if decision.action == "merge":
+    sides = " with ".join("+".join(str(t) for t in side) for side in review.groups)
+    named = " and ".join(f"P{p}" for p in review.persons or ())
+    if review.action == "merge":
         return f"merge {named} (tracklets {sides})" if named else f"merge tracklets {sides}"
-    if decision.action == "reject":
+    if review.action == "reject":
         return f"keep {named} apart (tracklets {sides})" if named else f"keep tracklets {sides} apart"
     return f"undo the merge in {named} (tracklets {sides})" if named else f"undo the merge of tracklets {sides}"
 
