@@ -9,7 +9,7 @@ precision and recall (all (person in camera 1, person in camera 2) pairs of one
 human), and the share of humans seen by both cameras that get at least one match.
 
 Run: ``python benchmarks/cross_video.py [--imgsz auto|640|1280] [--json out.json]``.
-tests/test_cross_video.py runs the same evaluation with ground-truth boxes as detector.
+tests/batch/test_crossvideo.py runs the same evaluation with ground-truth boxes as detector.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ with the reference checks (``spatial_mode: fixed``, ``jitter_measure: spread``,
 and our matching with the defaults.
 
 Run: ``python benchmarks/grouping_ground_truth.py --seeds 10``. The simulator and the
-reference greedy pass are also used by ``tests/test_grouping.py``.
+reference greedy pass are also used by ``tests/persons/test_grouping.py``.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class _ByteTrack(ByteTrackTracker):
     The library matches both associations with one ``minimum_iou_threshold``; the association
     it runs second in an update is the faint boxes' (its ``update`` calls
     :meth:`_get_associated_indices` once per association, high-confidence boxes first), so that
-    call gets the stricter threshold. ``tests/test_tracking.py`` pins the behaviour.
+    call gets the stricter threshold. ``tests/stream/test_track.py`` pins the behaviour.
     """
 
     tracker_id = None  # not registered in the library's tracker registry under ByteTrack's name

@@ -19,7 +19,7 @@ from streamreid import evaluation, rundir
 from streamreid.config import Config
 from streamreid.end_of_stream import analyse
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("STREAMREID_SHARED") or ROOT.parent / "shared")
 PETS = SHARED / "data" / "pets09-s2l1"
 OSNET = SHARED / "models" / "reid" / "osnet_x0_25_msmt17.pth"

@@ -19,7 +19,7 @@ import pytest
 from streamreid.reid.fallback import BODY_PARTS, FallbackEmbedder
 from streamreid.reid.features import as_crop_batch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("STREAMREID_SHARED") or ROOT.parent / "shared")
 PETS = SHARED / "data" / "pets09-s2l1"
 

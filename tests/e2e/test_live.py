@@ -22,7 +22,7 @@ from streamreid.stream.sources import open_source
 from streamreid.weights import ResolvedWeights
 
 SCENE = (1000, 25.0, 320, 180)  # frames, fps, width, height of the camera's scene
-SCRIPTED_CLI = [sys.executable, str(Path(__file__).with_name("scripted_cli.py")), *map(str, SCENE)]
+SCRIPTED_CLI = [sys.executable, str(Path(__file__).parents[1] / "scripted_cli.py"), *map(str, SCENE)]
 USER, PASSWORD = "operator", "Hunter2-s3cret"
 
 

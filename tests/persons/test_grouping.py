@@ -27,7 +27,7 @@ from streamreid.persons.pair_checks import (
 from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.types import TrackletStats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_ground_truth():

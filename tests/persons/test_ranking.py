@@ -12,7 +12,7 @@ from streamreid.persons.grouping_results import build_persons
 from streamreid.persons.ranking import COMPONENTS, rank_persons, ranking_results
 from streamreid.types import TrackletStats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FRAME = (1280, 720)
 CONFIG = RankingConfig()
 

@@ -23,7 +23,7 @@ from streamreid.detect.input_size import AdaptiveSizeDetector, SizeProbe, choose
 from streamreid.stream.detection_rate import detect_stride_for, resolve_detect_stride
 from streamreid.types import Frame
 
-PETS = Path(__file__).parents[1] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
+PETS = Path(__file__).parents[2] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
 
 
 def _probe(people: dict[int, int], frames: int) -> SizeProbe:

@@ -512,7 +512,7 @@ def test_omz_network_takes_the_uint8_crops_as_the_raw_network_takes_floats():
     import os
 
     ov = pytest.importorskip("openvino")
-    shared = Path(os.environ.get("STREAMREID_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+    shared = Path(os.environ.get("STREAMREID_SHARED") or Path(__file__).resolve().parents[3] / "shared")
     folder = shared / "models" / "reid" / "person-reidentification-retail-0288"
     if not folder.is_dir():
         pytest.skip(f"OMZ weights not found in {folder} (../shared is beside the repository in CI only)")

@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 import supervision as sv
+from synthetic import ScriptedDetector, scenario_two_returns, write_video
 
 from streamreid.config import Config
 from streamreid.pipeline import process
@@ -16,7 +17,6 @@ from streamreid.stream.picture import YuvPicture, detector_size, in_frame_pixels
 from streamreid.stream.reservoir import cut_crop
 from streamreid.stream.sources import open_source
 from streamreid.types import Frame
-from tests.synthetic import ScriptedDetector, scenario_two_returns, write_video
 
 
 @pytest.fixture(scope="module")

@@ -91,8 +91,8 @@ def test_local_engine_runs_each_video_as_process_does_and_resumes(videos, alone,
 
 def test_ray_engine_on_a_local_cluster(videos, alone, tmp_path):
     ray = pytest.importorskip("ray")
-    tests = str(Path(__file__).parent)
-    repo = str(Path(__file__).parent.parent)
+    tests = str(Path(__file__).parents[1])
+    repo = str(Path(__file__).parents[2])
     path = os.pathsep.join([tests, repo, os.environ.get("PYTHONPATH", "")])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1",
              runtime_env={"env_vars": {"PYTHONPATH": path}})  # fmt: skip

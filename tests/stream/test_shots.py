@@ -17,7 +17,7 @@ from synthetic import scenario_reentry_crossing, scenario_two_scenes_edited
 from streamreid.stream.shots import ShotCut, ShotCutDetector, frame_change, is_cut, is_flat, thumbnail
 from streamreid.types import Frame
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("STREAMREID_SHARED") or ROOT.parent / "shared") / "data"
 PETS = DATA / "pets09-s2l1" / "vtest.avi"
 ADL = DATA / "adl-rundle-6" / "ADL-Rundle-6.mp4"

@@ -22,7 +22,7 @@ from streamreid.report.webp import PersonAnimations, evenly_spaced, webp_path_fo
 from streamreid.run.store_reader import open_store
 from streamreid.stream.reservoir import ANIMATION
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CONFIG = ReportConfig()
 
 # What the page reports about itself, evaluated in Chromium after the load event.

@@ -501,7 +501,7 @@ def test_detections_agree_allows_precision_noise_but_not_lost_people():
 
 @pytest.fixture(scope="module")
 def pets_frame() -> np.ndarray:
-    path = Path(__file__).parents[1] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
+    path = Path(__file__).parents[2] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
     if not path.is_file():
         pytest.skip(f"PETS09-S2L1 is not beside the repository ({path.resolve()})")
     with av.open(str(path)) as container:
