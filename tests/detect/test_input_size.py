@@ -1,4 +1,5 @@
-"""The detector's input size and detection rate chosen from the stream (``imgsz: auto``, ``detect_stride: auto``).
+"""The detector's input size chosen from the stream (``imgsz: auto``; ``detect_stride: auto``: stream/).
+
 
 The decisions are pure functions, checked on tables; the adaptive detector is checked
 with scripted detectors (which size ran on which frame) and, at the end, with the real
@@ -18,9 +19,7 @@ import pytest
 import supervision as sv
 import ultralytics
 
-from streamreid.config import Config, load_config
 from streamreid.detect.input_size import AdaptiveSizeDetector, SizeProbe, choose_input_size, probe_every_for
-from streamreid.stream.detection_rate import detect_stride_for, resolve_detect_stride
 from streamreid.types import Frame
 
 PETS = Path(__file__).parents[2] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
@@ -119,28 +118,11 @@ def test_adaptive_detector_without_people_stays_at_the_largest_and_says_it_is_pr
 
 
 @pytest.mark.parametrize(
-    ("fps", "source_stride", "expected"),
-    [(29.97, 1, 2), (30, 1, 2), (25, 1, 2), (20, 1, 1), (60, 1, 4), (50, 1, 3), (7, 1, 1), (60, 2, 2),
-     (None, 1, 1), (0.0, 1, 1), (float("nan"), 1, 1)],
-)  # fmt: skip
-def test_detect_stride_for(fps, source_stride, expected):
-    assert detect_stride_for(fps, detect_rate=15.0, source_stride=source_stride) == expected
-
-
-@pytest.mark.parametrize(
     ("fps", "frame_step", "expected"),
     [(30.0, 2, 8), (30.0, 1, 15), (7.0, 1, 4), (60.0, 4, 8), (1.0, 1, 1), (None, 1, 1), (0.0, 2, 1)],
 )
 def test_probe_frames_are_half_a_second_of_video_apart(fps, frame_step, expected):
     assert probe_every_for(fps, frame_step=frame_step) == expected
-
-
-def test_resolve_detect_stride_keeps_a_given_stride():
-    auto = Config()
-    assert auto.detector.detect_stride == "auto"
-    assert resolve_detect_stride(auto, fps=30.0).detector.detect_stride == 2
-    given = load_config(None, {"detector.detect_stride": 3})
-    assert resolve_detect_stride(given, fps=30.0).detector.detect_stride == 3
 
 
 # --- with the real weights ---------------------------------------------------------------------------------------
