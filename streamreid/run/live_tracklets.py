@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def read_checkpoint(run_dir: str | Path) -> tuple[list[TrackletStats], dict[str,
         with np.load(path) as data:
             stats = [TrackletStats.from_dict(item) for item in json.loads(data["stats"].tobytes().decode())]
             rows = {name: data[name] for name in ("images", *CROP_COLUMNS)}
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, zipfile.BadZipFile):
         return [], {}
     return stats, rows
 

@@ -1,13 +1,10 @@
-"""What an analysis works on: the stats log a kill leaves, the frames detected, the persons' arrays."""
-
-import json
+"""What an analysis works on: the frames detected, the persons' arrays (the stats log: run/test_tracklet_stats.py)."""
 
 import numpy as np
 
 from streamreid.persons.person_tracks import PersonTrack
 from streamreid.persons.working_set import Analysis, frames_detected, person_track_columns
 from streamreid.reid.features import EmbedderInfo
-from streamreid.run.tracklet_stats import read_stats_log
 from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.types import Person
 
@@ -21,14 +18,6 @@ def _stats(tracker_id):
         accumulator.update(frame, frame / 10, sv.Detections(xyxy=box, confidence=np.array([0.9], np.float32),
                                                             tracker_id=np.array([tracker_id])))  # fmt: skip
     return accumulator.finish(tracker_id)
-
-
-def test_the_stats_log_is_read_up_to_a_line_cut_by_a_kill(tmp_path):
-    lines = [json.dumps(_stats(t).to_dict()) for t in (1, 2, 3)]
-    path = tmp_path / "tracklet_stats.jsonl"
-    path.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40], encoding="utf-8")
-    assert [s.tracker_id for s in read_stats_log(path)] == [1, 2]
-    assert read_stats_log(tmp_path / "missing.jsonl") == []
 
 
 def test_frames_detected_from_counts_processed_frames_or_the_last_stored_detection():
