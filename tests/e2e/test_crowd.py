@@ -12,7 +12,7 @@ from synthetic import ScriptedDetector, scenario_crowd_handover, write_video
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig
 from streamreid.persons.grouping import group_tracklets
-from streamreid.persons.handover import Neighbours, nearest_other
+from streamreid.persons.handover import Neighbours
 from streamreid.persons.pair_checks import CROWD
 from streamreid.pipeline import process
 from streamreid.types import TrackletStats
@@ -36,25 +36,6 @@ def _box(x: float, y: float = 100.0, scale: float = 1.0) -> tuple[float, float, 
 def _rows(*rows: tuple[int, int, tuple]) -> Neighbours:
     frames, owners, boxes = zip(*rows, strict=True)
     return Neighbours.of(np.array(frames), np.array(owners), np.array(boxes))
-
-
-def test_nearest_other_is_in_box_heights_whatever_the_resolution():
-    """The same scene at 3x the pixels gives the same distance; the hand-over's own tracklets never count."""
-    for scale in (1.0, 3.0):
-        earlier = _stats(1, 0, 10, _box(0, scale=scale), _box(100, scale=scale))
-        later = _stats(2, 20, 30, _box(140, scale=scale), _box(200, scale=scale))
-        others = _rows((10, 1, _box(100, scale=scale)), (20, 2, _box(140, scale=scale)),
-                       (15, 3, _box(120, y=150, scale=scale)))  # fmt: skip
-        # at frame 15 the hand-over is half way (x 120), its box 100 px tall: 3 is 50 px below = 0.5 heights
-        assert nearest_other(others, earlier, later) == pytest.approx(0.5)
-        assert nearest_other(others, earlier, later, exclude=(3,)) == math.inf
-
-
-def test_only_the_frames_of_the_hand_over_count():
-    """Someone at the very spot before the earlier tracklet ended or after the later began is not at the hand-over."""
-    earlier, later = _stats(1, 0, 10, _box(0), _box(100)), _stats(2, 20, 30, _box(140), _box(200))
-    assert nearest_other(_rows((9, 3, _box(100)), (21, 3, _box(140))), earlier, later) == math.inf
-    assert nearest_other(_rows((10, 3, _box(100))), earlier, later) == pytest.approx(0.0)
 
 
 def _pair_grouping(neighbours: Neighbours | None, *, radius: float = 1.0):
