@@ -1,0 +1,45 @@
+"""The end of the stream over a run directory: persons as decided, stale similarities gone, the report last."""
+
+import pytest
+from fake_run import build_fake_run
+
+from streamreid import rundir
+from streamreid.config import load_config
+from streamreid.end_of_stream import analyse
+from streamreid.run.timings import StageClock
+
+
+@pytest.fixture
+def fake(tmp_path):
+    return build_fake_run(tmp_path / "run", num_persons=3, with_webps=False, embedding_dim=16)
+
+
+def _persons(run_dir):
+    return [tuple(p["tracklet_ids"]) for p in rundir.read_json(run_dir / rundir.CANONICAL_PERSONS)["persons"]]
+
+
+def test_given_groups_are_the_persons_as_they_are(fake):
+    ids = [t for p in fake.persons for t in p.tracklet_ids]
+    groups = [ids[:2], ids[2:]]
+    clock = StageClock()
+    config = load_config(None, {"reid.enabled": False, "report.enabled": False})
+    analysis = analyse(fake.run_dir, config=config, groups=groups, clock=clock)
+    assert (analysis.persons, analysis.embedder, analysis.report) == (2, None, None)
+    assert sorted(_persons(fake.run_dir)) == sorted(tuple(g) for g in groups)
+    assert "grouping" in clock.seconds and "reid" not in clock.seconds
+
+
+def test_similarities_of_an_older_analysis_that_this_one_did_not_redo_are_removed(fake):
+    assert (fake.run_dir / rundir.SIMILARITY).exists()
+    analyse(fake.run_dir, config=load_config(None, {"reid.enabled": False, "report.enabled": False}))
+    assert not (fake.run_dir / rundir.SIMILARITY).exists()
+    assert not (fake.run_dir / rundir.MERGE_RECOMMENDATIONS).exists()
+    assert (fake.run_dir / rundir.CANONICAL_PERSONS).exists()
+
+
+def test_the_report_is_written_with_an_animation_per_person(fake):
+    config = load_config(None, {"reid.enabled": False})
+    analysis = analyse(fake.run_dir, config=config)
+    assert analysis.report == fake.run_dir / rundir.REPORT and analysis.report.is_file()
+    webps = sorted(p.name for p in (fake.run_dir / rundir.WEBP_DIR).glob("person_*.webp"))
+    assert webps == [f"person_{i}.webp" for i in range(analysis.persons)]
