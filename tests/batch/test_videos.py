@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from synthetic import ScriptedDetector, scenario_reentry_crossing, write_video
 
-from streamreid.batch.engines import LocalEngine, RayEngine, core_slices
+from streamreid.batch.engines import LocalEngine, RayEngine
 from streamreid.batch.videos import BATCH_JSON, find_videos, run_batch, run_names
 from streamreid.cli import main
 from streamreid.config import Config
@@ -123,12 +123,6 @@ def test_inputs_files_folders_globs_and_names(tmp_path):
         find_videos([str(tmp_path / "missing.mp4")])
     with pytest.raises(StreamReidError, match="no video file matches"):
         find_videos([str(tmp_path / "cam1" / "*.txt")])
-
-
-def test_core_slices_split_the_cores():
-    assert core_slices([0, 1], 2) == [[0], [1]]
-    assert core_slices([0, 1, 2, 3, 4], 2) == [[0, 1, 2], [3, 4]]
-    assert core_slices([0, 1], 3) == [[0], [1], [0]]
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
