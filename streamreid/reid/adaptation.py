@@ -116,7 +116,8 @@ def learn_projection(
     within = (1.0 - shrinkage) * within + shrinkage * scale * np.eye(dim)
 
     index = {label: i for i, label in enumerate(classes.tolist())}
-    pairs = sorted({(index[a], index[b]) for a, b in negative_pairs if a in index and b in index and a != b})
+    known = [(index[a], index[b]) for a, b in negative_pairs if a in index and b in index and a != b]
+    pairs = sorted({(min(pair), max(pair)) for pair in known})  # a pair is unordered: (a, b) is (b, a)
     if pairs:
         diffs = np.array([class_means[a] - class_means[b] for a, b in pairs])
     else:

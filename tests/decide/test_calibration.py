@@ -57,15 +57,6 @@ def test_projection_separates_identity_from_nuisance():
     assert auc_adapted > 0.95
 
 
-def test_projection_needs_enough_tracklets():
-    x = np.random.default_rng(0).normal(size=(6, 8))
-    projection = learn_projection(x, [0, 0, 1, 1, 2, 2])
-    assert projection.identity
-    assert projection.apply(x).shape == (6, 8)
-    with pytest.raises(ValueError):
-        learn_projection(x, [0, 1])
-
-
 def test_rule_is_trusted_only_with_enough_separating_pairs():
     rng = np.random.default_rng(1)
     pos, neg = rng.normal(0.8, 0.05, 40), rng.normal(0.3, 0.1, 200)
