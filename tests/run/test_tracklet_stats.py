@@ -40,7 +40,7 @@ def test_a_run_without_any_statistics_is_an_error(tmp_path):
         load_tracklet_stats(tmp_path)
 
 
-def test_the_log_is_read_up_to_a_line_cut_by_a_kill(tmp_path):
+def test_the_stats_log_is_read_up_to_a_line_cut_by_a_kill(tmp_path):
     lines = [json.dumps(_stats(t).to_dict()) for t in (1, 2, 3)]
     path = tmp_path / "tracklet_stats.jsonl"
     path.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:40], encoding="utf-8")
