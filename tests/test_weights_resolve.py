@@ -86,7 +86,7 @@ def _left_in(folder: Path) -> list[str]:
 
 def test_an_explicit_path_is_used_as_given_before_the_cache(cache, tmp_path, served):
     model = _model(UrlSource(served.as_uri(), GOOD_SHA))
-    resolve_required(model)  # cached now: the explicit path must still win
+    resolve_required(model, progress=False)  # cached now: the explicit path must still win
     mine = tmp_path / "mine.pt"
     mine.write_bytes(b"my own weights")
     found = resolve(model, explicit=mine)

@@ -51,15 +51,15 @@ def resolve(
     for model in models:
         if all((model.cache_folder / file.name).is_file() for file in model.files):
             return _from_cache(model)
-    if not any(file.sources for model in models for file in model.files):
+    fetchable = [model for model in models if all(file.sources for file in model.files)]
+    if not fetchable:
         return ResolvedWeights(path=None, origin="none", detail=f"no cached weights and no known download for {what}")
     if not allow_download:
-        names = ", ".join(f"{model.files[0].name} in {model.cache_folder}" for model in models)
-        return ResolvedWeights(path=None, origin="none", detail=f"no cached weights ({names}) and downloads are off")
+        return ResolvedWeights(
+            path=None, origin="none", detail=f"no cached weights ({_where(models)}) and downloads are off"
+        )
     failures: list[str] = []
-    for model in models:
-        if not all(file.sources for file in model.files):
-            continue  # found in the cache or nowhere
+    for model in fetchable:
         try:
             return _download(model, timeout=timeout, progress=progress)
         except WeightsError as exc:
@@ -94,6 +94,14 @@ def given_by_user(path: str | Path, *, what: str = "weights") -> ResolvedWeights
         raise WeightsError(f"{what} not found: {path}")
     return ResolvedWeights(path=path, origin="explicit", detail=f"weights given by the user: {path}",
                            sha256=sha256_of(path) if path.is_file() else None)  # fmt: skip
+
+
+def _where(models: Sequence[ModelWeights]) -> str:
+    """``a.pt, b.pt in <folder>``, one group per cache folder."""
+    folders: dict[Path, list[str]] = {}
+    for model in models:
+        folders.setdefault(model.cache_folder, []).append(model.files[0].name)
+    return "; ".join(f"{', '.join(names)} in {folder}" for folder, names in folders.items())
 
 
 def _named(model: ModelWeights) -> str:
