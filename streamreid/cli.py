@@ -203,12 +203,13 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _sample_video(args: argparse.Namespace) -> int:
-    from streamreid.assets import SAMPLE_VIDEO, fetch_asset
+    from streamreid.weights.catalog import SAMPLE_VIDEO
+    from streamreid.weights.resolve import resolve_required
 
-    path, cached = fetch_asset(SAMPLE_VIDEO)
-    if not cached:
-        log.info("fetched %s (%s)", path, SAMPLE_VIDEO.description)
-    print(path)
+    found = resolve_required(SAMPLE_VIDEO)
+    if found.origin != "cache":
+        log.info("fetched %s (%s)", found.path, SAMPLE_VIDEO.about)
+    print(found.path)
     return 0
 
 

@@ -46,7 +46,7 @@ from streamreid.stream.sources import VideoStream, open_source
 from streamreid.stream.stats import TrackletStatsAccumulator
 from streamreid.stream.track import PersonTracker
 from streamreid.types import Frame, VideoInfo
-from streamreid.weights import ResolvedWeights
+from streamreid.weights.records import ResolvedWeights
 
 if TYPE_CHECKING:
     from streamreid.reid.features import Embedder

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from synthetic import scenario_reentry_crossing, write_video
 
-from streamreid.assets import SAMPLE_VIDEO, fetch_asset
 from streamreid.run.store_reader import open_store
+from streamreid.weights.catalog import SAMPLE_VIDEO
+from streamreid.weights.resolve import resolve_required
 
 STREAMREID = [sys.executable, "-m", "streamreid.cli"]
 
@@ -28,8 +29,7 @@ def _run(args, *, timeout=600, **kwargs):
 
 @pytest.fixture(scope="module")
 def sample_video():
-    path, _ = fetch_asset(SAMPLE_VIDEO)
-    return path
+    return resolve_required(SAMPLE_VIDEO).path
 
 
 @pytest.fixture(scope="module")

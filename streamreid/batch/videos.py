@@ -292,12 +292,34 @@ def run_batch(
     jobs, skipped = plan_jobs(videos, out, config, detector=detector)
     if on_start is not None:
         on_start(len(jobs), len(skipped))
+    outcomes = _run_jobs(out, run_names(videos), jobs, skipped, engine=engine, on_outcome=on_outcome)
+    notes: list[str] = []
+    matches = None
+    if match:
+        matches, notes = match_batch(out, outcomes, config=config)
+    from streamreid.report.index import write_index
+
+    index = write_index(out, outcomes, matches=matches)
+    matched = len(rundir.read_json(matches)["matches"]) if matches is not None else 0
+    return BatchResult(out_dir=out, outcomes=outcomes, index=index, matches=matches, matched=matched,
+                       notes=tuple(notes))  # fmt: skip
+
+
+def _run_jobs(
+    out: Path,
+    order: list[str],
+    jobs: list[VideoJob],
+    skipped: list[VideoOutcome],
+    *,
+    engine: Any,
+    on_outcome: Callable[[VideoOutcome], None] | None,
+) -> tuple[VideoOutcome, ...]:
+    """Run ``jobs`` on ``engine``, keeping ``batch.json`` up to date as each ends; every outcome, in ``order``."""
     by_name: dict[str, VideoOutcome] = {}
     for outcome in skipped:
         by_name[outcome.name] = outcome
         if on_outcome is not None:
             on_outcome(outcome)
-    order = run_names(videos)
     started = _now()
     try:
         for outcome in engine.run(jobs):
@@ -309,17 +331,7 @@ def run_batch(
         # Ctrl-C: runs in flight finished their reports; list what there is, then stop
         _finish(out, order, by_name, engine=engine, started=started)
         raise
-    outcomes = _finish(out, order, by_name, engine=engine, started=started, write_index=False)
-    notes: list[str] = []
-    matches = None
-    if match:
-        matches, notes = match_batch(out, outcomes, config=config)
-    from streamreid.report.index import write_index
-
-    index = write_index(out, outcomes, matches=matches)
-    matched = len(rundir.read_json(matches)["matches"]) if matches is not None else 0
-    return BatchResult(out_dir=out, outcomes=outcomes, index=index, matches=matches, matched=matched,
-                       notes=tuple(notes))  # fmt: skip
+    return _finish(out, order, by_name, engine=engine, started=started, write_index=False)
 
 
 def _finish(out: Path, order: list[str], by_name: dict[str, VideoOutcome], *, engine: Any, started: str,

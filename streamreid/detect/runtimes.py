@@ -34,7 +34,7 @@ import numpy as np
 
 from streamreid.devices import available_cpus
 from streamreid.errors import WeightsError
-from streamreid.weights import cache_dir, sha256_of
+from streamreid.weights.cache import cache_dir, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -258,8 +258,10 @@ def build_person_detector(*, frame_shape: tuple[int, int] | None = None, **optio
     Returns:
         The detector; with ``auto`` its ``runtime_choice`` says what was chosen and why.
     """
-    from streamreid.detect.detector import PersonDetector, probe_images, resolve_detector_weights
+    from streamreid.detect.agreement import probe_images
+    from streamreid.detect.detector import PersonDetector
     from streamreid.detect.quantize import int8_by_default
+    from streamreid.detect.weights import resolve_detector_weights
     from streamreid.devices import resolve_device
 
     runtime = options.pop("runtime", "auto")

@@ -105,16 +105,7 @@ def learn_projection(
         int(usable.sum()) < MIN_CLASSES
     ):  # too little to learn from, even the video's mean: leave the features as they are
         return Projection(mean=np.zeros(dim), matrix=np.eye(dim), classes=int(usable.sum()), negatives=0, identity=True)
-    centred = x - mean
-    class_means = np.zeros((len(classes), dim))
-    np.add.at(class_means, inverse, centred)
-    class_means /= counts[:, None]
-    keep = usable[inverse]
-    residual = centred[keep] - class_means[inverse[keep]]
-    within = residual.T @ residual / max(len(residual), 1)
-    scale = np.trace(within) / dim if np.trace(within) > 0 else 1.0
-    within = (1.0 - shrinkage) * within + shrinkage * scale * np.eye(dim)
-
+    class_means, within = _within_scatter(x - mean, inverse, counts, shrinkage=shrinkage)
     index = {label: i for i, label in enumerate(classes.tolist())}
     known = [(index[a], index[b]) for a, b in negative_pairs if a in index and b in index and a != b]
     pairs = sorted({(min(pair), max(pair)) for pair in known})  # a pair is unordered: (a, b) is (b, a)
@@ -133,6 +124,21 @@ def learn_projection(
     keep_dims = int(np.searchsorted(np.cumsum(values) / total, energy) + 1)
     keep_dims = max(2, min(keep_dims, max_dim, dim))
     return Projection(mean=mean, matrix=vectors[:, :keep_dims], classes=int(usable.sum()), negatives=len(pairs))
+
+
+def _within_scatter(
+    centred: np.ndarray, inverse: np.ndarray, counts: np.ndarray, *, shrinkage: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-tracklet mean features, and the within-tracklet scatter of the tracklets with two or more crops, shrunk."""
+    dim = centred.shape[1]
+    class_means = np.zeros((len(counts), dim))
+    np.add.at(class_means, inverse, centred)
+    class_means /= counts[:, None]
+    keep = (counts >= 2)[inverse]
+    residual = centred[keep] - class_means[inverse[keep]]
+    within = residual.T @ residual / max(len(residual), 1)
+    scale = np.trace(within) / dim if np.trace(within) > 0 else 1.0
+    return class_means, (1.0 - shrinkage) * within + shrinkage * scale * np.eye(dim)
 
 
 def _generalised_eigh(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

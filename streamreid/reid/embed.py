@@ -2,7 +2,7 @@
 
 :func:`build_embedder` picks the embedder a :class:`~streamreid.config.ReidConfig` asks
 for — :class:`~streamreid.reid.osnet.OsnetEmbedder` with weights found by
-:func:`~streamreid.weights.resolve_reid_weights`, or the weights-free
+:func:`~streamreid.reid.weights.resolve_reid_weights`, or the weights-free
 :class:`~streamreid.reid.fallback.FallbackEmbedder` — and explains its choice in one
 sentence. :func:`embed_groups` runs one embedder over several groups of crops (one per
 person) in full but bounded batches.
@@ -21,9 +21,11 @@ from streamreid.config import CHOICES, ConfigError, ReidConfig
 from streamreid.errors import WeightsError
 from streamreid.reid.fallback import FallbackEmbedder
 from streamreid.reid.features import Embedder
-from streamreid.reid.omz import OMZ_ALIASES, OMZ_MODELS, OmzReidEmbedder
+from streamreid.reid.omz import OmzReidEmbedder
+from streamreid.reid.weights import known_caveat, resolve_reid_weights
 from streamreid.stream.background import Prefetch
-from streamreid.weights import KNOWN_REID_WEIGHTS, resolve_reid_weights
+from streamreid.weights.catalog import OMZ_ALIASES, OMZ_MODELS
+from streamreid.weights.records import ResolvedWeights
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +186,7 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
       error when there are none or they do not load.
     * ``auto``: OSNet when weights resolve and load, else a logged warning and the fallback.
       Weights the user named explicitly must load, in any mode.
+    * an Open Model Zoo model (``omz-0288``): :class:`OmzReidEmbedder`, an error without its weights.
 
     Raises:
         ConfigError: Unknown ``embedder`` value, model name or device.
@@ -199,7 +202,6 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
         message = "Using the weights-free fallback embedder (reid.embedder: fallback): part colour and texture."
         logger.info(message)
         return FallbackEmbedder(), message
-
     # A short socket timeout: an unreachable mirror should cost seconds, not minutes, before the fallback.
     resolved = resolve_reid_weights(config.model, config.weights, allow_download=config.download, timeout=10.0)
     if resolved.path is None:
@@ -207,12 +209,15 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
             raise WeightsError(
                 f"no weights for {config.model}: {resolved.detail}; set reid.weights or reid.embedder: fallback"
             )
-        message = (
+        return _fallback(
             f"OSNet weights unavailable ({resolved.detail}); using the weights-free fallback embedder "
             "(clothing colour and texture only: recommendations are coarser, prefer the calibrated threshold)."
         )
-        logger.warning(message)
-        return FallbackEmbedder(), message
+    return _osnet(config, resolved)
+
+
+def _osnet(config: ReidConfig, resolved: ResolvedWeights) -> tuple[Embedder, str]:
+    """OSNet with ``resolved`` weights; in ``auto`` mode the fallback when found weights do not load."""
     from streamreid.reid.osnet import OsnetEmbedder  # imports torch and torchreid: only when needed
 
     try:
@@ -225,16 +230,15 @@ def build_embedder(config: ReidConfig) -> tuple[Embedder, str]:
             runtime=config.runtime,
         )
     except WeightsError as exc:
-        if mode == "osnet" or resolved.origin == "explicit":
+        if config.embedder == "osnet" or resolved.origin == "explicit":
             raise
-        message = f"OSNet weights did not load ({exc}); using the weights-free fallback embedder."
-        logger.warning(message)
-        return FallbackEmbedder(), message
-    known = next(
-        (k for k in KNOWN_REID_WEIGHTS.get(config.model, ()) if resolved.path and k.file_name == resolved.path.name),
-        None,
-    )
-    caveat = "" if known is None or known.reid_trained else " (ImageNet weights, not trained for re-identification)"
-    message = f"Using {config.model} on {embedder.device}{caveat}: {resolved.detail}."
+        return _fallback(f"OSNet weights did not load ({exc}); using the weights-free fallback embedder.")
+    caveat = known_caveat(config.model, resolved.path)
+    message = f"Using {config.model} on {embedder.device}{f' ({caveat})' if caveat else ''}: {resolved.detail}."
     logger.info(message)
     return embedder, message
+
+
+def _fallback(message: str) -> tuple[Embedder, str]:
+    logger.warning(message)
+    return FallbackEmbedder(), message

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from streamreid.reid.features import as_crop_batch, unit_rows
-from streamreid.weights import ResolvedWeights
+from streamreid.weights.records import ResolvedWeights
 
 # Body parts as fractions of the crop height: (name, top, bottom).
 BODY_PARTS: tuple[tuple[str, float, float], ...] = (("head", 0.0, 0.2), ("torso", 0.2, 0.55), ("legs", 0.55, 1.0))

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from streamreid.weights import ResolvedWeights
+from streamreid.weights.records import ResolvedWeights
 
 
 @runtime_checkable

@@ -4,100 +4,21 @@
 BGR crop in 0–255 (the mean and scale are inside the network) and give a 256-d
 feature. They are OpenVINO IR: an ``.xml`` graph and a ``.bin`` of weights.
 
-Weights resolution follows the OSNet weights: an explicit file or folder → the cache
-(``<cache>/reid/<model>/``) → a download from Intel's model storage, each file checked
-against the SHA-256 pinned below → a clear error (``reid.embedder: auto`` never picks
-these; you ask for them by name).
+Weights are found by :func:`~streamreid.reid.weights.resolve_omz_weights`: an explicit file or
+folder → the cache (``<cache>/reid/<model>/``) → a download from Intel's model storage, each
+file checked against the SHA-256 pinned in :mod:`streamreid.weights.catalog` → a clear error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from streamreid.errors import WeightsError
-from streamreid.weights import ResolvedWeights, cache_dir, download, sha256_of
-
-OMZ_STORAGE = "https://storage.openvinotoolkit.org/repositories/open_model_zoo/2023.0/models_bin/1"
-"""Intel's Open Model Zoo storage; a model's FP32 IR is at ``<this>/<name>/FP32/<name>.{xml,bin}``."""
-
-
-@dataclass(frozen=True)
-class OmzModel:
-    """One Open Model Zoo ReID network and the digests of its FP32 IR files."""
-
-    name: str
-    xml_sha256: str
-    bin_sha256: str
-    about: str
-
-    def url(self, suffix: str) -> str:
-        """Download address of the ``.xml`` or ``.bin`` file."""
-        return f"{OMZ_STORAGE}/{self.name}/FP32/{self.name}{suffix}"
-
-
-OMZ_MODELS: dict[str, OmzModel] = {
-    model.name: model
-    for model in (
-        OmzModel(
-            name="person-reidentification-retail-0287",
-            xml_sha256="09af746c1068a3e89355e1f0226d3d6982dc1cd77634b1f70a40f1f654a94be1",
-            bin_sha256="7f53d18d11253455e0e11646b2176cf6509cc7c97cb5376f9b91b4c41e09a06c",
-            about="OMZ person ReID (OSNet-like, 0.59 M parameters), 256-d",
-        ),
-        OmzModel(
-            name="person-reidentification-retail-0288",
-            xml_sha256="30f452b2ed2763f7bf429eea23f8f243ad0e7f3cdd7226db6888f1660efb3424",
-            bin_sha256="6496b8d51741703c9e9c7f6474cb96c60de1856d7b4fd77235e48cea146066a5",
-            about="OMZ person ReID (OSNet-like, 0.18 M parameters), 256-d",
-        ),
-    )
-}
-OMZ_ALIASES = {"omz-0287": "person-reidentification-retail-0287", "omz-0288": "person-reidentification-retail-0288"}
-"""Short names accepted as ``reid.embedder``."""
-
-
-def resolve_omz_weights(
-    name: str, weights: str | Path | None = None, *, allow_download: bool = True
-) -> ResolvedWeights:
-    """Find the ``.xml`` of an Open Model Zoo ReID model (its ``.bin`` beside it).
-
-    Args:
-        name: Model name or alias (``omz-0288``).
-        weights: An ``.xml`` file or a folder holding ``<name>.xml``; ``None`` = cache, then download.
-        allow_download: May fetch from Intel's storage when not cached.
-
-    Raises:
-        WeightsError: Unknown model, missing files, a checksum mismatch, or a failed download.
-    """
-    model = OMZ_MODELS.get(OMZ_ALIASES.get(name, name))
-    if model is None:
-        raise WeightsError(f"unknown Open Model Zoo ReID model {name!r}; known: {', '.join(OMZ_MODELS)}")
-    if weights is not None:
-        path = Path(weights).expanduser()
-        xml = path / f"{model.name}.xml" if path.is_dir() else path
-        if not xml.is_file() or not xml.with_suffix(".bin").is_file():
-            raise WeightsError(f"{model.name}: no {xml.name} with its .bin at {path}")
-        return ResolvedWeights(path=xml, origin="explicit", detail=f"{model.name} IR given by the user: {xml}")
-    folder = cache_dir() / "reid" / model.name
-    xml, weights_bin = folder / f"{model.name}.xml", folder / f"{model.name}.bin"
-    if xml.is_file() and weights_bin.is_file():
-        if sha256_of(xml) != model.xml_sha256 or sha256_of(weights_bin) != model.bin_sha256:
-            raise WeightsError(
-                f"{model.name} in {folder} does not match the pinned checksums; delete it to fetch again"
-            )
-        return ResolvedWeights(path=xml, origin="cache", detail=f"{model.name} IR from the cache ({folder})",
-                               sha256=model.bin_sha256)  # fmt: skip
-    if not allow_download:
-        raise WeightsError(f"{model.name} is not in {folder} and downloads are off; pass reid.weights PATH")
-    for suffix, digest in ((".xml", model.xml_sha256), (".bin", model.bin_sha256)):
-        download(model.url(suffix), folder / f"{model.name}{suffix}", sha256=digest)
-    return ResolvedWeights(path=xml, origin="download", detail=f"{model.name} IR downloaded from {OMZ_STORAGE}",
-                           sha256=model.bin_sha256)  # fmt: skip
+from streamreid.reid.weights import resolve_omz_weights
+from streamreid.weights.catalog import OMZ_ALIASES
 
 
 def takes_uint8_crops(

