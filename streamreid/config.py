@@ -124,6 +124,7 @@ class GroupingConfig:
     max_distance_fraction: float | None = 0.27
     max_jitter_fraction: float | None = 0.055
     crowd_radius: float = 1.0
+    min_person_seconds: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "grouping.max_jitter_difference": (0, None),
     "grouping.min_travel_to_jitter": (0, None),
     "grouping.crowd_radius": (0, None),
+    "grouping.min_person_seconds": (0, None),
     "ranking.duration": (0, None),
     "ranking.coverage": (0, None),
     "ranking.center": (0, None),

@@ -112,6 +112,12 @@ def analyse(
             found, embedder_info, reid_notes = _reid(run_dir, work, found, store, config=config, embedder=embedder,
                                                      clock=clock, webps=webps, carried=carried)  # fmt: skip
         notes += reid_notes
+    elif found.grouping is not None and found.persons:
+        brief = _without_brief(work, found, config=config, clock=clock)
+        if brief is not found:
+            found = brief
+            with clock.stage("grouping"):
+                write_persons(run_dir, found, work, ranking=config.ranking)
     for name, version in older.items():  # an older analysis's similarities this one did not replace: stale now
         if _versions(run_dir, (name,))[name] == version:
             (run_dir / name).unlink(missing_ok=True)
@@ -158,11 +164,15 @@ def _find_persons(
     clock: StageClock,
     must_link: list[tuple[int, int]] = (),
     groups: Sequence[Sequence[int]] | None = None,
+    brief_out: bool = False,
 ) -> PersonsFound:
-    """Link the tracklets into persons (or take ``groups`` as they are), rank them and gather their detections."""
+    """Link the tracklets into persons (or take ``groups`` as they are), rank them and gather their detections.
+
+    With ``brief_out``, linked persons with too little firm evidence are left out (``link_persons``).
+    """
     with clock.stage("grouping"):
         if groups is None:
-            grouping, persons = link_persons(work, config=config.grouping, must_link=must_link)
+            grouping, persons = link_persons(work, config=config.grouping, must_link=must_link, brief_out=brief_out)
         else:
             grouping, persons = None, fixed_persons(work, groups)
     with clock.stage("ranking"):
@@ -209,6 +219,11 @@ def _reid(
             if beside is not None:  # the merged persons' animations start now, beside the next round
                 beside.start(found.ranked())
             result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
+        if not carried and found.grouping is not None:  # brief persons took part in the merges; now they go
+            brief = _without_brief(work, found, config=config, clock=clock, must_link=must_link)
+            if brief is not found:
+                found = brief
+                result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
         write_reid(run_dir, result, options=config.reid)  # the last round's: earlier rounds were only steps
         if len(applied) > len(carried):
             notes.append(f"auto-merge joined {len(initial.persons)} persons into {len(found.persons)} by appearance")
@@ -219,6 +234,21 @@ def _reid(
         with clock.stage("grouping"):
             write_persons(run_dir, found, work, ranking=config.ranking)
     return found, used, notes
+
+
+def _without_brief(
+    work: WorkingSet, found: PersonsFound, *, config: Config, clock: StageClock,
+    must_link: Sequence[tuple[int, int]] = (),
+) -> PersonsFound:  # fmt: skip
+    """The persons again without those of too little firm evidence (``found`` itself when none is brief).
+
+    ``grouping.min_person_seconds`` decides. Left out only now, after the merges: they took part in the
+    video's calibration and could have joined someone.
+    """
+    if config.grouping.min_person_seconds <= 0:
+        return found
+    kept = _find_persons(work, config=config, clock=clock, must_link=list(must_link), brief_out=True)
+    return found if len(kept.persons) == len(found.persons) else kept
 
 
 def _compare(

@@ -19,6 +19,7 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
+from streamreid.persons.evidence import enough_evidence
 from streamreid.persons.grouping import GroupingResult, group_tracklets, time_key
 from streamreid.persons.grouping_results import build_persons, grouping_log, reid_candidates
 from streamreid.persons.handover import Neighbours
@@ -227,16 +228,24 @@ def cut_frames(meta: Mapping[str, Any]) -> tuple[int, ...]:
 
 
 def link_persons(
-    work: WorkingSet, *, config: GroupingConfig, must_link: Sequence[tuple[int, int]] = ()
+    work: WorkingSet, *, config: GroupingConfig, must_link: Sequence[tuple[int, int]] = (), brief_out: bool = False
 ) -> tuple[GroupingResult, list[Person]]:
-    """Link the working set's tracklets into persons (the user's and ``must_link`` joins honoured)."""
+    """Link the working set's tracklets into persons (the user's and ``must_link`` joins honoured).
+
+    With ``brief_out``, persons whose firm boxes span less than ``config.min_person_seconds`` are left
+    out (:mod:`streamreid.persons.evidence`); the grouping keeps every group.
+    """
     info, rows = work.info, work.detections
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
     neighbours = Neighbours.of(rows["frame_index"], rows["tracker_id"], rows["xyxy"])
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
                                cannot_link=work.cannot_link, seen_together=work.seen_together,
                                shot_cuts=work.shot_cuts, neighbours=neighbours)  # fmt: skip
-    return grouping, build_persons(grouping.groups, work.tracklets)
+    groups = grouping.groups
+    if brief_out:
+        groups = enough_evidence(groups, rows["time"], rows["tracker_id"], rows["confidence"],
+                                 firm=work.firm_confidence, min_seconds=config.min_person_seconds)  # fmt: skip
+    return grouping, build_persons(groups, work.tracklets)
 
 
 def fixed_persons(work: WorkingSet, groups: Sequence[Sequence[int]]) -> list[Person]:
