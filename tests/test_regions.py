@@ -157,6 +157,14 @@ def test_merge_drops_a_piece_cut_by_the_tiles_inner_edge_where_the_whole_frame_s
     assert boxes == {(100, 50, 140, 200), (400, 100, 420, 140)}  # the piece goes; the uncovered one stays
 
 
+def test_inside_the_tile_the_tile_decides():
+    whole = _detections([[100, 120, 140, 200], [300, 150, 320, 200], [500, 50, 520, 350]], [0.9, 0.5, 0.8])
+    tile = _detections([[101, 22, 139, 99]], [0.6])  # tile at y 100-300: the first person again, less sure
+    merged = merge_tile(whole, tile, tile_box=(0, 100, 1000, 300), image_shape=(400, 1000))
+    boxes = {tuple(np.round(b).astype(int)) for b in merged.xyxy}
+    assert boxes == {(101, 122, 139, 199), (500, 50, 520, 350)}  # the whole frame's boxes inside it are dropped
+
+
 def test_merge_does_not_count_the_images_own_edge_as_a_cut():
     whole = _detections([[0, 0, 30, 80]], [0.3])
     tile = _detections([[0, 0, 30, 80]], [0.9])  # the tile starts at the image's corner
@@ -286,7 +294,7 @@ def test_the_region_finds_the_far_people_of_pets_that_640_misses(pose_detectors)
     evidence = RegionEvidence(shape=images[0].shape[:2])
     for found_small, found_large in zip(whole_small, whole_large, strict=True):
         evidence = evidence.add(missed_people(found_small, found_large, confidence=0.35))
-    choice = choose_region(evidence, sizes=(640, 1280), max_cost=2.0, min_people=10, min_alone=0.0)  # the merge, not the rule
+    choice = choose_region(evidence, sizes=(640, 1280), max_cost=2.0, min_people=10, min_alone=0.0)  # the merge
     assert choice is not None and choice.region is not None, choice
     merged = RegionDetector(small, large, region=choice.region).detect(images)
     people = matched = 0

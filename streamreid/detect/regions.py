@@ -263,11 +263,16 @@ def merge_tile(
 ) -> sv.Detections:
     """The boxes of the whole frame and of the tile (in the tile's pixels), as one set in the image's pixels.
 
-    * A tile box touching an inner edge of the tile (one that is not the image's edge) is a piece of a person who
+    Each person is taken from the source that sees it whole at the finer scale, as tiled detection does:
+
+    * a box of the whole frame that lies inside the tile is dropped: the tile saw the same person at the large
+      size's scale (its box, or none where the large size found nobody there: then the whole frame is
+      exactly as the large size alone would be there);
+    * a tile box touching an inner edge of the tile (one that is not the image's edge) is a piece of a person who
       goes on outside the tile: it is dropped where a box of the whole frame covers ``covered`` of it (that box
-      shows the person whole), kept otherwise (the only box of that person).
-    * A person found in both (IoU at least ``iou``) keeps the more confident box; boxes of one source are
-      left as the detector's own suppression left them.
+      shows the person whole), kept otherwise (the only box of that person);
+    * of what is left, a person found in both (IoU at least ``iou``: a whole box across the tile's edge and a
+      tile box) keeps the more confident box; boxes of one source stay as the detector's suppression left them.
 
     Args:
         whole: Detections of the whole image.
@@ -294,7 +299,9 @@ def merge_tile(
     whole_boxes = np.asarray(whole.xyxy, dtype=np.float64)
     share = _intersection(boxes, whole_boxes) / np.maximum(_area(boxes), 1e-9)[:, None]
     tile = tile[~(cut & (share.max(axis=1) >= covered))]
-    return _suppress_across(whole, tile, iou=iou)
+    inside = (whole_boxes[:, :2] >= np.array([x1, y1]) - edge).all(axis=1)
+    inside &= (whole_boxes[:, 2:] <= np.array([x2, y2]) + edge).all(axis=1)
+    return _suppress_across(whole[~inside], tile, iou=iou)
 
 
 def _shifted(detections: sv.Detections, *, dx: float, dy: float) -> sv.Detections:
