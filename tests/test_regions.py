@@ -151,7 +151,7 @@ def test_merge_moves_tile_boxes_into_the_image_and_keeps_the_more_confident_of_a
 
 def test_merge_drops_a_piece_cut_by_the_tiles_inner_edge_where_the_whole_frame_shows_the_person():
     whole = _detections([[100, 50, 140, 200]], [0.6])  # a person from y 50 to 200
-    tile = _detections([[100, 0, 140, 100], [400, 0, 420, 40]], [0.9, 0.4])  # tile from y 100: both touch its top
+    tile = _detections([[100, 4, 140, 100], [400, 0, 420, 40]], [0.9, 0.4])  # tile from y 100: both (nearly) touch its top
     merged = merge_tile(whole, tile, tile_box=(0, 100, 1000, 300), image_shape=(400, 1000))
     boxes = {tuple(np.round(b).astype(int)) for b in merged.xyxy}
     assert boxes == {(100, 50, 140, 200), (400, 100, 420, 140)}  # the piece goes; the uncovered one stays

@@ -190,7 +190,7 @@ class AdaptiveSizeDetector:
         self._region_on = bool(region) and len(self.probe.sizes) > 1
         self._evidence: RegionEvidence | None = None
         self._regional: RegionDetector | None = None
-        self._since_check = 0
+        self._since_check = self._frames_seen = 0
         self.region_choice: RegionChoice | None = None
         self.region_changes: list[dict[str, Any]] = []  # when the region came, moved or went (the last 20)
         self.size_choice = choose_input_size(self.probe, **self._options)
@@ -221,6 +221,7 @@ class AdaptiveSizeDetector:
         Where the region is on, the smallest size on the whole frame and the largest on the region.
         """
         images = list(images)
+        self._frames_seen += len(images)
         found = (self._regional or self._in_use).detect(images)
         if self.size_choice is None:
             self._learn(images, found)
@@ -277,7 +278,7 @@ class AdaptiveSizeDetector:
             return
         if self.region_choice is None or choice.region != self.region_choice.region:
             region = choice.region.to_dict() if choice.region is not None else None
-            self.region_changes = [*self.region_changes, {"detected_frames": self._detected, "region": region}][-20:]
+            self.region_changes = [*self.region_changes, {"detected_frames": self._frames_seen, "region": region}][-20:]
         self.region_choice = choice
         if choice.region is None:
             self._regional = None
