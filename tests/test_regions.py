@@ -239,11 +239,12 @@ def test_adaptive_detector_keeps_1280_on_the_band_where_640_misses_people_and_re
     x1, y1, x2, y2 = region.pixels(image.shape)
     assert [len(f) for f in found] == [2] * 4  # the near person from 640, the far one from the tile
     assert all(x1 < f.xyxy[1, 0] < f.xyxy[1, 2] < x2 and y1 < f.xyxy[1, 1] < f.xyxy[1, 3] < y2 for f in found)
-    assert {shape for shapes, _ in detectors[1280].calls for shape in shapes} == {(y2 - y1, x2 - x1, 3)}
+    shapes = {shape for shapes, _ in detectors[1280].calls for shape in shapes}
+    assert shapes - {image.shape} == {(y2 - y1, x2 - x1, 3)}  # the tile (and the whole frame of a re-check)
     probes = len(adaptive._evidence.frames)
-    for _ in range(RECHECK_PROBES // 4 + 1):
+    for _ in range(RECHECK_PROBES):
         adaptive.detect([image] * 4)
-    assert len(adaptive._evidence.frames) == probes + 1  # one re-check
+    assert len(adaptive._evidence.frames) == probes + 4 * 4 // RECHECK_PROBES  # a re-check every RECHECK_PROBES frames
     assert adaptive.region_changes == [{"detected_frames": 4, "region": region.to_dict()}]  # it stayed
 
 

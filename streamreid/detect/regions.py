@@ -196,6 +196,9 @@ def choose_region(
       size's people (as ``imgsz: auto`` asks of a smaller size), and
     * the small size on the whole frame plus the rectangle at the large size, detected on one frame in
       ``tile_every``, cost at most ``max_cost`` of the large size on the whole frame (work follows area), and
+    * a rectangle fitted on the first half of the probe frames would have found ``keep_fraction`` of the people
+      of the second half: the people only the large size finds stay where they were (a street's far pavement),
+      rather than walk about the frame (then they would be lost when they leave the rectangle), and
     * the small size alone finds at least ``min_alone`` of the large size's people: outside the rectangle
       people are seen at the small size only, and where it misses most of them (a scene of small people
       all over, as PETS09-S2L1 at 640: 6 %) anyone who walks out of the rectangle would be lost until the next
@@ -219,14 +222,10 @@ def choose_region(
     missed, people = evidence.missed, evidence.people
     if len(evidence.frames) < min_frames or people < min_people or len(missed) == 0:
         return None
-    height, width = evidence.shape
-    border = margin * float(np.median(missed[:, 3] - missed[:, 1]))
-    low = np.quantile(missed[:, :2], trim, axis=0) - border
-    high = np.quantile(missed[:, 2:], 1.0 - trim, axis=0) + border
-    region = Region(x1=max(0.0, float(low[0]) / width), y1=max(0.0, float(low[1]) / height),
-                    x2=min(1.0, float(high[0]) / width), y2=min(1.0, float(high[1]) / height))  # fmt: skip
-    inside = (missed[:, :2] >= low - 1e-6).all(axis=1) & (missed[:, 2:] <= high + 1e-6).all(axis=1)
-    found = (people - len(missed) + int(inside.sum())) / people
+    region, found = _fit(evidence.frames, evidence.shape, trim=trim, margin=margin)
+    half = len(evidence.frames) // 2
+    earlier, _ = _fit(evidence.frames[:half], evidence.shape, trim=trim, margin=margin)
+    held = _found_in(evidence.frames[half:], earlier, evidence.shape) if earlier is not None else 0.0
     small, large = sizes
     cost = float((small / large) ** 2 + region.area / max(1, tile_every))
     where = _describe(region, sizes=sizes, missed=len(missed), people=people)
@@ -236,11 +235,44 @@ def choose_region(
     if found < keep_fraction:
         reason = f"{where}: too spread out, it would find {found:.0%} of the people {large} finds"
         return RegionChoice(region=None, reason=reason, cost=1.0, found=1.0)
+    if held < keep_fraction:
+        reason = (f"{where}: they move about, the region of the first {half} probe frames would find {held:.0%} of "
+                  f"the people of the next {len(evidence.frames) - half}")  # fmt: skip
+        return RegionChoice(region=None, reason=reason, cost=1.0, found=1.0)
     if cost > max_cost:
         reason = f"{where}: with {small} on the whole frame it would cost {cost:.0%} of {large} on the whole frame"
         return RegionChoice(region=None, reason=reason, cost=1.0, found=1.0)
     reason = f"{where}: {found:.0%} of the people found at {cost:.0%} of the work"
     return RegionChoice(region=region, reason=reason, cost=cost, found=found)
+
+
+def _fit(
+    frames: Sequence[ProbeFrame], shape: tuple[int, int], *, trim: float, margin: float
+) -> tuple[Region | None, float]:
+    """The rectangle around the missed boxes of ``frames`` (trimmed, with a margin), and the share it finds."""
+    boxes = np.array([box for frame in frames for box in frame.missed], dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return None, 1.0
+    height, width = shape
+    border = margin * float(np.median(boxes[:, 3] - boxes[:, 1]))
+    low = np.quantile(boxes[:, :2], trim, axis=0) - border
+    high = np.quantile(boxes[:, 2:], 1.0 - trim, axis=0) + border
+    region = Region(x1=max(0.0, float(low[0]) / width), y1=max(0.0, float(low[1]) / height),
+                    x2=min(1.0, float(high[0]) / width), y2=min(1.0, float(high[1]) / height))  # fmt: skip
+    return region, _found_in(frames, region, shape)
+
+
+def _found_in(frames: Sequence[ProbeFrame], region: Region, shape: tuple[int, int]) -> float:
+    """Share of the large size's people of ``frames`` found by the small size or wholly inside ``region``."""
+    people = sum(frame.people for frame in frames)
+    boxes = np.array([box for frame in frames for box in frame.missed], dtype=np.float64).reshape(-1, 4)
+    if people == 0:
+        return 1.0
+    height, width = shape
+    low = np.array([region.x1 * width, region.y1 * height]) - 1e-6
+    high = np.array([region.x2 * width, region.y2 * height]) + 1e-6
+    inside = (boxes[:, :2] >= low).all(axis=1) & (boxes[:, 2:] <= high).all(axis=1)
+    return (people - len(boxes) + int(inside.sum())) / people
 
 
 def _describe(region: Region, *, sizes: tuple[int, int], missed: int, people: int) -> str:
