@@ -97,7 +97,7 @@ def main() -> int:
     parser.add_argument("--region-every", default="", help="also the region detector, at these region_every (1,2)")
     parser.add_argument("--region-max-cost", type=float, default=None, help="detector.region_max_cost")
     parser.add_argument("--detect-rate", type=float, default=None, help="detector.detect_rate (default: the config's)")
-    parser.add_argument("--skip", default="", help="passes left out, comma-separated (e.g. decode,decode, scaled)")
+    parser.add_argument("--skip", default="", help="passes left out, separated by ; (e.g. \"decode;decode, scaled\")")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.getLogger("streamreid").setLevel(logging.WARNING)
@@ -143,7 +143,7 @@ def main() -> int:
         config = base.with_overrides({"detector.imgsz": "auto", "detector.region_every": every})
         jobs[f"detector, region every {every}"] = lambda d=region: run_detector(d, images, args.frames)
         jobs[f"spine, region every {every}"] = lambda d=region, c=config: run_spine(video, c, d)
-    for name in (n for n in args.skip.split(",") if n):
+    for name in (n for n in args.skip.split(";") if n.strip()):
         jobs.pop(name.strip(), None)
     names = list(jobs)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}

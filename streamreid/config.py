@@ -52,9 +52,9 @@ class DetectorConfig:
     iou: float = 0.7
     imgsz: int | str = "auto"
     imgsz_candidates: tuple[int, ...] = (640, 1280)
-    region: bool = True
+    region: bool = False
     region_every: int = 1
-    region_max_cost: float = 0.7
+    region_max_cost: float = 0.75
     device: str = "auto"
     batch_size: int = 4
     detect_stride: int | str = "auto"
