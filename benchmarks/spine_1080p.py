@@ -97,7 +97,7 @@ def main() -> int:
     parser.add_argument("--region-every", default="", help="also the region detector, at these region_every (1,2)")
     parser.add_argument("--region-max-cost", type=float, default=None, help="detector.region_max_cost")
     parser.add_argument("--detect-rate", type=float, default=None, help="detector.detect_rate (default: the config's)")
-    parser.add_argument("--skip", default="", help="passes left out, separated by ; (e.g. \"decode;decode, scaled\")")
+    parser.add_argument("--skip", default="", help='passes left out, separated by ; (e.g. "decode;decode, scaled")')
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.getLogger("streamreid").setLevel(logging.WARNING)

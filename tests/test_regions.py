@@ -112,6 +112,17 @@ def test_no_region_where_the_small_size_alone_misses_most_people():
     assert choose_region(_band((150, 300), found_per_frame=1), sizes=(640, 1280), min_alone=0.15).region is not None
 
 
+def test_people_who_move_about_are_not_a_region():
+    evidence = RegionEvidence(shape=(500, 1000))
+    for index in range(8):  # the far people walk from the right of the frame to its left
+        left = 900 - 110 * index
+        missed = tuple((float(left + dx), 200.0, float(left + dx + 20), 250.0) for dx in (0, 30))
+        evidence = evidence.add(ProbeFrame(people=6, missed=missed))
+    choice = choose_region(evidence, sizes=(640, 1280), max_cost=2.0)
+    assert choice.region is None and "move about" in choice.reason
+    assert "would find 67% of the people of the next 4" in choice.reason  # 640's 16 of 24, none of the 8 in it
+
+
 def test_people_missed_everywhere_are_not_a_region():
     evidence = RegionEvidence(shape=(500, 1000))
     spread = [(0, 0, 20, 50)] + [(490, 225, 510, 275)] * 8 + [(980, 450, 1000, 500)]  # a fifth in the corners
@@ -151,7 +162,7 @@ def test_merge_moves_tile_boxes_into_the_image_and_keeps_the_more_confident_of_a
 
 def test_merge_drops_a_piece_cut_by_the_tiles_inner_edge_where_the_whole_frame_shows_the_person():
     whole = _detections([[100, 50, 140, 200]], [0.6])  # a person from y 50 to 200
-    tile = _detections([[100, 4, 140, 100], [400, 0, 420, 40]], [0.9, 0.4])  # tile from y 100: both (nearly) touch its top
+    tile = _detections([[100, 4, 140, 100], [400, 0, 420, 40]], [0.9, 0.4])  # tile from y 100: both near its top
     merged = merge_tile(whole, tile, tile_box=(0, 100, 1000, 300), image_shape=(400, 1000))
     boxes = {tuple(np.round(b).astype(int)) for b in merged.xyxy}
     assert boxes == {(100, 50, 140, 200), (400, 100, 420, 140)}  # the piece goes; the uncovered one stays
