@@ -12,6 +12,10 @@ On the first ``--frames`` frames of ``ADL-Rundle-6.mp4`` (1920x1080, 30 fps; ``$
   off, a prebuilt detector; fps over ``stream_total``, and each stage's ms per frame from ``run.json``'s
   timings (``decode`` and ``detect`` run in their own threads, beside the main thread's ``cuts``, ``track``,
   ``crops``, ``store``; ``wait_for_detector`` is the main thread idle);
+* with ``--region-every N,M``: ``detector, region every N`` and ``spine, region every N``, the same with the
+  ``imgsz: auto`` detector once it has chosen its region (``detector.region``, :mod:`streamreid.detect.regions`:
+  640 on the whole frame, 1280's scale on the region, the region on one detected frame in N), its probe run
+  beforehand on the video's first frames, outside the timings;
 * ``ultralytics track``: ``YOLO(same .pt).track(stream=True, imgsz=same, classes=people)`` with everything
   else as ultralytics ships it (PyTorch, its thresholds, every frame detected), the same frames.
 
@@ -90,6 +94,10 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--imgsz", type=int, default=1280)
     parser.add_argument("--no-peer", action="store_true", help="skip ultralytics' YOLO.track")
+    parser.add_argument("--region-every", default="", help="also the region detector, at these region_every (1,2)")
+    parser.add_argument("--region-max-cost", type=float, default=None, help="detector.region_max_cost")
+    parser.add_argument("--detect-rate", type=float, default=None, help="detector.detect_rate (default: the config's)")
+    parser.add_argument("--skip", default="", help='passes left out, separated by ; (e.g. "decode;decode, scaled")')
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     logging.getLogger("streamreid").setLevel(logging.WARNING)
@@ -99,7 +107,9 @@ def main() -> int:
     print(_bench.describe_machine(info))
 
     base = Config().with_overrides({"reid.enabled": False, "report.enabled": False,
-                                    "source.max_frames": args.frames, "detector.imgsz": args.imgsz})  # fmt: skip
+                                    "source.max_frames": args.frames, "detector.imgsz": args.imgsz,
+                                    **({"detector.detect_rate": args.detect_rate} if args.detect_rate else {}),
+                                    })  # fmt: skip
     with open_source(video, max_frames=1) as stream:
         shape = (stream.info.height, stream.info.width)
         fps = stream.info.fps
@@ -127,6 +137,14 @@ def main() -> int:
     }
     if peer is not None:
         jobs["ultralytics track"] = lambda: peer.run(args.frames, torch_threads=None)
+    for every in (int(v) for v in args.region_every.split(",") if v):
+        region = region_detector(video, base, shape=shape, fps=fps, size=size, every=every,
+                                 max_cost=args.region_max_cost)  # fmt: skip
+        config = base.with_overrides({"detector.imgsz": "auto", "detector.region_every": every})
+        jobs[f"detector, region every {every}"] = lambda d=region: run_detector(d, images, args.frames)
+        jobs[f"spine, region every {every}"] = lambda d=region, c=config: run_spine(video, c, d)
+    for name in (n for n in args.skip.split(";") if n.strip()):
+        jobs.pop(name.strip(), None)
     names = list(jobs)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     loads = []
@@ -143,6 +161,29 @@ def main() -> int:
     return 0
 
 
+def region_detector(video: Path, base: Config, *, shape: tuple[int, int], fps: float, size: Any, every: int,
+                    max_cost: float | None) -> Any:  # fmt: skip
+    """The ``imgsz: auto`` detector with its region chosen on the video's first frames (probing done here)."""
+    overrides = {"detector.imgsz": "auto", "detector.region": True, "detector.region_every": every,
+                 **({"detector.region_max_cost": max_cost} if max_cost is not None else {})}  # fmt: skip
+    detector = build_detector(base.with_overrides(overrides), frame_shape=shape, fps=fps)
+    stride = int(resolve_detect_stride(base, fps=fps).detector.detect_stride)
+    with open_source(video, max_frames=300) as stream:
+        stream.scale_for_detector(size)
+        batch = []
+        for index, frame in enumerate(stream):
+            if index % stride == 0:
+                batch.append(frame.image)
+            if len(batch) == 4:
+                detector.detect(batch)
+                batch = []
+                if detector.size_choice is not None:
+                    break
+    choice = getattr(detector, "region_choice", None)
+    print(f"region every {every}: size {detector.imgsz}, {choice.reason if choice else 'no region decided'}")
+    return detector
+
+
 def report(runs: dict[str, list[dict[str, Any]]], *, loads: list[float], repeats: int) -> None:
     """Medians of fps, ratios within each repeat, and the spine's stages in ms per frame."""
 
@@ -157,10 +198,14 @@ def report(runs: dict[str, list[dict[str, Any]]], *, loads: list[float], repeats
               f"CPU {_bench.median(r['cpu_ms'] for r in results):7.1f} ms/frame")  # fmt: skip
     for top, bottom in [("spine", "detector"), ("spine, whole frames", "detector"), ("spine", "spine, whole frames"),
                         ("spine", "ultralytics track"), ("spine, whole frames", "ultralytics track"),
-                        ("decode, scaled", "decode")]:  # fmt: skip
+                        ("decode, scaled", "decode"),
+                        *((f"spine, region every {n.rsplit(' ', 1)[-1]}", n) for n in runs
+                          if n.startswith("detector, r")),
+                        *((n, "spine") for n in runs if n.startswith("spine, region")),
+                        *((n, "ultralytics track") for n in runs if n.startswith("spine, region"))]:  # fmt: skip
         print(f"  {top} / {bottom}: {ratio(top, bottom):.3f}")
     print("\nms per frame (medians)  | " + " | ".join(STAGES) + " | stream_total")
-    for name in ("spine, whole frames", "spine"):
+    for name in (n for n in runs if n.startswith("spine")):
         cells = [_bench.median(r["ms_per_frame"][s] for r in runs[name]) for s in (*STAGES, "stream_total")]
         print(f"  {name:22s} | " + " | ".join(f"{c:.1f}" for c in cells))
         print(f"    tracked detections {runs[name][0]['tracked_detections']}, tracklets {runs[name][0]['tracklets']}")

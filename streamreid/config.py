@@ -52,6 +52,9 @@ class DetectorConfig:
     iou: float = 0.7
     imgsz: int | str = "auto"
     imgsz_candidates: tuple[int, ...] = (640, 1280)
+    region: bool = False
+    region_every: int = 1
+    region_max_cost: float = 0.75
     device: str = "auto"
     batch_size: int = 4
     detect_stride: int | str = "auto"
@@ -378,6 +381,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "detector.batch_size": (1, None),
     "detector.detect_stride": (1, None),
     "detector.detect_rate": (1e-3, None),
+    "detector.region_every": (1, None),
+    "detector.region_max_cost": (0, None),
     "tracker.lost_track_seconds": (1e-3, None),
     "tracker.track_activation_threshold": (0, 1),
     "tracker.high_conf_det_threshold": (0, 1),

@@ -439,4 +439,7 @@ def _runtime_line(detector: Detector, *, detect_stride: int = 1) -> str:
     sizing = getattr(detector, "size_choice", None)
     if sizing is not None:
         line += f"; input size {sizing.imgsz}: {sizing.reason}"
+    region = getattr(detector, "region_choice", None)
+    if region is not None:
+        line += f"; {'region' if region.region is not None else 'no region'}: {region.reason}"
     return line + (f"; detecting one frame in {detect_stride}" if detect_stride > 1 else "")

@@ -189,7 +189,7 @@ class PersonDetector:
         ratio = min(self.imgsz / height, self.imgsz / width)
         return int(round(height * ratio)), int(round(width * ratio))
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
+    def detect(self, images: Sequence[np.ndarray], *, imgsz: int | None = None) -> list[sv.Detections]:
         """Detect people in BGR images.
 
         Images of one shape go to the model together (in chunks of ``batch_size``), so a
@@ -197,6 +197,8 @@ class PersonDetector:
 
         Args:
             images: BGR ``(height, width, 3)`` uint8 images.
+            imgsz: Input size for this call (``None``: :attr:`imgsz`); exports have dynamic shapes, so a
+                region of a frame can be detected at the scale the whole frame gets (:mod:`streamreid.detect.regions`).
 
         Returns:
             One ``sv.Detections`` per image, in order: ``xyxy`` float32 pixels,
@@ -213,7 +215,8 @@ class PersonDetector:
         for positions in by_shape.values():
             for start in range(0, len(positions), self.batch_size):
                 chunk = positions[start : start + self.batch_size]
-                for position, detections in zip(chunk, self._predict([images[i] for i in chunk]), strict=True):
+                chunk_images = [images[i] for i in chunk]
+                for position, detections in zip(chunk, self._predict(chunk_images, imgsz=imgsz), strict=True):
                     results[position] = detections
         return [detections for detections in results if detections is not None]
 
@@ -251,9 +254,10 @@ class PersonDetector:
             tensor = self._float_input(list(images))
         return tensor.cpu().numpy().astype(np.float32, copy=False)
 
-    def _predict(self, images: list[np.ndarray]) -> list[sv.Detections]:
-        """One model call on same-shape images."""
-        results = self._model.predict(images, batch=len(images), **self._predict_options)
+    def _predict(self, images: list[np.ndarray], *, imgsz: int | None = None) -> list[sv.Detections]:
+        """One model call on same-shape images (at ``imgsz``, else the detector's own)."""
+        options = self._predict_options if imgsz is None else {**self._predict_options, "imgsz": int(imgsz)}
+        results = self._model.predict(images, batch=len(images), **options)
         return [self._to_detections(result) for result in results]
 
     def _to_detections(self, result: Any) -> sv.Detections:

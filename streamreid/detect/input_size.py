@@ -10,6 +10,11 @@ detects every frame; a few probe frames, spread over time, are also detected at
 each smaller size. Once the largest size has seen enough people, the smallest size
 that finds nearly as many (``keep_fraction``) is kept for the rest of the stream.
 Nothing is decoded or detected twice except the probe frames at the smaller sizes.
+
+When the largest size is kept because the smallest misses people, ``detector.region`` may
+run the largest only on the part of the frame where they were missed
+(:mod:`streamreid.detect.regions`); the region is checked again on a probe frame every
+``RECHECK_PROBES`` probe spacings (both sizes on the whole frame) and follows the people.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ import supervision as sv
 
 from streamreid.config import AUTO
 from streamreid.detect.detector import iter_batched
+from streamreid.detect.regions import RegionChoice, RegionDetector, RegionEvidence, choose_region, missed_people
 from streamreid.types import Frame
+
+RECHECK_PROBES = 4
+"""Once the region is chosen, probe spacings between two re-checks (2 s of video at the usual 0.5 s: a whole frame
+at both sizes every 30 detected frames at 15 a second, ~3 % more work, so people who walk out of the region are
+found again within seconds)."""
+REGION_WINDOW = 40
+"""Probe frames the region is chosen on: the latest ones (the first seconds' probes, then one per re-check)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,9 @@ class AdaptiveSizeDetector:
         confidence: float = 0.25,
         min_people: int = 30,
         keep_fraction: float = 0.9,
+        region: bool = False,
+        region_every: int = 1,
+        region_max_cost: float = 0.7,
     ) -> None:
         """Probe ``detectors`` (input size → detector) on every ``probe_every``-th detected frame.
 
@@ -159,6 +175,9 @@ class AdaptiveSizeDetector:
             confidence: Detections at or above it count as people.
             min_people: People the largest size must see before the choice.
             keep_fraction: Share of the largest size's people a smaller size must find.
+            region: Where the largest size is kept, run it only on the region where the smallest misses people.
+            region_every: The region is detected on one detected frame in this many.
+            region_max_cost: The region is used where it costs at most this share of the largest size.
         """
         if not detectors:
             raise ValueError("AdaptiveSizeDetector needs at least one detector")
@@ -168,6 +187,14 @@ class AdaptiveSizeDetector:
         self._confidence = float(confidence)
         self._detected = 0
         self.probe = SizeProbe.start(self._detectors)
+        self._region_options = {"tile_every": max(1, int(region_every)), "max_cost": float(region_max_cost),
+                                "keep_fraction": float(keep_fraction), "min_people": int(min_people)}  # fmt: skip
+        self._region_on = bool(region) and len(self.probe.sizes) > 1
+        self._evidence: RegionEvidence | None = None
+        self._regional: RegionDetector | None = None
+        self._since_check = self._frames_seen = 0
+        self.region_choice: RegionChoice | None = None
+        self.region_changes: list[dict[str, Any]] = []  # when the region came, moved or went (the last 20)
         self.size_choice = choose_input_size(self.probe, **self._options)
         self._in_use = self._detectors[self.size_choice.imgsz if self.size_choice else self.probe.sizes[-1]]
 
@@ -185,14 +212,23 @@ class AdaptiveSizeDetector:
     def to_dict(self) -> dict[str, Any]:
         """The detector in use, with how its size was (or is being) chosen."""
         sizing = self.size_choice.to_dict() if self.size_choice is not None else {"probing": self.probe.to_dict()}
+        if self.region_choice is not None:
+            sizing["region"] = {**self.region_choice.to_dict(), "changes": list(self.region_changes)}
         return {**self._in_use.to_dict(), "imgsz": self.imgsz, "input_size": {"candidates": list(self.probe.sizes),
                                                                                 **sizing}}  # fmt: skip
 
     def detect(self, images: Sequence[np.ndarray]) -> list[sv.Detections]:
-        """Detect people with the size in use; while probing, also at the smaller sizes on probe frames."""
-        found = self._in_use.detect(images)
+        """Detect people with the size in use; while probing, also at the smaller sizes on probe frames.
+
+        Where the region is on, the smallest size on the whole frame and the largest on the region.
+        """
+        images = list(images)
+        self._frames_seen += len(images)
+        found = (self._regional or self._in_use).detect(images)
         if self.size_choice is None:
-            self._learn(list(images), found)
+            self._learn(images, found)
+        elif self._evidence is not None:
+            self._recheck(images, found)
         return found
 
     def iter_detections(
@@ -214,10 +250,56 @@ class AdaptiveSizeDetector:
         for index in range(len(positions)):
             counts = [count_people(per_size[size][index], confidence=self._confidence) for size in self.probe.sizes]
             self.probe = self.probe.add(counts)
+        if self._region_on:
+            small, large = (per_size[size] for size in (self.probe.sizes[0], self.probe.sizes[-1]))
+            for image, found_small, found_large in zip(probed, small, large, strict=True):
+                self._add_evidence(image, found_small, found_large)
         self.size_choice = choose_input_size(self.probe, **self._options)
-        if self.size_choice is not None:
-            self._in_use = self._detectors[self.size_choice.imgsz]
+        if self.size_choice is None:
+            return
+        self._in_use = self._detectors[self.size_choice.imgsz]
+        if self._region_on and self.size_choice.imgsz == self.probe.sizes[-1]:
+            self._detectors = {size: self._detectors[size] for size in (self.probe.sizes[0], self.probe.sizes[-1])}
+            self._choose_region()
+        else:
             self._detectors = {self.size_choice.imgsz: self._in_use}  # the others are no longer needed
+            self._evidence = None
+
+    def _add_evidence(self, image: np.ndarray, small: sv.Detections, large: sv.Detections) -> None:
+        if self._evidence is None:
+            self._evidence = RegionEvidence(shape=(int(image.shape[0]), int(image.shape[1])), max_frames=REGION_WINDOW)
+        self._evidence = self._evidence.add(missed_people(small, large, confidence=self._confidence))
+
+    def _choose_region(self) -> None:
+        """(Re)decide the region on the evidence; no decision (thin evidence, nobody missed) keeps what runs."""
+        if self._evidence is None:
+            return
+        sizes = (self.probe.sizes[0], self.probe.sizes[-1])
+        choice = choose_region(self._evidence, sizes=sizes, **self._region_options)
+        if choice is None:
+            return
+        if self.region_choice is None or choice.region != self.region_choice.region:
+            region = choice.region.to_dict() if choice.region is not None else None
+            self.region_changes = [*self.region_changes, {"detected_frames": self._frames_seen, "region": region}][-20:]
+        self.region_choice = choice
+        if choice.region is None:
+            self._regional = None
+        elif self._regional is None:
+            self._regional = RegionDetector(self._detectors[sizes[0]], self._detectors[sizes[1]], region=choice.region,
+                                            tile_every=self._region_options["tile_every"])  # fmt: skip
+        else:
+            self._regional.region = choice.region
+
+    def _recheck(self, images: list[np.ndarray], found: list[sv.Detections]) -> None:
+        """Every ``RECHECK_PROBES`` probe spacings, one frame at both sizes on the whole frame: the region follows."""
+        self._since_check += len(images)
+        if self._since_check < RECHECK_PROBES * self._probe_every or not images:
+            return
+        self._since_check = 0
+        small, large = (self._detectors[size] for size in (self.probe.sizes[0], self.probe.sizes[-1]))
+        found_large = large.detect(images[:1])[0] if self._regional is not None else found[0]
+        self._add_evidence(images[0], small.detect(images[:1])[0], found_large)
+        self._choose_region()
 
 
 def build_sized_detector(
@@ -227,6 +309,9 @@ def build_sized_detector(
     frame_shape: tuple[int, int] | None = None,
     probe_every: int = 1,
     people_confidence: float = 0.25,
+    region: bool = False,
+    region_every: int = 1,
+    region_max_cost: float = 0.7,
     **options: Any,
 ) -> Any:
     """The person detector for ``options``; with ``imgsz="auto"`` one that picks its size from the stream.
@@ -240,6 +325,9 @@ def build_sized_detector(
         frame_shape: ``(height, width)`` of the stream's frames (for timing the runtimes).
         probe_every: Detected frames between two probe frames.
         people_confidence: Detections at or above it count as people in the probe.
+        region: With ``auto``, run the largest size only on the region where the smallest misses people.
+        region_every: The region is detected on one detected frame in this many.
+        region_max_cost: The region is used where it costs at most this share of the largest size.
         **options: :func:`streamreid.detect.runtimes.build_person_detector` options.
 
     Returns:
@@ -255,4 +343,5 @@ def build_sized_detector(
     for size in sizes[:-1]:
         detectors[size] = build_person_detector(imgsz=size, **{**options, "runtime": largest.runtime})
         detectors[size].runtime_choice = largest.runtime_choice
-    return AdaptiveSizeDetector(detectors, probe_every=probe_every, confidence=people_confidence)
+    return AdaptiveSizeDetector(detectors, probe_every=probe_every, confidence=people_confidence, region=region,
+                                region_every=region_every, region_max_cost=region_max_cost)  # fmt: skip
