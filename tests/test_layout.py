@@ -13,10 +13,17 @@ TESTS = ROOT / "tests"
 
 #: Modules without a test file of their own, and why. Remove an entry when its file is added.
 UNTESTED = {
-    "streamreid/weights.py": "being rewritten (issue 22, one weights resolver); tested through reid/test_embed.py",
-    "streamreid/assets.py": "being rewritten (issue 22, one weights resolver); tested through detect/test_*.py",
-    "streamreid/reid/osnet.py": "being rewritten (issue 22, one weights resolver); tested in reid/test_embed.py",
-    "streamreid/reid/omz.py": "being rewritten (issue 22, one weights resolver); tested in reid/test_embed.py",
+    "streamreid/reid/osnet.py": "tested in reid/test_embed.py (OSNet built from the shared weights)",
+    "streamreid/reid/omz.py": "tested in reid/test_embed.py (the OMZ IR against the raw network)",
+    "streamreid/reid/weights.py": "tested through weights/test_resolve.py and reid/test_embed.py",
+    "streamreid/detect/weights.py": "tested through weights/test_resolve.py and detect/test_detector.py",
+    "streamreid/detect/agreement.py": "tested in detect/test_detector.py (export agreement)",
+    "streamreid/detect/openvino_backend.py": "tested in detect/test_detector.py (uint8 input vs ultralytics)",
+    "streamreid/weights/records.py": "tested through weights/test_resolve.py",
+    "streamreid/weights/cache.py": "tested through weights/test_resolve.py",
+    "streamreid/weights/checks.py": "tested through weights/test_resolve.py (checksums, trust on first use)",
+    "streamreid/weights/fetch.py": "tested through weights/test_resolve.py (file://, 127.0.0.1 server, timeout)",
+    "streamreid/weights/catalog.py": "tested through weights/test_resolve.py and test_cli.py (the pinned table)",
 }
 
 #: Test files of tests/ itself that test no streamreid module: the helpers' own test, this one.

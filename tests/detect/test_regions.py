@@ -33,7 +33,7 @@ from streamreid.detect.regions import (
     tile_input_size,
 )
 
-PETS = Path(__file__).parents[1] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
+PETS = Path(__file__).parents[2] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
 
 
 def _detections(boxes, confidence=None) -> sv.Detections:
