@@ -50,21 +50,11 @@ def detections_agree(
             return f"on probe image {image} PyTorch finds {len(expected)} people, this runtime {len(got)}"
         for source, other in ((expected, got), (got, expected)):
             for box, score in zip(source.xyxy, source.confidence, strict=True):
-                if score >= confidence + 0.1 and _best_iou(other.xyxy, box) < min_iou:
+                if score >= confidence + 0.1 and sv.box_iou_batch(other.xyxy, box[None]).max(initial=0.0) < min_iou:
                     return (
                         f"on probe image {image} a person at {np.round(box).astype(int).tolist()} is not found by both"
                     )
     return None
-
-
-def _best_iou(boxes: np.ndarray, box: np.ndarray) -> float:
-    if len(boxes) == 0:
-        return 0.0
-    low = np.maximum(boxes[:, :2], box[:2])
-    high = np.minimum(boxes[:, 2:], box[2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=1)
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) + np.prod(box[2:] - box[:2])
-    return float(np.max(inter / np.maximum(area - inter, 1e-9)))
 
 
 def probe_images() -> list[np.ndarray]:

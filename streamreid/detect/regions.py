@@ -123,7 +123,7 @@ def missed_people(
     """
     big = _confident(large, confidence)
     found = _confident(small, confidence)
-    overlap = box_iou(big, found)
+    overlap = sv.box_iou_batch(big, found)
     missed = big[overlap.max(axis=1, initial=0.0) < match_iou] if len(big) else big
     return ProbeFrame(people=len(big), missed=tuple(tuple(float(v) for v in box) for box in missed))
 
@@ -132,14 +132,6 @@ def _confident(detections: sv.Detections, confidence: float) -> np.ndarray:
     if detections.confidence is None or len(detections) == 0:
         return np.zeros((0, 4), dtype=np.float64)
     return np.asarray(detections.xyxy, dtype=np.float64)[detections.confidence >= confidence]
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` intersection over union of two sets of ``xyxy`` boxes."""
-    a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    inter = _intersection(a, b)
-    union = _area(a)[:, None] + _area(b)[None, :] - inter
-    return inter / np.maximum(union, 1e-9)
 
 
 def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -350,7 +342,7 @@ def _suppress_across(whole: sv.Detections, tile: sv.Detections, *, iou: float) -
     """Whole and tile boxes of one person (IoU >= ``iou``): the less confident one goes, most confident first."""
     if len(tile) == 0:
         return whole
-    overlap = box_iou(whole.xyxy, tile.xyxy) >= iou
+    overlap = sv.box_iou_batch(whole.xyxy, tile.xyxy) >= iou
     keep_whole = np.ones(len(whole), dtype=bool)
     keep_tile = np.ones(len(tile), dtype=bool)
     scores = np.concatenate([_scores(whole), _scores(tile)])

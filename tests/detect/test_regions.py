@@ -26,7 +26,6 @@ from streamreid.detect.regions import (
     Region,
     RegionDetector,
     RegionEvidence,
-    box_iou,
     choose_region,
     merge_tile,
     missed_people,
@@ -291,7 +290,7 @@ def pose_detectors():
 
 
 def _pairs(detections: sv.Detections, *, iou: float = 0.5) -> int:
-    overlap = np.triu(box_iou(detections.xyxy, detections.xyxy) >= iou, k=1)
+    overlap = np.triu(sv.box_iou_batch(detections.xyxy, detections.xyxy) >= iou, k=1)
     return int(overlap.sum())
 
 
@@ -313,7 +312,7 @@ def test_the_region_finds_the_far_people_of_pets_that_640_misses(pose_detectors)
     for found, reference in zip(merged, whole_large, strict=True):
         confident = reference[reference.confidence >= 0.35]
         people += len(confident)
-        matched += int((box_iou(confident.xyxy, found.xyxy).max(axis=1, initial=0) >= 0.5).sum())
+        matched += int((sv.box_iou_batch(confident.xyxy, found.xyxy).max(axis=1, initial=0) >= 0.5).sum())
         assert _pairs(found[found.confidence >= 0.35]) == 0  # nobody twice
     small_people = sum(int((f.confidence >= 0.35).sum()) for f in whole_small)
     assert matched >= 0.9 * people and matched > 2 * small_people, (matched, people, small_people)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pytest
+from handover_records import handover_stats, neighbour_rows, walk_box
 from synthetic import ScriptedDetector, scenario_crowd_handover, write_video
 
 from streamreid import rundir
@@ -15,52 +15,31 @@ from streamreid.persons.grouping import group_tracklets
 from streamreid.persons.handover import Neighbours
 from streamreid.persons.pair_checks import CROWD
 from streamreid.pipeline import process
-from streamreid.types import TrackletStats
-
-
-def _stats(tid: int, start: int, end: int, first: tuple, last: tuple, velocity=(2.0, 0.0)) -> TrackletStats:
-    area = (first[2] - first[0]) * (first[3] - first[1])
-    return TrackletStats(
-        tracker_id=tid, start_frame=start, end_frame=end, start_time=start / 25, end_time=end / 25,
-        duration=end - start + 1, detection_count=end - start + 1, mean_center=((first[0] + last[2]) / 2, 150.0),
-        center_jitter=1.0, mean_area=float(area), area_variance=0.0, mean_velocity=velocity,
-        velocity_magnitude=float(math.hypot(*velocity)), first_bbox=first, last_bbox=last, mean_confidence=0.9,
-        motion_residual=1.0,
-    )  # fmt: skip
-
-
-def _box(x: float, y: float = 100.0, scale: float = 1.0) -> tuple[float, float, float, float]:
-    return (x * scale, y * scale, (x + 40) * scale, (y + 100) * scale)
-
-
-def _rows(*rows: tuple[int, int, tuple]) -> Neighbours:
-    frames, owners, boxes = zip(*rows, strict=True)
-    return Neighbours.of(np.array(frames), np.array(owners), np.array(boxes))
 
 
 def _pair_grouping(neighbours: Neighbours | None, *, radius: float = 1.0):
-    earlier = _stats(1, 0, 10, _box(0), _box(100))
-    later = _stats(2, 14, 30, _box(108), _box(140))
+    earlier = handover_stats(1, 0, 10, walk_box(0), walk_box(100))
+    later = handover_stats(2, 14, 30, walk_box(108), walk_box(140))
     config = dataclasses.replace(GroupingConfig(), crowd_radius=radius)
     return group_tracklets([earlier, later], config=config, neighbours=neighbours)
 
 
 def test_a_link_with_another_person_near_the_hand_over_is_left_out():
-    alone = _pair_grouping(_rows((12, 3, _box(400))))  # someone far away (2.9 heights)
+    alone = _pair_grouping(neighbour_rows((12, 3, walk_box(400))))  # someone far away (2.9 heights)
     assert alone.groups == ((1, 2),) and alone.pairs[0].checks[CROWD][2]
-    crowded = _pair_grouping(_rows((12, 3, _box(130))))  # someone passing 0.25 heights from the hand-over
+    crowded = _pair_grouping(neighbour_rows((12, 3, walk_box(130))))  # someone passing 0.25 heights from the hand-over
     assert crowded.groups == ((1,), (2,))
     value, limit, passed = crowded.pairs[0].checks[CROWD]
     assert not passed and value == pytest.approx(0.26, abs=0.01) and limit == 1.0
-    assert _pair_grouping(_rows((12, 3, _box(130))), radius=0.0).groups == ((1, 2),)  # 0: the rule is off
+    assert _pair_grouping(neighbour_rows((12, 3, walk_box(130))), radius=0.0).groups == ((1, 2),)  # 0: the rule is off
     assert _pair_grouping(None).groups == ((1, 2),) and CROWD not in _pair_grouping(None).pairs[0].checks
 
 
 def test_someone_seen_together_with_both_sides_is_neither_and_does_not_count():
     """A companion beside a person whose track broke for a moment is no reason to doubt the link."""
-    earlier = _stats(1, 0, 10, _box(0), _box(100))
-    later = _stats(2, 14, 30, _box(108), _box(140))
-    companion = _rows((12, 3, _box(130)))
+    earlier = handover_stats(1, 0, 10, walk_box(0), walk_box(100))
+    later = handover_stats(2, 14, 30, walk_box(108), walk_box(140))
+    companion = neighbour_rows((12, 3, walk_box(130)))
     config = GroupingConfig()
     both = group_tracklets([earlier, later], config=config, neighbours=companion, seen_together=[(1, 3), (3, 2)])
     assert both.groups == ((1, 2),)
