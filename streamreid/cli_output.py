@@ -13,6 +13,15 @@ def stdout_console() -> Any:
     return Console(soft_wrap=not sys.stdout.isatty())
 
 
+def _tracklets_counted(result: Any) -> str:
+    """``"82 tracklets (15 shorter ones and 16 of persons seen too briefly left out)"``: what the persons rest on."""
+    short, brief = result.short_tracklets, getattr(result, "brief_tracklets", 0)
+    left = [f"{short} shorter ones"] if short else []
+    left += [f"{brief} of persons seen too briefly"] if brief else []
+    out = f" ({' and '.join(left)} left out)" if left else ""
+    return f"{result.tracklets - short - brief} tracklets{out}"
+
+
 def print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
     """The summary of a run on stdout: persons, video, detector, notes, where the report is, seconds per stage."""
     from rich.table import Table
@@ -20,9 +29,7 @@ def print_summary(result: Any, *, stopped_by: str = "Ctrl-C") -> None:
     console = stdout_console()
     video = result.video
     title = f"stopped early ({stopped_by})" if result.status == "interrupted" else "done"
-    kept = result.tracklets - result.short_tracklets
-    short = f" ({result.short_tracklets} shorter ones left out)" if result.short_tracklets else ""
-    console.print(f"[bold]streamreid {title}[/]: {result.persons} persons from {kept} tracklets{short}")
+    console.print(f"[bold]streamreid {title}[/]: {result.persons} persons from {_tracklets_counted(result)}")
     seconds = result.timings.get("stream_total", 0.0)
     fps = result.frames_processed / seconds if seconds > 0 else 0.0
     console.print(

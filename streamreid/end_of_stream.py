@@ -96,7 +96,7 @@ def analyse(
     store = open_store(run_dir / rundir.STORE)
     work = load_working_set(run_dir, store, config=config, stats=stats, info=info, frames_processed=frames_processed)
     carried = recorded_merges(run_dir) if groups is not None else ()
-    found = _find_persons(work, config=config, clock=clock, groups=groups)
+    found = initial = _find_persons(work, config=config, clock=clock, groups=groups)
     with clock.stage("grouping"):
         write_persons(run_dir, found, work, ranking=config.ranking)  # before ReID: kept if killed
     stale = set((run_dir / rundir.WEBP_DIR).glob("person_*.webp"))  # removed once the new report is written
@@ -121,7 +121,9 @@ def analyse(
     for name, version in older.items():  # an older analysis's similarities this one did not replace: stale now
         if _versions(run_dir, (name,))[name] == version:
             (run_dir / name).unlink(missing_ok=True)
-    analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes))
+    brief = None if groups is not None else _tracklets_in(initial) - _tracklets_in(found)  # merges keep tracklets
+    analysis = Analysis(persons=len(found.persons), embedder=embedder_info, report=None, notes=tuple(notes),
+                        brief_tracklets=brief)  # fmt: skip
     if webps is not None:
         analysis = _animate_and_report(run_dir, analysis, found, webps, stale=stale, config=config, clock=clock)
     return analysis
@@ -234,6 +236,10 @@ def _reid(
         with clock.stage("grouping"):
             write_persons(run_dir, found, work, ranking=config.ranking)
     return found, used, notes
+
+
+def _tracklets_in(found: PersonsFound) -> int:
+    return sum(len(person.tracklet_ids) for person in found.persons)
 
 
 def _without_brief(

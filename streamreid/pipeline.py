@@ -96,6 +96,7 @@ class RunResult:
     runtime: str = ""
     realtime: dict[str, Any] | None = None
     short_tracklets: int = 0  # of ``tracklets``, those under tracker.min_tracklet_detections: left out of persons
+    brief_tracklets: int = 0  # of ``tracklets``, those of persons seen too briefly (grouping.min_person_seconds)
 
 
 def build_detector(config: Config, *, frame_shape: tuple[int, int] | None = None, fps: float | None = None) -> Detector:
@@ -231,7 +232,7 @@ def _run_result(
         tracklets=len(streamed.tracklets), persons=analysis.persons, report=report, timings=timings,
         detector=detector.weights, embedder=analysis.embedder.name if analysis.embedder else None,
         notes=analysis.notes, runtime=_runtime_line(detector, detect_stride=int(config.detector.detect_stride)),
-        realtime=streamed.realtime, short_tracklets=sum(
+        realtime=streamed.realtime, brief_tracklets=analysis.brief_tracklets or 0, short_tracklets=sum(
             t.detection_count < config.tracker.min_tracklet_detections for t in streamed.tracklets),
     )  # fmt: skip
 

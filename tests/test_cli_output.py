@@ -55,3 +55,10 @@ def test_the_batch_summary_names_each_failed_video(capsys):
     assert "1 of 2 videos done, 1 failed" in out
     assert "failed b.mp4: cannot open b.mp4: no video" in out
     assert "note one note" in out and "out/index.html" in out
+
+
+def test_the_summary_names_the_tracklets_of_brief_persons(capsys):
+    cli_output.print_summary(_run(brief_tracklets=3))
+    first = capsys.readouterr().out.splitlines()[0]
+    left = "(2 shorter ones and 3 of persons seen too briefly left out)"
+    assert first == f"streamreid done: 4 persons from 7 tracklets {left}"

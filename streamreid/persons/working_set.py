@@ -108,18 +108,23 @@ class Analysis:
         embedder: The embedder ReID used, or ``None`` (ReID off or skipped).
         report: The HTML report, or ``None`` when the report is off.
         notes: Warnings for the user.
+        brief_tracklets: Tracklets of the persons left out as seen too briefly (``grouping.min_person_seconds``),
+            or ``None`` when the persons were given (``streamreid apply``: the earlier count stands).
     """
 
     persons: int
     embedder: EmbedderInfo | None
     report: Path | None
     notes: tuple[str, ...]
+    brief_tracklets: int | None = None
 
     def record(self, meta: Mapping[str, Any]) -> dict[str, Any]:
-        """What ``run.json`` (``meta``) gets from the analysis: the embedder, the persons count, the notes."""
+        """What ``run.json`` (``meta``) gets from the analysis: the embedder, the counts, the notes."""
         embedder = self.embedder.to_dict() if self.embedder else None
-        return {"embedder": embedder, "counts": {**meta.get("counts", {}), "persons": self.persons},
-                "notes": list(self.notes)}  # fmt: skip
+        counts = {**meta.get("counts", {}), "persons": self.persons}
+        if self.brief_tracklets is not None:
+            counts["brief_tracklets"] = self.brief_tracklets
+        return {"embedder": embedder, "counts": counts, "notes": list(self.notes)}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (``embedder`` as a dict or ``None``)."""

@@ -258,7 +258,10 @@ def _facts(data: ReportData) -> list[str]:
     counted = (data.run.get("counts") or {}).get("tracklets")
     tracklets = f"from {_plural(data.tracklets, 'tracklet')}"
     if isinstance(counted, int) and counted > data.tracklets:
-        tracklets += f" (of {counted} tracked; {counted - data.tracklets} too short to count)"
+        brief = (data.run.get("counts") or {}).get("brief_tracklets") or 0
+        left = [f"{counted - data.tracklets - brief} too short to count"] if counted - data.tracklets > brief else []
+        left += [f"{brief} of persons seen too briefly"] if brief else []
+        tracklets += f" (of {counted} tracked; {', '.join(left)})"
     facts = [tracklets, f"{_plural(len(data.links), 'merge')} applied"]
     if data.recommendations is not None:
         facts.append(f"{_plural(len(data.recommendations), 'pair')} to check")
@@ -343,7 +346,9 @@ def _counts_line(counts: dict[str, Any], *, in_persons: int | None = None) -> st
             continue
         bits.append(f"{counts[key]} {one if counts[key] == 1 else many}")
         if key == "tracklets" and in_persons is not None and in_persons != counts[key]:
-            bits[-1] += f" ({in_persons} long enough to count, in persons)"
+            brief = counts.get("brief_tracklets")
+            which = "in persons seen long enough" if brief else "long enough to count, in persons"
+            bits[-1] += f" ({in_persons} {which})"
     return ", ".join(bits)
 
 

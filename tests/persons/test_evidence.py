@@ -55,3 +55,19 @@ def test_a_passer_by_seen_for_a_blink_is_no_person(tmp_path, seconds, persons):
     found = rundir.read_json(result.run_dir / rundir.CANONICAL_PERSONS)["persons"]
     assert len(found) == persons
     assert Config().grouping.min_person_seconds == 0.5
+
+
+@pytest.mark.parametrize(("seconds", "brief"), [(0.0, 0), (0.5, 1)])
+def test_the_counts_say_which_tracklets_went_with_brief_persons(tmp_path, seconds, brief):
+    """The summary, run.json and the persons agree: tracked = in persons + too short + of brief persons."""
+    scene = _scene()
+    video = write_video(scene, tmp_path / "blink.mp4")
+    config = Config().with_overrides({"reid.embedder": "fallback", "report.enabled": False,
+                                      "detector.detect_stride": 1, "grouping.min_person_seconds": seconds})  # fmt: skip
+    result = process(str(video), out_dir=tmp_path / "run", config=config, detector=ScriptedDetector(scene),
+                     progress=False)  # fmt: skip
+    persons = rundir.read_json(result.run_dir / rundir.CANONICAL_PERSONS)["persons"]
+    counts = rundir.read_json(result.run_dir / rundir.RUN_JSON)["counts"]
+    in_persons = sum(len(p["tracklet_ids"]) for p in persons)
+    assert result.brief_tracklets == counts["brief_tracklets"] == brief
+    assert result.tracklets == counts["tracklets"] == in_persons + result.short_tracklets + brief

@@ -478,3 +478,13 @@ def test_tracklet_counts_in_the_header_and_the_run_section_agree(tmp_path, brows
     _, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG))
     assert "from 5 tracklets (of 9 tracked; 4 too short to count)" in facts["text"]
     assert "9 tracklets tracked (5 long enough to count, in persons)" in facts["text"]
+
+
+def test_the_header_splits_short_tracklets_from_those_of_brief_persons(tmp_path, browser):
+    fake = build_fake_run(tmp_path / "run", num_persons=3)
+    meta = json.loads((fake.run_dir / "run.json").read_text())
+    meta["counts"].update(tracklets=9, brief_tracklets=1)  # 5 in persons, 3 too short, 1 of a brief person
+    (fake.run_dir / "run.json").write_text(json.dumps(meta))
+    _, facts = _facts(browser, write_report(fake.run_dir, config=CONFIG))
+    assert "from 5 tracklets (of 9 tracked; 3 too short to count, 1 of persons seen too briefly)" in facts["text"]
+    assert "9 tracklets tracked (5 in persons seen long enough)" in facts["text"]
