@@ -43,15 +43,21 @@ def _scene() -> Scenario:
     return Scenario(width=320, height=240, fps=25.0, num_frames=75, actors=(walker, passer))
 
 
-@pytest.mark.parametrize(("seconds", "persons"), [(0.0, 2), (0.5, 1)])
-def test_a_passer_by_seen_for_a_blink_is_no_person(tmp_path, seconds, persons):
-    """With the rule off the 0.24 s passer-by is a person of its own; by default only the walker is."""
+def _blink_run(tmp_path, seconds: float):
+    """The walker and the passer-by, processed with ``grouping.min_person_seconds`` = ``seconds``."""
     scene = _scene()
     video = write_video(scene, tmp_path / "blink.mp4")
     config = Config().with_overrides({"reid.embedder": "fallback", "report.enabled": False,
                                       "detector.detect_stride": 1, "grouping.min_person_seconds": seconds})  # fmt: skip
     result = process(str(video), out_dir=tmp_path / "run", config=config, detector=ScriptedDetector(scene),
                      progress=False)  # fmt: skip
+    return result
+
+
+@pytest.mark.parametrize(("seconds", "persons"), [(0.0, 2), (0.5, 1)])
+def test_a_passer_by_seen_for_a_blink_is_no_person(tmp_path, seconds, persons):
+    """With the rule off the 0.24 s passer-by is a person of its own; by default only the walker is."""
+    result = _blink_run(tmp_path, seconds)
     found = rundir.read_json(result.run_dir / rundir.CANONICAL_PERSONS)["persons"]
     assert len(found) == persons
     assert Config().grouping.min_person_seconds == 0.5
@@ -60,12 +66,7 @@ def test_a_passer_by_seen_for_a_blink_is_no_person(tmp_path, seconds, persons):
 @pytest.mark.parametrize(("seconds", "brief"), [(0.0, 0), (0.5, 1)])
 def test_the_counts_say_which_tracklets_went_with_brief_persons(tmp_path, seconds, brief):
     """The summary, run.json and the persons agree: tracked = in persons + too short + of brief persons."""
-    scene = _scene()
-    video = write_video(scene, tmp_path / "blink.mp4")
-    config = Config().with_overrides({"reid.embedder": "fallback", "report.enabled": False,
-                                      "detector.detect_stride": 1, "grouping.min_person_seconds": seconds})  # fmt: skip
-    result = process(str(video), out_dir=tmp_path / "run", config=config, detector=ScriptedDetector(scene),
-                     progress=False)  # fmt: skip
+    result = _blink_run(tmp_path, seconds)
     persons = rundir.read_json(result.run_dir / rundir.CANONICAL_PERSONS)["persons"]
     counts = rundir.read_json(result.run_dir / rundir.RUN_JSON)["counts"]
     in_persons = sum(len(p["tracklet_ids"]) for p in persons)
