@@ -221,6 +221,7 @@ def _reid(
             if beside is not None:  # the merged persons' animations start now, beside the next round
                 beside.start(found.ranked())
             result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
+        merged = len(found.persons)
         if not carried and found.grouping is not None:  # brief persons took part in the merges; now they go
             brief = _without_brief(work, found, config=config, clock=clock, must_link=must_link)
             if brief is not found:
@@ -228,7 +229,7 @@ def _reid(
                 result = _compare(run_dir, work, found, store, embedder, options=config.reid, applied=applied)
         write_reid(run_dir, result, options=config.reid)  # the last round's: earlier rounds were only steps
         if len(applied) > len(carried):
-            notes.append(f"auto-merge joined {len(initial.persons)} persons into {len(found.persons)} by appearance")
+            notes.append(f"auto-merge joined {len(initial.persons)} persons into {merged} by appearance")
     except StreamReidError as exc:
         notes.append(f"re-identification skipped: {exc}")
         log.warning("re-identification skipped: %s", exc)
