@@ -43,3 +43,30 @@ def test_the_report_is_written_with_an_animation_per_person(fake):
     assert analysis.report == fake.run_dir / rundir.REPORT and analysis.report.is_file()
     webps = sorted(p.name for p in (fake.run_dir / rundir.WEBP_DIR).glob("person_*.webp"))
     assert webps == [f"person_{i}.webp" for i in range(analysis.persons)]
+
+
+def test_the_auto_merge_note_counts_the_persons_after_the_merges_before_brief_ones_go(tmp_path):
+    """Five people, one of them back after leaving (one merge), and a passer-by seen for 0.32 s.
+
+    Six persons are merged into five by appearance; the passer-by then goes as too brief, leaving four.
+    The note is about the merges, so it says five, not four.
+    """
+    import dataclasses
+
+    from synthetic import Actor, ScriptedDetector, scenario_reentry_crossing, write_video
+
+    from streamreid.config import Config
+    from streamreid.pipeline import process
+
+    passer = Actor(identity=9, top_bgr=(230, 230, 60), bottom_bgr=(20, 20, 20), width=44, height=100,
+                   keyframes=((40, 80.0, 300.0), (48, 90.0, 300.0)), visible=((40, 48),))  # fmt: skip
+    scene = scenario_reentry_crossing()
+    scene = dataclasses.replace(scene, actors=(*scene.actors, passer))
+    video = write_video(scene, tmp_path / "scene.mp4")
+    config = Config().with_overrides({"reid.embedder": "fallback", "report.enabled": False,
+                                      "detector.detect_stride": 1})  # fmt: skip
+    result = process(str(video), out_dir=tmp_path / "run", config=config, detector=ScriptedDetector(scene),
+                     progress=False)  # fmt: skip
+    notes = rundir.read_json(result.run_dir / rundir.RUN_JSON)["notes"]
+    assert result.persons == 4 and result.brief_tracklets == 1
+    assert "auto-merge joined 6 persons into 5 by appearance" in notes
