@@ -1,11 +1,15 @@
 """The end of the stream over a run directory: persons as decided, stale similarities gone, the report last."""
 
+import dataclasses
+
 import pytest
 from fake_run import build_fake_run
+from synthetic import Actor, ScriptedDetector, scenario_reentry_crossing, write_video
 
 from streamreid import rundir
-from streamreid.config import load_config
+from streamreid.config import Config, load_config
 from streamreid.end_of_stream import analyse
+from streamreid.pipeline import process
 from streamreid.run.timings import StageClock
 
 
@@ -51,13 +55,6 @@ def test_the_auto_merge_note_counts_the_persons_after_the_merges_before_brief_on
     Six persons are merged into five by appearance; the passer-by then goes as too brief, leaving four.
     The note is about the merges, so it says five, not four.
     """
-    import dataclasses
-
-    from synthetic import Actor, ScriptedDetector, scenario_reentry_crossing, write_video
-
-    from streamreid.config import Config
-    from streamreid.pipeline import process
-
     passer = Actor(identity=9, top_bgr=(230, 230, 60), bottom_bgr=(20, 20, 20), width=44, height=100,
                    keyframes=((40, 80.0, 300.0), (48, 90.0, 300.0)), visible=((40, 48),))  # fmt: skip
     scene = scenario_reentry_crossing()
