@@ -131,6 +131,7 @@ class GroupingConfig:
     max_jitter_fraction: float | None = 0.055
     crowd_radius: float = 1.0
     min_person_seconds: float = 0.5
+    join_duplicates: bool = False
 
 
 @dataclass(frozen=True)
