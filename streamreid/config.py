@@ -74,7 +74,7 @@ class TrackerConfig:
     high_conf_det_threshold: float = 0.25
     minimum_iou_threshold: float = 0.1
     second_iou_threshold: float = 0.5
-    observation_reupdate: bool = False
+    observation_reupdate: bool = True
     direction_weight: float = 0.0
     direction_lookback: int = 3
     minimum_consecutive_frames: int = 2

@@ -11,10 +11,10 @@ association. As in the ByteTrack paper, a faint box must overlap a track's predi
 (0.1): a track whose person was lost behind another would otherwise take the faint box of a
 neighbour half a body away, and end on the wrong person (:class:`_ByteTrack`).
 
-Two parts of OC-SORT, each behind its key (:mod:`.motion`): ``tracker.observation_reupdate`` rewinds a
+Two parts of OC-SORT, each behind its key (:mod:`.motion`): ``tracker.observation_reupdate`` (on) rewinds a
 track's Kalman filter when a box is matched to it after missed detections and re-runs it over the straight
 line between its last observation and the new one (its velocity is then the observations', not the blind
-prediction's); ``tracker.direction_weight`` adds to the first association's IoU the agreement between the
+prediction's); ``tracker.direction_weight`` (0: off) adds to the first association's IoU the agreement between the
 direction a track was seen moving in and the direction to each firm box (weighted by the box's confidence),
 while a match still needs ``minimum_iou_threshold`` of IoU.
 
