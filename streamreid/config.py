@@ -74,6 +74,9 @@ class TrackerConfig:
     high_conf_det_threshold: float = 0.25
     minimum_iou_threshold: float = 0.1
     second_iou_threshold: float = 0.5
+    observation_reupdate: bool = True
+    direction_weight: float = 0.0
+    direction_lookback: int = 3
     minimum_consecutive_frames: int = 2
     min_tracklet_detections: int = 3
     trim_faint_tails: bool = True
@@ -128,6 +131,7 @@ class GroupingConfig:
     max_jitter_fraction: float | None = 0.055
     crowd_radius: float = 1.0
     min_person_seconds: float = 0.5
+    join_duplicates: bool = False
 
 
 @dataclass(frozen=True)
@@ -388,6 +392,8 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "tracker.high_conf_det_threshold": (0, 1),
     "tracker.minimum_iou_threshold": (0, 1),
     "tracker.second_iou_threshold": (0, 1),
+    "tracker.direction_weight": (0, None),
+    "tracker.direction_lookback": (1, None),
     "tracker.minimum_consecutive_frames": (1, None),
     "tracker.min_tracklet_detections": (1, None),
     "tracker.faint_tail_seconds": (0, None),

@@ -19,6 +19,7 @@ import numpy as np
 
 from streamreid import rundir
 from streamreid.config import Config, GroupingConfig, RankingConfig
+from streamreid.persons.duplicates import duplicate_tracks
 from streamreid.persons.evidence import enough_evidence
 from streamreid.persons.grouping import GroupingResult, group_tracklets, time_key
 from streamreid.persons.grouping_results import build_persons, grouping_log, reid_candidates
@@ -243,6 +244,11 @@ def link_persons(
     info, rows = work.info, work.detections
     scaled = scaled_grouping_config(config, fps=info.fps, frame_size=(info.width, info.height))
     neighbours = Neighbours.of(rows["frame_index"], rows["tracker_id"], rows["xyxy"])
+    if config.join_duplicates:  # one person followed twice for a few frames: joined as must-links are
+        spans = {s.tracker_id: (s.start_frame, s.end_frame) for s in work.tracklets}
+        must_link = [*must_link, *duplicate_tracks(rows["frame_index"], rows["tracker_id"], rows["xyxy"],
+                                                   rows["confidence"], spans=spans,
+                                                   max_overlap=scaled.max_temporal_gap // 2)]  # fmt: skip
     grouping = group_tracklets(work.tracklets, config=scaled, must_link=[*work.must_link, *must_link],
                                cannot_link=work.cannot_link, seen_together=work.seen_together,
                                shot_cuts=work.shot_cuts, neighbours=neighbours)  # fmt: skip

@@ -11,6 +11,13 @@ association. As in the ByteTrack paper, a faint box must overlap a track's predi
 (0.1): a track whose person was lost behind another would otherwise take the faint box of a
 neighbour half a body away, and end on the wrong person (:class:`_ByteTrack`).
 
+Two parts of OC-SORT, each behind its key (:mod:`.motion`): ``tracker.observation_reupdate`` (on) rewinds a
+track's Kalman filter when a box is matched to it after missed detections and re-runs it over the straight
+line between its last observation and the new one (its velocity is then the observations', not the blind
+prediction's); ``tracker.direction_weight`` (0: off) adds to the first association's IoU the agreement between the
+direction a track was seen moving in and the direction to each firm box (weighted by the box's confidence),
+while a match still needs ``minimum_iou_threshold`` of IoU.
+
 Tracker ids are numbered per run (0, 1, 2, … in order of confirmation), whatever
 the library does with its own counter: some ``trackers`` releases keep it on the
 class, shared by every tracker in the process, so two runs in one process would
@@ -19,39 +26,117 @@ otherwise number each other's people.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import ClassVar
 
 import numpy as np
 import supervision as sv
+from scipy.optimize import linear_sum_assignment
 from trackers import ByteTrackTracker
+from trackers.core.bytetrack.tracklet import ByteTrackTracklet
+from trackers.utils.detections import default_confidences
+from trackers.utils.predict_timing import FIXED_RATE_TIMING, PredictTiming
 
 from streamreid.config import TrackerConfig
+from streamreid.stream.motion import direction_agreement, motion_direction, virtual_trajectory
 
 #: ByteTrack counts its lost-track buffer in frames of a 30 fps video.
 _TRACKERS_REFERENCE_FPS = 30.0
 
 
+class _Tracklet(ByteTrackTracklet):
+    """ByteTrack's tracklet that remembers its observations: for the re-update after a gap and its direction.
+
+    Args:
+        bbox: The first box.
+        reupdate: Re-run the filter over the virtual trajectory when matched after missed steps.
+        lookback: Observations back that the direction of motion is measured over.
+    """
+
+    def __init__(self, bbox: np.ndarray, *, reupdate: bool, lookback: int) -> None:
+        super().__init__(bbox)
+        self.reupdate = reupdate
+        self.observations: deque[np.ndarray] = deque([np.asarray(bbox, dtype=np.float64)], maxlen=lookback + 1)
+        self._observed_state = self.state_estimator.get_state()
+        self._steps: list[PredictTiming] = []  # prediction steps since the last observation
+
+    def predict(self, timing: PredictTiming = FIXED_RATE_TIMING) -> np.ndarray:
+        """The library's prediction, remembered for a later re-update."""
+        self._steps.append(timing)
+        return super().predict(timing)
+
+    def update(self, bbox: np.ndarray) -> None:
+        """The library's update, after rewinding over the virtual trajectory where steps were missed."""
+        if self.reupdate and len(self._steps) > 1:
+            self._replay(bbox)
+        super().update(bbox)
+        self._observed_state = self.state_estimator.get_state()
+        self._steps = []
+        self.observations.append(np.asarray(bbox, dtype=np.float64))
+
+    def _replay(self, bbox: np.ndarray) -> None:
+        """Back to the last observation, then predict each missed step, updating with the virtual boxes."""
+        estimator = self.state_estimator
+        estimator.set_state(self._observed_state)
+        virtual = virtual_trajectory(self.observations[-1], bbox, [step.frame_step for step in self._steps])
+        for index, step in enumerate(self._steps):
+            estimator.predict(step.frame_step, step.frame_rate)
+            if index < len(virtual):
+                estimator.update(virtual[index])
+
+    @property
+    def direction(self) -> np.ndarray | None:
+        """Its observed direction of motion (unit x, y) over the remembered observations; ``None`` if unknown."""
+        if len(self.observations) < 2:
+            return None
+        return motion_direction(self.observations[0], self.observations[-1])
+
+
+def assign(score: np.ndarray, iou: np.ndarray, threshold: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """One-to-one assignment maximising ``score``, keeping the pairs whose IoU reaches ``threshold``.
+
+    Returns:
+        The matched (track, box) pairs, the unmatched tracks and the unmatched boxes (both ascending).
+    """
+    matched: list[tuple[int, int]] = []
+    if score.size:
+        rows, cols = linear_sum_assignment(score, maximize=True)
+        matched = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= threshold]
+    tracks = sorted(set(range(score.shape[0])) - {r for r, _ in matched})
+    boxes = sorted(set(range(score.shape[1])) - {c for _, c in matched})
+    return matched, tracks, boxes
+
+
 class _ByteTrack(ByteTrackTracker):
-    """roboflow's ByteTrack whose second association (faint boxes) needs ``second_iou_threshold``.
+    """roboflow's ByteTrack with a stricter second association and two parts of OC-SORT.
 
     The library matches both associations with one ``minimum_iou_threshold``; the association
     it runs second in an update is the faint boxes' (its ``update`` calls
     :meth:`_get_associated_indices` once per association, high-confidence boxes first), so that
-    call gets the stricter threshold. ``tests/stream/test_track.py`` pins the behaviour.
+    call gets the stricter threshold, and the first one the direction agreement.
+    ``tests/stream/test_track.py`` pins the behaviour.
     """
 
     tracker_id = None  # not registered in the library's tracker registry under ByteTrack's name
     search_space: ClassVar[dict[str, dict]] = {}
 
-    def __init__(self, *, second_iou_threshold: float, **options: float) -> None:
+    def __init__(self, *, second_iou_threshold: float, reupdate: bool = False, direction_weight: float = 0.0,
+                 direction_lookback: int = 3, **options: float) -> None:  # fmt: skip
         super().__init__(**options)
         self.second_iou_threshold = float(second_iou_threshold)
+        self.reupdate = bool(reupdate)
+        self.direction_weight = float(direction_weight)
+        self.direction_lookback = int(direction_lookback)
         self._association = 0
+        self._firm: tuple[np.ndarray, np.ndarray] = (np.empty((0, 4)), np.empty(0))
 
     def update(self, detections: sv.Detections, frame: np.ndarray | None = None,
                timestamp: float | None = None) -> sv.Detections:  # fmt: skip
         """One update (the library's), counting its associations."""
         self._association = 0
+        confidences = default_confidences(detections)
+        firm = confidences >= self.high_conf_det_threshold
+        self._firm = (detections.xyxy[firm], confidences[firm])
         return super().update(detections, frame, timestamp)
 
     def _get_associated_indices(
@@ -60,7 +145,26 @@ class _ByteTrack(ByteTrackTracker):
         self._association += 1
         if self._association == 2:  # faint boxes to the tracks the firm ones left
             min_similarity_thresh = max(min_similarity_thresh, self.second_iou_threshold)
+        elif self._association == 1 and self.direction_weight > 0 and similarity_matrix.size:
+            boxes, confidences = self._firm
+            tracks = self.tracks
+            origins = np.array([t.observations[0] for t in tracks])
+            agreement = direction_agreement([t.direction for t in tracks], origins, boxes)
+            score = similarity_matrix + self.direction_weight * agreement * confidences[None, :]
+            return assign(score, similarity_matrix, min_similarity_thresh)
         return super()._get_associated_indices(similarity_matrix, min_similarity_thresh)
+
+    def _spawn_new_tracks(self, detection_boxes: np.ndarray, confidences: np.ndarray, unmatched_high_local: list[int],
+                          high_indices: np.ndarray, out_det_indices: list[int],
+                          out_tracker_ids: list[int]) -> None:  # fmt: skip
+        """The library's: every unmatched firm box is returned untracked; a sure one starts a :class:`_Tracklet`."""
+        for local in unmatched_high_local:
+            index = int(high_indices[local])
+            out_det_indices.append(index)
+            out_tracker_ids.append(-1)
+            if float(confidences[index]) >= self.track_activation_threshold:
+                tracklet = _Tracklet(detection_boxes[index], reupdate=self.reupdate, lookback=self.direction_lookback)
+                self.tracks.append(tracklet)
 
 
 class PersonTracker:
@@ -84,6 +188,9 @@ class PersonTracker:
         config = self.config
         return _ByteTrack(
             second_iou_threshold=config.second_iou_threshold,
+            reupdate=config.observation_reupdate,
+            direction_weight=config.direction_weight,
+            direction_lookback=config.direction_lookback,
             lost_track_buffer=max(1, round(config.lost_track_seconds * _TRACKERS_REFERENCE_FPS)),
             frame_rate=self.fps,
             track_activation_threshold=config.track_activation_threshold,
