@@ -16,8 +16,11 @@ What INT8 costs: the boxes stay where they were, but the scores of small, faint 
 so fewer of them pass the confidence threshold (PETS09-S2L1: recall -4.7 points with
 yolo11n-pose at 1280, -1.5 at 640; -0.2 with the fall model at 640). Keeping the head's
 classification branch, or the whole head, in float did not bring them back (the loss comes
-from the backbone), for 4-10 % more speed than bf16 on a CPU with AMX. So ``runtime: auto`` uses
-INT8 only for the weights and input sizes of :data:`INT8_VERIFIED` (none so far, see
+from the backbone), for 4-10 % more speed than bf16 on a CPU with AMX. On a CPU without bf16 (Intel
+Xeon with VNNI, where OpenVINO runs the float model in f32) INT8 takes 1.7x less CPU a frame at 1280,
+with the same loss (PETS09-S2L1 -6.3 points at the tracker's 0.35, identity lower); colour calibration
+views did not change it. So ``runtime: auto`` uses INT8 only for the weights and input sizes of
+:data:`INT8_VERIFIED`, or of :data:`INT8_WITHOUT_BF16` on CPUs without bf16 (none so far, see
 benchmarks/README.md), and ``precision: int8`` asks for it anywhere.
 """
 
