@@ -100,6 +100,11 @@ def main() -> int:
     parser.add_argument("--region-max-cost", type=float, default=None, help="detector.region_max_cost")
     parser.add_argument("--detect-rate", type=float, default=None, help="detector.detect_rate (default: the config's)")
     parser.add_argument("--int8", action="store_true", help="also the detector and the spine in INT8")
+    parser.add_argument(
+        "--int8-recipes",
+        default="",
+        help="also the detector (and spine) in INT8 by these recipes of int8_recipes.py (e.g. stem+attn)",
+    )
     parser.add_argument("--skip", default="", help='passes left out, separated by ; (e.g. "decode;decode, scaled")')
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -153,6 +158,18 @@ def main() -> int:
         int8.detect(images[:4])  # warm
         jobs["detector, int8"] = lambda: run_detector(int8, images, args.frames)
         jobs["spine, int8"] = lambda: run_spine(video, int8_config, int8)
+    for name in (n for n in args.int8_recipes.split(",") if n):
+        from int8_recipes import RECIPES
+
+        from streamreid.detect.detector import PersonDetector
+
+        d = base.detector
+        made = PersonDetector(runtime="openvino", precision="int8", imgsz=args.imgsz, confidence=d.confidence,
+                              iou=d.iou, batch_size=d.batch_size, int8_recipe=RECIPES[name])  # fmt: skip
+        print(f"int8 {name}: {made.model_path.parent.name}")
+        made.detect(images[:4])  # warm
+        jobs[f"detector, int8 {name}"] = lambda m=made: run_detector(m, images, args.frames)
+        jobs[f"spine, int8 {name}"] = lambda m=made: run_spine(video, base, m)
     for name in (n for n in args.skip.split(";") if n.strip()):
         jobs.pop(name.strip(), None)
     names = list(jobs)
@@ -210,6 +227,8 @@ def report(runs: dict[str, list[dict[str, Any]]], *, loads: list[float], repeats
                         ("spine", "ultralytics track"), ("spine, whole frames", "ultralytics track"),
                         ("decode, scaled", "decode"), ("detector, int8", "detector"), ("spine, int8", "spine"),
                         ("spine, int8", "detector, int8"), ("spine, int8", "ultralytics track"),
+                        *((n, "detector") for n in runs if n.startswith("detector, int8 ")),
+                        *((n, "spine") for n in runs if n.startswith("spine, int8 ")),
                         *((f"spine, region every {n.rsplit(' ', 1)[-1]}", n) for n in runs
                           if n.startswith("detector, r")),
                         *((n, "spine") for n in runs if n.startswith("spine, region")),

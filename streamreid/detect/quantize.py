@@ -16,10 +16,11 @@ What INT8 costs: the boxes stay where they were, but the scores of small, faint 
 so fewer of them pass the confidence threshold (PETS09-S2L1: recall -4.7 points with
 yolo11n-pose at 1280, -1.5 at 640; -0.2 with the fall model at 640). Keeping the head's
 classification branch, or the whole head, in float did not bring them back (the loss comes
-from the backbone), for 4-10 % more speed than bf16 on a CPU with AMX. On a CPU without bf16 (Intel
-Xeon with VNNI, where OpenVINO runs the float model in f32) INT8 takes 1.7x less CPU a frame at 1280,
-with the same loss (PETS09-S2L1 -6.3 points at the tracker's 0.35, identity lower); colour calibration
-views did not change it. So ``runtime: auto`` uses INT8 only for the weights and input sizes of
+from the backbone), for 4-10 % more speed than bf16 on a CPU with AMX. Since issue 23 the first convolution and
+the attention block stay in float too (:class:`Int8Recipe`): that brings the recall back (PETS09-S2L1
+at 1280: 0.839 -> 0.901 at the tracker's 0.35, float32 0.902; colour calibration views did not), and on a
+Xeon without bf16 (VNNI; OpenVINO f32 there) INT8 takes 1.8x less CPU a frame, but person-level identity
+was still lower on two sequences. So ``runtime: auto`` uses INT8 only for the weights and input sizes of
 :data:`INT8_VERIFIED`, or of :data:`INT8_WITHOUT_BF16` on CPUs without bf16 (none so far, see
 benchmarks/README.md), and ``precision: int8`` asks for it anywhere.
 """
@@ -69,21 +70,24 @@ class Int8Recipe:
             crops at several scales, some mirrored), added to the film's frames, so that the colour
             channels' ranges are measured on colour; 0: the film alone.
         fast_bias_correction: NNCF's fast bias correction (``False``: the slower, fuller one).
-        float_stem: Keep the first convolution (the one that reads the colour channels) in float.
+        float_stem: Keep the first convolution (the one that reads the pixels) in float.
         float_attention: Keep the attention block (YOLO11's C2PSA, the module holding the MatMuls) in float.
+
+    Keeping the stem and the attention block in float (the default since issue 23) brought back the recall
+    the first recipe (everything but the box decoding in INT8, issue 10) lost on faint people:
+    PETS09-S2L1 at 1280, 0.839 -> 0.901 at the tracker's 0.35 (float32: 0.902).
     """
 
     frames: int = CALIBRATION_FRAMES
     colour_views: int = 0
     fast_bias_correction: bool = True
-    float_stem: bool = False
-    float_attention: bool = False
+    float_stem: bool = True
+    float_attention: bool = True
 
     def key(self) -> str:
-        """A short name of what differs from the default recipe (``""`` for the default): names the cached model."""
-        default = Int8Recipe()
+        """A short name of the recipe, naming its cached model (``""``: the first recipe, issue 10's folder name)."""
         parts = [
-            f"n{self.frames}" if self.frames != default.frames else "",
+            f"n{self.frames}" if self.frames != CALIBRATION_FRAMES else "",
             f"c{self.colour_views}" if self.colour_views else "",
             "bc" if not self.fast_bias_correction else "",
             "stem" if self.float_stem else "",
@@ -144,9 +148,10 @@ def int8_export(
         raise WeightsError(f"precision int8 needs NNCF and OpenVINO: {INSTALL}")
     f32 = export_model(weights, runtime="openvino", imgsz=imgsz)
     target = folder / f32.name
-    logger.info("quantizing %s to INT8 once, on %d frames of the sample film and %d colour views (cached in %s)",
-                weights.path.name if weights.path else "the detector", recipe.frames, recipe.colour_views,
-                folder)  # fmt: skip
+    logger.info("quantizing %s at %d to INT8, once for this cache: a few minutes on two cores (3 min at 1280 on a "
+                "loaded 2-core Xeon), on %d frames of the sample film and %d colour views; NNCF shows its progress "
+                "(cached in %s)", weights.path.name if weights.path else "the detector", imgsz, recipe.frames,
+                recipe.colour_views, folder)  # fmt: skip
     start = time.perf_counter()
     with staged_folder(folder) as staging:
         try:
@@ -309,7 +314,9 @@ and the identity figures unchanged (``benchmarks/identity.py --runtimes``; bench
 INT8_WITHOUT_BF16: dict[str, tuple[int, ...]] = {}
 """Weights (sha256) and input sizes where INT8 is a ``precision: auto`` candidate on CPUs without bf16: there
 OpenVINO runs the float model in f32, and INT8 (VNNI) was measured clearly faster with identity kept on the
-development set (``benchmarks/int8_recipes.py``; benchmarks/README.md, issue 23)."""
+development set (``benchmarks/int8_recipes.py``; benchmarks/README.md, issue 23). Empty: yolo11n-pose at 1280
+(stem and attention in float) kept recall and tracklet identity on a Xeon with VNNI at 1.8x less CPU a frame,
+but person-level identity dropped (person IDF1 -0.03 to -0.05 on PETS09-S2L1 and ADL-Rundle-6)."""
 
 BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 """CPU flags with which OpenVINO runs the float model in bf16 (about as fast as INT8 there)."""

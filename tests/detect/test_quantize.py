@@ -72,7 +72,7 @@ def test_int8_is_made_once_cached_and_finds_the_people_float32_finds(int8_cache,
     int8 = PersonDetector(model=pose_weights, runtime="openvino", precision="int8", imgsz=IMGSZ, device="cpu",
                           int8_recipe=RECIPE)  # fmt: skip
     assert int8.runtime == "openvino" and int8.precision == "int8" and int8.to_dict()["precision"] == "int8"
-    assert int8.model_path.parent.name == f"{POSE_DETECTOR.sha256[:16]}-{IMGSZ}-openvino-int8-n{CALIBRATION}"
+    assert int8.model_path.parent.name == f"{POSE_DETECTOR.sha256[:16]}-{IMGSZ}-openvino-int8-n{CALIBRATION}-stem-attn"
     assert int8.model_path.is_relative_to(cache_dir() / "exports")
     record = calibration_record(int8.model_path)
     assert record["frames"] == CALIBRATION and "sample film" in record["source"] and record["kept_in_float"] > 0
@@ -102,11 +102,14 @@ def test_calibration_frames_are_real_frames_spread_over_the_sample_film():
     assert min(np.abs(a.astype(int) - b).mean() for a, b in zip(frames, frames[1:], strict=False)) > 2  # not one scene
 
 
-def test_each_recipe_has_its_own_cached_model_and_the_default_keeps_its_name(pose_weights, tmp_path, monkeypatch):
+def test_each_recipe_has_its_own_cached_model_never_the_first_recipes(pose_weights, tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMREID_CACHE", str(tmp_path))
     weights = resolve_detector_weights(pose_weights)
-    assert DEFAULT_RECIPE.key() == "" and int8_folder(weights, imgsz=1280).name.endswith("-1280-openvino-int8")
-    colour = Int8Recipe(frames=240, colour_views=60, fast_bias_correction=False, float_stem=True, float_attention=True)
+    assert DEFAULT_RECIPE.key() == "stem-attn" and DEFAULT_RECIPE.float_stem and DEFAULT_RECIPE.float_attention
+    assert int8_folder(weights, imgsz=1280).name.endswith("-1280-openvino-int8-stem-attn")
+    first = Int8Recipe(float_stem=False, float_attention=False)  # issue 10's: its models keep their folder
+    assert first.key() == "" and int8_folder(weights, imgsz=1280, recipe=first).name.endswith("-1280-openvino-int8")
+    colour = Int8Recipe(frames=240, colour_views=60, fast_bias_correction=False)
     assert colour.key() == "n240-c60-bc-stem-attn"
     assert int8_folder(weights, imgsz=1280, recipe=colour).name.endswith("-1280-openvino-int8-n240-c60-bc-stem-attn")
     assert colour.to_dict()["colour_views"] == 60
@@ -156,9 +159,10 @@ class _Model:
 def test_float_operations_are_the_decoding_and_the_stem_or_attention_when_asked():
     names = [op.name for op in _Model.OPS]
     decoding = [names[8], names[9]]
-    assert float_operations(_Model(), DEFAULT_RECIPE) == decoding
-    assert float_operations(_Model(), Int8Recipe(float_stem=True)) == decoding + names[:2]
-    assert float_operations(_Model(), Int8Recipe(float_attention=True)) == decoding + names[3:6]  # not model.100
+    assert float_operations(_Model(), Int8Recipe(float_stem=False, float_attention=False)) == decoding
+    assert float_operations(_Model(), Int8Recipe(float_attention=False)) == decoding + names[:2]
+    assert float_operations(_Model(), Int8Recipe(float_stem=False)) == decoding + names[3:6]  # not model.100
+    assert float_operations(_Model(), DEFAULT_RECIPE) == decoding + names[:2] + names[3:6]
 
 
 def test_int8_runs_in_openvino_from_pytorch_weights(pose_weights, tmp_path):
