@@ -112,15 +112,19 @@ def cached_detections(
     precision: str = "f32",
     confidence: float = 0.05,
     every: int = 1,
+    int8_recipe: Any = None,
 ) -> dict[str, Any]:
     """Person detections of every ``every``-th frame from one detector setting, computed once and cached.
 
     ``precision`` as :func:`resolved_variant` gives it (``f32``, ``bf16``, ``int8``); it is part
-    of the cache key (PyTorch on CPU is always f32 and keeps the key of earlier caches).
+    of the cache key (PyTorch on CPU is always f32 and keeps the key of earlier caches), and so is the
+    ``int8_recipe`` (:class:`streamreid.detect.quantize.Int8Recipe`) where it is not the default.
     """
     if model == "gt":
         return ground_truth_detections(PETS / "gt.txt")
     variant = runtime if runtime == "torch" else f"{runtime}-{precision}"
+    if precision == "int8" and int8_recipe is not None and int8_recipe.key():
+        variant += f"-{int8_recipe.key()}"
     text = f"{video.resolve()}|{model}|{imgsz}|{variant}|{confidence}" + (f"|every{every}" if every > 1 else "")
     key = hashlib.sha1(text.encode()).hexdigest()[:12]
     path = bench_cache() / "detections" / f"{video.stem}-{model}-{imgsz}-{variant}-{key}.npz"
@@ -138,6 +142,7 @@ def cached_detections(
         runtime=runtime,
         precision="auto" if precision == "bf16" else precision,
         person_classes=classes,
+        **({"int8_recipe": int8_recipe} if int8_recipe is not None else {}),
     )
     if runtime != "torch" and detector.precision != precision:
         raise SystemExit(f"{variant} asked, but the detector runs in {detector.precision} here")

@@ -16,6 +16,8 @@ On the first ``--frames`` frames of ``ADL-Rundle-6.mp4`` (1920x1080, 30 fps; ``$
   ``imgsz: auto`` detector once it has chosen its region (``detector.region``, :mod:`streamreid.detect.regions`:
   640 on the whole frame, 1280's scale on the region, the region on one detected frame in N), its probe run
   beforehand on the video's first frames, outside the timings;
+* with ``--int8``: ``detector, int8`` and ``spine, int8``, the same with ``detector.precision: int8`` (the INT8
+  model quantized once beforehand, outside the timings);
 * ``ultralytics track``: ``YOLO(same .pt).track(stream=True, imgsz=same, classes=people)`` with everything
   else as ultralytics ships it (PyTorch, its thresholds, every frame detected), the same frames.
 
@@ -97,6 +99,12 @@ def main() -> int:
     parser.add_argument("--region-every", default="", help="also the region detector, at these region_every (1,2)")
     parser.add_argument("--region-max-cost", type=float, default=None, help="detector.region_max_cost")
     parser.add_argument("--detect-rate", type=float, default=None, help="detector.detect_rate (default: the config's)")
+    parser.add_argument("--int8", action="store_true", help="also the detector and the spine in INT8")
+    parser.add_argument(
+        "--int8-recipes",
+        default="",
+        help="also the detector (and spine) in INT8 by these recipes of int8_recipes.py (e.g. stem+attn)",
+    )
     parser.add_argument("--skip", default="", help='passes left out, separated by ; (e.g. "decode;decode, scaled")')
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -143,6 +151,25 @@ def main() -> int:
         config = base.with_overrides({"detector.imgsz": "auto", "detector.region_every": every})
         jobs[f"detector, region every {every}"] = lambda d=region: run_detector(d, images, args.frames)
         jobs[f"spine, region every {every}"] = lambda d=region, c=config: run_spine(video, c, d)
+    if args.int8:
+        int8_config = base.with_overrides({"detector.precision": "int8"})
+        int8 = build_detector(int8_config, frame_shape=shape, fps=fps)
+        print(f"int8: {int8.runtime} ({int8.precision}), {int8.model_path.parent.name}")
+        int8.detect(images[:4])  # warm
+        jobs["detector, int8"] = lambda: run_detector(int8, images, args.frames)
+        jobs["spine, int8"] = lambda: run_spine(video, int8_config, int8)
+    for name in (n for n in args.int8_recipes.split(",") if n):
+        from int8_recipes import RECIPES
+
+        from streamreid.detect.detector import PersonDetector
+
+        d = base.detector
+        made = PersonDetector(runtime="openvino", precision="int8", imgsz=args.imgsz, confidence=d.confidence,
+                              iou=d.iou, batch_size=d.batch_size, int8_recipe=RECIPES[name])  # fmt: skip
+        print(f"int8 {name}: {made.model_path.parent.name}")
+        made.detect(images[:4])  # warm
+        jobs[f"detector, int8 {name}"] = lambda m=made: run_detector(m, images, args.frames)
+        jobs[f"spine, int8 {name}"] = lambda m=made: run_spine(video, base, m)
     for name in (n for n in args.skip.split(";") if n.strip()):
         jobs.pop(name.strip(), None)
     names = list(jobs)
@@ -198,7 +225,10 @@ def report(runs: dict[str, list[dict[str, Any]]], *, loads: list[float], repeats
               f"CPU {_bench.median(r['cpu_ms'] for r in results):7.1f} ms/frame")  # fmt: skip
     for top, bottom in [("spine", "detector"), ("spine, whole frames", "detector"), ("spine", "spine, whole frames"),
                         ("spine", "ultralytics track"), ("spine, whole frames", "ultralytics track"),
-                        ("decode, scaled", "decode"),
+                        ("decode, scaled", "decode"), ("detector, int8", "detector"), ("spine, int8", "spine"),
+                        ("spine, int8", "detector, int8"), ("spine, int8", "ultralytics track"),
+                        *((n, "detector") for n in runs if n.startswith("detector, int8 ")),
+                        *((n, "spine") for n in runs if n.startswith("spine, int8 ")),
                         *((f"spine, region every {n.rsplit(' ', 1)[-1]}", n) for n in runs
                           if n.startswith("detector, r")),
                         *((n, "spine") for n in runs if n.startswith("spine, region")),

@@ -9,6 +9,7 @@ ONNX Runtime or OpenVINO, which run the same model faster than PyTorch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -28,7 +29,7 @@ from streamreid.detect.export import load_yolo as _load_yolo
 from streamreid.detect.export import quiet_ultralytics as _quiet_ultralytics
 from streamreid.detect.export import require_packages as _require_packages
 from streamreid.detect.openvino_backend import feed_uint8_frames, inference_precision, int8_precision
-from streamreid.detect.quantize import int8_export
+from streamreid.detect.quantize import DEFAULT_RECIPE, Int8Recipe, int8_export
 from streamreid.detect.weights import resolve_detector_weights
 from streamreid.devices import resolve_device
 from streamreid.errors import WeightsError
@@ -79,6 +80,7 @@ class PersonDetector:
         runtime: str = "torch",
         precision: str = "auto",
         allow_download: bool = True,
+        int8_recipe: Int8Recipe = DEFAULT_RECIPE,
     ) -> None:
         """Resolve the weights, load (or export) the model and pick the person classes.
 
@@ -98,6 +100,7 @@ class PersonDetector:
             precision: ``auto`` (the runtime's fastest on this CPU) or ``f32``; the precision
                 actually used is :attr:`precision`.
             allow_download: Allow fetching weights that are not cached.
+            int8_recipe: How the INT8 model is made, with ``precision: int8`` (benchmarks compare recipes).
 
         Raises:
             ConfigError: An option is out of range.
@@ -120,6 +123,7 @@ class PersonDetector:
             _require_packages(self.runtime, exporting=False)
             self.device = _runtime_device(self.runtime, self.device)
         self.half = bool(half) and self.runtime == "torch" and self.device.startswith("cuda")
+        self.int8_recipe = int8_recipe
         self.model_path = self._model_to_run(exported_format, precision=precision)
         self._load(precision=precision, person_classes=person_classes)
         if exported_format is None and self.runtime != "torch":
@@ -149,7 +153,7 @@ class PersonDetector:
     def _model_to_run(self, exported_format: str | None, *, precision: str) -> Path:
         """The file to load: the INT8 model, the runtime's cached export, or the weights as they are."""
         if precision == "int8":
-            return _int8_model(self.weights, imgsz=self.imgsz)
+            return int8_model(self.weights, imgsz=self.imgsz, recipe=self.int8_recipe)
         if exported_format is None and self.runtime != "torch":
             return export_model(self.weights, runtime=self.runtime, imgsz=self.imgsz)
         return Path(self.weights.path)
@@ -397,18 +401,16 @@ def _check_int8_options(path: Path, *, exported_format: str | None, runtime: str
         raise ConfigError(f"detector precision int8 runs in OpenVINO: use runtime openvino or auto, not {runtime}")
 
 
-def _int8_model(weights: ResolvedWeights, *, imgsz: int) -> Path:
-    """The cached INT8 OpenVINO model of PyTorch ``weights`` (quantized on first use)."""
-    return int8_model(weights, imgsz=imgsz)
-
-
-def int8_model(weights: ResolvedWeights, *, imgsz: int, frames: int | None = None) -> Path:
+def int8_model(
+    weights: ResolvedWeights, *, imgsz: int, frames: int | None = None, recipe: Int8Recipe = DEFAULT_RECIPE
+) -> Path:
     """The cached INT8 OpenVINO model of PyTorch ``weights``, calibrated on the float32 detector's own input.
 
     Args:
         weights: Resolved ``.pt`` weights.
         imgsz: Inference size the model is quantized (and named) for.
-        frames: Calibration frames (``None``: :data:`streamreid.detect.quantize.CALIBRATION_FRAMES`).
+        frames: Calibration frames of the film (``None``: the recipe's).
+        recipe: How the model is made (:class:`streamreid.detect.quantize.Int8Recipe`).
     """
 
     @functools.cache
@@ -416,9 +418,10 @@ def int8_model(weights: ResolvedWeights, *, imgsz: int, frames: int | None = Non
         return PersonDetector(model=weights.path, runtime="openvino", precision="f32", imgsz=imgsz, device="cpu",
                               allow_download=False)  # fmt: skip
 
-    calibration = {} if frames is None else {"frames": frames}
+    if frames is not None:
+        recipe = dataclasses.replace(recipe, frames=frames)
     return int8_export(weights, imgsz=imgsz, network_input=lambda images: reference().network_input(images),
-                       **calibration)  # fmt: skip
+                       recipe=recipe)  # fmt: skip
 
 
 def _warm_up(model: Any, path: Path, options: dict[str, Any]) -> dict[int, str]:

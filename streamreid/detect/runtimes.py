@@ -46,7 +46,7 @@ INT8_CANDIDATE = "openvino-int8"
 
 _CPU_FEATURES = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx512f", "avx2", "neon", "asimd")
 _TIMED_ROUNDS = 3
-_CHOICE_VERSION = 2  # 2: INT8 became a candidate
+_CHOICE_VERSION = 2  # 2: INT8 became a candidate (bump when quantize.INT8_WITHOUT_BF16 gains entries)
 
 
 @dataclass(frozen=True)
@@ -106,18 +106,29 @@ class RuntimeChoice:
                    cached=bool(data.get("cached", False)))  # fmt: skip
 
 
-def machine_signature() -> str:
-    """What makes runtimes faster or slower here: CPU model, the instruction sets that matter, usable cores."""
-    model, flags = platform.processor() or platform.machine(), set()
+def _cpu_info() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and instruction-set flags (``/proc/cpuinfo``; none where it cannot be read)."""
+    model, flags = platform.processor() or platform.machine(), frozenset[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition(":")
             if key.strip() == "model name" and model in ("", platform.processor() or platform.machine()):
                 model = value.strip()
             elif key.strip() in ("flags", "Features") and not flags:
-                flags = set(value.split())
+                flags = frozenset(value.split())
     except OSError:
         pass
+    return model, flags
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's instruction-set flags (``avx512_vnni``, ``amx_bf16``...), empty where they cannot be read."""
+    return _cpu_info()[1]
+
+
+def machine_signature() -> str:
+    """What makes runtimes faster or slower here: CPU model, the instruction sets that matter, usable cores."""
+    model, flags = _cpu_info()
     cores = available_cpus()
     features = ",".join(name for name in _CPU_FEATURES if name in flags) or "-"
     return f"{model} | {features} | {cores} cores"
@@ -276,7 +287,7 @@ def build_person_detector(*, frame_shape: tuple[int, int] | None = None, **optio
     cuda = resolve_device(options.get("device", "auto"), what="detector device").startswith("cuda")
     images = _timing_batch(probe_images(), frame_shape, int(options.get("batch_size", 4)))
     imgsz = int(options.get("imgsz", 640))
-    int8 = precision == "auto" and int8_by_default(weights, imgsz=imgsz)
+    int8 = precision == "auto" and int8_by_default(weights, imgsz=imgsz, cpu_flags=cpu_flags())
 
     def build(name: str) -> Any:
         if name == INT8_CANDIDATE:
