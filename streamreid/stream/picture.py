@@ -136,26 +136,29 @@ class YuvPicture:
         As :meth:`resized` followed by ``cv2.cvtColor(..., COLOR_BGR2GRAY)``, without the rounding to uint8 in
         between: grey is an affine map of ``(Y, U, V)`` (the BGR rows weighted by OpenCV's grey weights).
         """
-        y, u, v = self._region_planes(rows, columns, width=width, height=height)
         weights = _GREY_WEIGHTS @ self.matrix  # grey = a Y + b U + c V + d
+        with_chroma = bool(np.abs(weights[1:3]).max() > 1e-6)  # BT.601's grey is its luma: no chroma to resize
+        y, u, v = self._region_planes(rows, columns, width=width, height=height, chroma=with_chroma)
         grey = y.astype(np.float32) * weights[0] + float(weights[3])
-        for plane, weight in ((u, weights[1]), (v, weights[2])):
-            if abs(weight) > 1e-6:  # BT.601 grey carries no chroma
-                grey += plane.astype(np.float32) * weight
+        if with_chroma:
+            grey += u.astype(np.float32) * weights[1] + v.astype(np.float32) * weights[2]
         return grey
 
     def _region_planes(
-        self, rows: slice, columns: slice, *, width: int, height: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The Y, U and V planes of a region, each area-resized to ``width`` x ``height``."""
+        self, rows: slice, columns: slice, *, width: int, height: int, chroma: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The Y, U and V planes of a region, each area-resized to ``width`` x ``height`` (U, V ``None`` without chroma)."""
         y1, y2, _ = rows.indices(self.shape[0])
         x1, x2, _ = columns.indices(self.shape[1])
         if y2 <= y1 or x2 <= x1:
             raise ValueError(f"empty region {y1}:{y2}, {x1}:{x2}")
         size = (int(width), int(height))
         chroma_rows, chroma_columns = slice(y1 // 2, (y2 + 1) // 2), slice(x1 // 2, (x2 + 1) // 2)
+        luma = cv2.resize(self.y[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
+        if not chroma:
+            return luma, None, None
         return (
-            cv2.resize(self.y[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA),
+            luma,
             cv2.resize(self.u[chroma_rows, chroma_columns], size, interpolation=cv2.INTER_AREA),
             cv2.resize(self.v[chroma_rows, chroma_columns], size, interpolation=cv2.INTER_AREA),
         )

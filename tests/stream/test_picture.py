@@ -65,8 +65,11 @@ def test_colour_matrix_follows_the_frames_tags(video: Path) -> None:
     assert np.allclose(grey, 254.0)  # limited-range white is white (a level under, as FFmpeg's)
 
 
-def test_resized_regions_match_resizing_the_converted_region(video: Path) -> None:
-    picture = YuvPicture.of(_av_frames(video, 5)[-1])
+@pytest.mark.parametrize("colorspace", [2, 1])  # unspecified (BT.601: grey is luma), BT.709 (grey takes chroma)
+def test_resized_regions_match_resizing_the_converted_region(video: Path, colorspace: int) -> None:
+    av_frame = _av_frames(video, 5)[-1]
+    av_frame.colorspace = colorspace
+    picture = YuvPicture.of(av_frame)
     assert picture is not None
     for y1, y2, x1, x2 in [(52, 251, 101, 182), (0, 360, 0, 640), (37, 200, 100, 144), (3, 300, 7, 77)]:
         rows, columns = slice(y1, y2), slice(x1, x2)
