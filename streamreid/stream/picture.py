@@ -144,6 +144,12 @@ class YuvPicture:
             grey += u.astype(np.float32) * weights[1] + v.astype(np.float32) * weights[2]
         return grey
 
+    @property
+    def luma_to_grey(self) -> tuple[float, float]:
+        """``(gain, offset)`` from luma levels to OpenCV's grey of the BGR picture, chroma left out (exact for BT.601)."""
+        weights = _GREY_WEIGHTS @ self.matrix
+        return float(weights[0]), float(weights[3])
+
     def _region_planes(
         self, rows: slice, columns: slice, *, width: int, height: int, chroma: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:

@@ -8,9 +8,9 @@ at them.
 
 The measure is the structural change between consecutive frames: one minus the normalised
 cross-correlation (:func:`frame_change`) of two tiny grey thumbnails (:func:`thumbnail`,
-64 pixels wide, made from a strided copy of the frame, so a 1080p frame costs well under a
-millisecond). Being normalised, it ignores a change of brightness or contrast (a cloud, the
-camera's exposure); being computed on a thumbnail, it barely moves when people walk or the
+64 pixels wide, made from a strided copy of the frame, or of its luma plane where the frame is
+kept in planes: :func:`frame_thumbnail`; a 1080p frame costs well under a millisecond). Being
+normalised, it ignores a change of brightness or contrast (a cloud, the camera's exposure); being computed on a thumbnail, it barely moves when people walk or the
 camera pans slowly. On the development footage consecutive frames change by 0.00-0.15 (a busy
 1080p street at 30 fps reaches 0.15), while a cut between two different scenes changes by
 0.8-1.2. A frame is a cut (:func:`is_cut`) when its change reaches ``threshold`` *and*
@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from streamreid.config import TrackerConfig
+from streamreid.stream.picture import YuvPicture
 from streamreid.types import Frame
 
 #: Width of the grey thumbnail the change is measured on.
@@ -77,6 +78,19 @@ def thumbnail(image: np.ndarray, *, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     return small.astype(np.float32)
+
+
+def frame_thumbnail(frame: Frame, *, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
+    """:func:`thumbnail` of a frame; from the decoder's luma plane where the frame is kept in planes.
+
+    The luma plane is the grey picture already (no colour conversion, no scaled BGR needed): its levels are
+    mapped to OpenCV's grey of the BGR frame (limited range stretched; exact for BT.601, other matrices only
+    weigh colours a little differently), so the change and the flatness read alike either way.
+    """
+    if isinstance(frame.full, YuvPicture):
+        gain, offset = frame.full.luma_to_grey
+        return thumbnail(frame.full.y, width=width) * gain + offset
+    return thumbnail(frame.image, width=width)
 
 
 def is_flat(thumb: np.ndarray) -> bool:
@@ -124,7 +138,7 @@ class ShotCutDetector:
 
     def update(self, frame: Frame) -> ShotCut | None:
         """Look at the next frame; returns the cut when ``frame`` starts a new shot."""
-        thumb = thumbnail(frame.image)
+        thumb = frame_thumbnail(frame)
         if is_flat(thumb):
             return None  # compared with the last frame with structure, once one comes
         previous, self._reference = self._reference, thumb
