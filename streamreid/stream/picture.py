@@ -146,14 +146,14 @@ class YuvPicture:
 
     @property
     def luma_to_grey(self) -> tuple[float, float]:
-        """``(gain, offset)`` from luma levels to OpenCV's grey of the BGR picture, chroma left out (exact for BT.601)."""
+        """``(gain, offset)`` from luma levels to OpenCV's grey of the BGR picture, chroma left out (BT.601: exact)."""
         weights = _GREY_WEIGHTS @ self.matrix
         return float(weights[0]), float(weights[3])
 
     def _region_planes(
         self, rows: slice, columns: slice, *, width: int, height: int, chroma: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """The Y, U and V planes of a region, each area-resized to ``width`` x ``height`` (U, V ``None`` without chroma)."""
+        """The Y, U and V planes of a region, each area-resized to ``width`` x ``height`` (U, V ``None`` if not chroma)."""
         y1, y2, _ = rows.indices(self.shape[0])
         x1, x2, _ = columns.indices(self.shape[1])
         if y2 <= y1 or x2 <= x1:

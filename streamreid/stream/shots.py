@@ -10,8 +10,8 @@ The measure is the structural change between consecutive frames: one minus the n
 cross-correlation (:func:`frame_change`) of two tiny grey thumbnails (:func:`thumbnail`,
 64 pixels wide, made from a strided copy of the frame, or of its luma plane where the frame is
 kept in planes: :func:`frame_thumbnail`; a 1080p frame costs well under a millisecond). Being
-normalised, it ignores a change of brightness or contrast (a cloud, the camera's exposure); being computed on a thumbnail, it barely moves when people walk or the
-camera pans slowly. On the development footage consecutive frames change by 0.00-0.15 (a busy
+normalised, it ignores a change of brightness or contrast (a cloud, the camera's exposure); being
+computed on a thumbnail, it barely moves when people walk or the camera pans slowly. On the development footage consecutive frames change by 0.00-0.15 (a busy
 1080p street at 30 fps reaches 0.15), while a cut between two different scenes changes by
 0.8-1.2. A frame is a cut (:func:`is_cut`) when its change reaches ``threshold`` *and*
 ``ratio`` times the mean change of the second before it, so footage that changes a lot all the
