@@ -153,7 +153,7 @@ class YuvPicture:
     def _region_planes(
         self, rows: slice, columns: slice, *, width: int, height: int, chroma: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """The Y, U and V planes of a region, each area-resized to ``width`` x ``height`` (U, V ``None`` if not chroma)."""
+        """The Y, U and V planes of a region, each area-resized to ``width`` x ``height`` (no chroma: U, V ``None``)."""
         y1, y2, _ = rows.indices(self.shape[0])
         x1, x2, _ = columns.indices(self.shape[1])
         if y2 <= y1 or x2 <= x1:

@@ -1,26 +1,25 @@
 """Hard cuts between shots, found in the single pass, one frame at a time.
 
-An edited video (news, films, exported clips) jumps from one shot to another between two
-frames. A tracker that is not told hands a track from the last frame of one shot to whoever
-stands in the same place in the next one, and space-time grouping then joins people of two
-scenes. :class:`ShotCutDetector` finds those jumps so that the pipeline can end every track
-at them.
+An edited video (news, films, exported clips) jumps from one shot to another between two frames. A
+tracker that is not told hands a track from the last frame of one shot to whoever stands in the same
+place in the next one, and space-time grouping then joins people of two scenes.
+:class:`ShotCutDetector` finds those jumps so that the pipeline can end every track at them.
 
 The measure is the structural change between consecutive frames: one minus the normalised
-cross-correlation (:func:`frame_change`) of two tiny grey thumbnails (:func:`thumbnail`,
-64 pixels wide, made from a strided copy of the frame, or of its luma plane where the frame is
-kept in planes: :func:`frame_thumbnail`; a 1080p frame costs well under a millisecond). Being
-normalised, it ignores a change of brightness or contrast (a cloud, the camera's exposure); being
-computed on a thumbnail, it barely moves when people walk or the camera pans slowly. On the development footage consecutive frames change by 0.00-0.15 (a busy
-1080p street at 30 fps reaches 0.15), while a cut between two different scenes changes by
-0.8-1.2. A frame is a cut (:func:`is_cut`) when its change reaches ``threshold`` *and*
-``ratio`` times the mean change of the second before it, so footage that changes a lot all the
-time (a shaking hand-held camera) must change far more than usual to count.
+cross-correlation (:func:`frame_change`) of two tiny grey thumbnails (:func:`thumbnail`, 64 pixels wide,
+made from a strided copy of the frame, or of its luma plane where the frame is kept in planes:
+:func:`frame_thumbnail`; a 1080p frame costs well under a millisecond). Being normalised, it ignores
+a change of brightness or contrast (a cloud, the camera's exposure); being computed on a thumbnail,
+it barely moves when people walk or the camera pans slowly. On the development footage consecutive
+frames change by 0.00-0.15 (a busy 1080p street at 30 fps reaches 0.15), while a cut between two
+different scenes changes by 0.8-1.2. A frame is a cut (:func:`is_cut`) when its change reaches
+``threshold`` *and* ``ratio`` times the mean change of the second before it, so footage that changes
+a lot all the time (a shaking hand-held camera) must change far more than usual to count.
 
 Near-uniform frames (black between shots, a fade) carry no structure: they are skipped, and the
-first frame with structure again is compared with the last one before them, so a fade through
-black into another scene is a cut and a short dark flicker is not. A dissolve (one shot blended
-into the next over many frames) changes little from frame to frame and is not found.
+first frame with structure again is compared with the last one before them, so a fade through black
+into another scene is a cut and a short dark flicker is not. A dissolve (one shot blended into the
+next over many frames) changes little from frame to frame and is not found.
 """
 
 from __future__ import annotations
