@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from streamreid.types import Frame
+
 if TYPE_CHECKING:
     import supervision as sv
-
-    from streamreid.types import Frame
 
 #: (Kr, Kb) of each colour matrix, by FFmpeg's colorspace number; others (and unspecified) are BT.601's.
 _MATRICES = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 7: (0.212, 0.087), 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
@@ -179,6 +179,54 @@ class YuvPicture:
 
     def _convert(self, y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return cv2.transform(cv2.merge([np.ascontiguousarray(p) for p in (y, u, v)]), self.matrix)
+
+
+class ScaledFrame(Frame):
+    """A frame kept in its planes whose ``image``, the picture at the detector's size, is made on first use.
+
+    The decoder makes it ahead (``image`` given) for the frames the detector will take; the others (skipped by
+    the detection stride) make it only when something asks, which at the defaults is the scene's few samples:
+    shot cuts read the luma plane, crops the planes. Two threads asking at once may both make it (same pixels).
+
+    Args:
+        index: As :class:`~streamreid.types.Frame`.
+        time: As :class:`~streamreid.types.Frame`.
+        full: The decoded planes.
+        size: ``(width, height)`` of ``image``.
+        image: The picture at ``size`` where already made, else ``None``.
+    """
+
+    def __init__(
+        self, *, index: int, time: float, full: YuvPicture, size: tuple[int, int], image: np.ndarray | None = None
+    ) -> None:
+        object.__setattr__(self, "size", (int(size[0]), int(size[1])))
+        super().__init__(index=index, time=time, image=image, full=full)  # type: ignore[arg-type]
+
+    @property  # type: ignore[override]
+    def image(self) -> np.ndarray:
+        """The picture at :attr:`size`, BGR uint8 (made now where it was not yet)."""
+        image = self.__dict__.get("_image")
+        if image is None:
+            image = self.full.scaled(*self.size)
+            object.__setattr__(self, "_image", image)
+        return image
+
+    @image.setter
+    def image(self, value: np.ndarray | None) -> None:  # only the dataclass's __init__ sets it
+        object.__setattr__(self, "_image", value)
+
+    @property
+    def made(self) -> bool:
+        """Whether :attr:`image` exists yet."""
+        return self.__dict__.get("_image") is not None
+
+    @property
+    def image_scale(self) -> tuple[float, float]:
+        """``(x, y)`` factors from ``image``'s pixels to the source's (without making ``image``)."""
+        return self.width / self.size[0], self.height / self.size[1]
+
+    def __repr__(self) -> str:
+        return f"ScaledFrame(index={self.index}, time={self.time}, size={self.size}, made={self.made})"
 
 
 def _two_slices(key: Any) -> tuple[slice, slice]:

@@ -15,6 +15,7 @@ from streamreid.config import Config
 from streamreid.pipeline import process
 from streamreid.run.store_reader import open_store
 from streamreid.stream.picture import (
+    ScaledFrame,
     YuvPicture,
     detector_size,
     grey_region,
@@ -123,6 +124,25 @@ def test_scaled_stream_keeps_full_size_crops(video: Path) -> None:
         assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 4 and difference.max() <= 32
 
 
+def test_frames_the_detector_skips_are_scaled_only_when_asked(video: Path) -> None:
+    with open_source(video, max_frames=7) as ahead:
+        ahead.scale_for_detector((320, 180))
+        every = list(ahead)
+    with open_source(video, max_frames=7) as stream:
+        stream.scale_for_detector((320, 180), detect_every=3)
+        frames = list(stream)
+    assert all(isinstance(frame, ScaledFrame) for frame in frames)
+    assert [frame.made for frame in every] == [True] * 7
+    assert [frame.made for frame in frames] == [True, False, False, True, False, False, True]
+    assert frames[1].image_scale == (2.0, 2.0) and not frames[1].made  # boxes map back without the picture
+    assert "made=False" in repr(frames[2]) and not frames[2].made
+    for frame, reference in zip(frames, every, strict=True):
+        assert np.array_equal(frame.image, reference.image) and frame.made  # made on first use, the same pixels
+    with open_source(video, max_frames=3) as live:
+        live.scale_for_detector((320, 180), detect_every=None)
+        assert not any(frame.made for frame in live)
+
+
 def test_boxes_come_back_in_the_sources_pixels() -> None:
     full = YuvPicture(np.zeros((360, 640), np.uint8), np.zeros((180, 320), np.uint8), np.zeros((180, 320), np.uint8),
                       matrix=yuv_to_bgr_matrix(2, full_range=False))  # fmt: skip
@@ -151,6 +171,17 @@ class _HalfSizeDetector(ScriptedDetector):
         found = super().detect(frame)
         found.xyxy = found.xyxy * np.float32(frame.image.shape[1] / frame.width)
         return found
+
+
+def test_pipeline_scales_the_frames_it_detects_and_few_others(video: Path, tmp_path: Path, monkeypatch) -> None:
+    scaled = []
+    original = YuvPicture.scaled
+    monkeypatch.setattr(YuvPicture, "scaled", lambda self, *size: scaled.append(size) or original(self, *size))
+    detector = _HalfSizeDetector(scenario_two_returns(num_frames=40, width=640, height=360), jitter_px=0.0)
+    config = Config().with_overrides({"reid.enabled": False, "report.enabled": False, "detector.detect_stride": 2})
+    result = process(video, out_dir=tmp_path / "run", config=config, detector=detector, progress=False)
+    assert result.frames_processed == 40 and detector.shapes == {(180, 320, 3)}
+    assert 20 <= len(scaled) < 40  # the 20 detected, and the scene's samples among the others (was: all 40)
 
 
 @pytest.mark.parametrize("scaled", [True, False])
