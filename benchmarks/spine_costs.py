@@ -85,8 +85,8 @@ def _thread_cpu(cpu: dict[str, float]) -> None:
                 cpu["decode_thread"] = cpu.get("decode_thread", 0.0) + time.thread_time() - start
             yield frame
 
-    timings.StageClock.stage = counted  # type: ignore[method-assign]
-    pipeline.iter_timed_frames = decoded  # type: ignore[assignment]
+    timings.StageClock.stage = counted
+    pipeline.iter_timed_frames = decoded
 
 
 def _process_cpu() -> float:

@@ -200,9 +200,9 @@ class ScaledFrame(Frame):
         self, *, index: int, time: float, full: YuvPicture, size: tuple[int, int], image: np.ndarray | None = None
     ) -> None:
         object.__setattr__(self, "size", (int(size[0]), int(size[1])))
-        super().__init__(index=index, time=time, image=image, full=full)  # type: ignore[arg-type]
+        super().__init__(index=index, time=time, image=image, full=full)
 
-    @property  # type: ignore[override]
+    @property
     def image(self) -> np.ndarray:
         """The picture at :attr:`size`, BGR uint8 (made now where it was not yet)."""
         image = self.__dict__.get("_image")
