@@ -253,8 +253,9 @@ def _stream(
     # decoding and detection each run in their own thread, a few frames ahead (background.py); they start
     # first, so the first batch is detected while the sinks below are opened
     depth = _PREFETCH_BATCHES * max(1, config.detector.batch_size)
-    if options.scaled_decode:  # each frame turned into BGR once, at the detector's size (picture.py)
-        stream.scale_for_detector(_detector_size(detector, info))
+    if options.scaled_decode:  # each frame turned into BGR once, at the detector's size, where detected (picture.py)
+        every = None if pacer is not None else config.detector.detect_stride  # live: the pacer picks the frames
+        stream.scale_for_detector(_detector_size(detector, info), detect_every=every)
     frames = Prefetch(iter_timed_frames(stream, clock), depth=depth, name="decode")
     # live: detect only as often as the machine keeps up (the pacer runs in the detection thread)
     detected = in_frame_pixels(detector.iter_detections(pacer.pace(frames) if pacer is not None else frames,

@@ -16,7 +16,7 @@ Layout of ``RUN_DIR/store.zarr`` (Zarr v3, local directory)::
         confidence   (R,)   float32
       crops/                       kept crops, tracklet after tracklet, each in time order
         images       (N, H, W, 3) uint8 BGR   shards (chunk_crops, H, W, 3) of chunks
-                                              (8, H, W, 3), Blosc zstd level 3
+                                              (8, H, W, 3), Zstd level 2
         tracker_id   (N,)   int64             metadata chunks (min(chunk_rows, 4096), ...), zstd
         frame_index  (N,)   int64
         time         (N,)   float64

@@ -39,9 +39,11 @@ Animation (the WebP)
     ``animation_frames`` crops once the tracklet is long.
 
 :class:`CropCollector` keeps the reservoirs of all live tracklets. Per frame it
-scores every box once (:func:`streamreid.stream.quality.compute_quality`), asks each
-tracklet's reservoir which buffers would take the crop (no pixels needed) and
-cuts and resizes only the wanted crops.
+scores every box once (:func:`streamreid.stream.quality.compute_quality`) without its
+sharpness, asks each tracklet's reservoir whether a buffer would take the crop were it
+perfectly sharp (the score grows with sharpness, and a buffer's choice with the score), measures
+the sharpness of those boxes only, asks again with their real scores and cuts and resizes only
+the wanted crops (no pixels are read for the others).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ import cv2
 import numpy as np
 
 from streamreid.config import CropConfig
-from streamreid.stream.quality import compute_quality, quality_components
+from streamreid.stream.picture import resized_region
+from streamreid.stream.quality import compute_quality, measure_sharpness, quality_components
 from streamreid.types import CropSample, Frame
 
 if TYPE_CHECKING:  # supervision is slow to import and only its type is needed here
@@ -266,10 +269,11 @@ def cut_crop(image: np.ndarray, xyxy: np.ndarray, *, height: int, width: int) ->
     inner_y1, inner_y2 = max(y1, 0), min(y2, frame_height)
     if inner_x2 <= inner_x1 or inner_y2 <= inner_y1:
         return np.zeros((height, width, 3), dtype=np.uint8)
-    region = image[inner_y1:inner_y2, inner_x1:inner_x2]
+    rows, columns = slice(inner_y1, inner_y2), slice(inner_x1, inner_x2)
     pads = (inner_y1 - y1, y2 - inner_y2, inner_x1 - x1, x2 - inner_x2)
-    if any(pads):
-        region = cv2.copyMakeBorder(region, *pads, borderType=cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    if not any(pads):  # the usual box: resized straight from the frame's own pixels (picture.py)
+        return resized_region(image, rows, columns, width=width, height=height)
+    region = cv2.copyMakeBorder(image[rows, columns], *pads, borderType=cv2.BORDER_CONSTANT, value=(0, 0, 0))
     return cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA)
 
 
@@ -283,7 +287,8 @@ class CropCollector:
     Attributes:
         last_quality: ``(N, 7)`` quality array of the last :meth:`update`, aligned
             with its detections (columns :data:`streamreid.stream.quality.COLUMNS`), or
-            ``None`` before the first update.
+            ``None`` before the first update. Where crops are kept, the sharpness and score of
+            a box no reservoir would take even perfectly sharp are NaN (not measured).
     """
 
     def __init__(self, *, config: CropConfig):
@@ -302,11 +307,44 @@ class CropCollector:
         """
         count = len(detections)
         confidence = detections.confidence if detections.confidence is not None else np.ones(count)
-        quality = compute_quality(frame.pixels, detections.xyxy, confidence, config=self._config.quality)
+        keeps = self._config.enabled and detections.tracker_id is not None
+        # where crops are kept, the pixels are looked at only for boxes a reservoir could take
+        quality = compute_quality(frame.pixels, detections.xyxy, confidence, config=self._config.quality,
+                                  measure=np.zeros(count, dtype=bool) if keeps else None)  # fmt: skip
         self.last_quality = quality
-        if not self._config.enabled or detections.tracker_id is None:
+        if not keeps:
             return
-        for row, tracker_id in enumerate(detections.tracker_id.tolist()):
+        candidates = self._candidates(frame.index, detections.tracker_id.tolist(), quality[:, -1].tolist())
+        measure_sharpness(quality, frame.pixels, detections.xyxy, [row for row, _ in candidates],
+                          config=self._config.quality)  # fmt: skip
+        unmeasured = np.ones(count, dtype=bool)
+        unmeasured[[row for row, _ in candidates]] = False
+        quality[unmeasured, 5:] = np.nan  # not kept whatever their sharpness
+        for row, reservoir in candidates:
+            if not reservoir.wants(frame.index, float(quality[row, -1])):
+                continue
+            tracker_id = reservoir.tracker_id
+            box = detections.xyxy[row]
+            sample = CropSample(
+                tracker_id=tracker_id,
+                frame_index=frame.index,
+                time=frame.time,
+                xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                quality=quality_components(quality[row]),
+                image=cut_crop(frame.pixels, box, height=self._config.height, width=self._config.width),
+            )
+            reservoir.offer(sample)
+
+    def _candidates(
+        self, frame_index: int, tracker_ids: list[int], best_scores: list[float]
+    ) -> list[tuple[int, TrackletReservoir]]:
+        """Rows whose tracklet's reservoir would take the crop at its best score (sharpness 1), with the reservoir.
+
+        The buffers' choice grows with the score, so the other rows would not be kept whatever their sharpness.
+        Every tracked row gets its reservoir (made here when new).
+        """
+        candidates = []
+        for row, tracker_id in enumerate(tracker_ids):
             if tracker_id < 0:
                 continue
             reservoir = self._reservoirs.get(tracker_id)
@@ -318,18 +356,9 @@ class CropCollector:
                     min_spacing_frames=self._config.min_spacing_frames,
                 )
                 self._reservoirs[tracker_id] = reservoir
-            if not reservoir.wants(frame.index, float(quality[row, -1])):
-                continue
-            box = detections.xyxy[row]
-            sample = CropSample(
-                tracker_id=tracker_id,
-                frame_index=frame.index,
-                time=frame.time,
-                xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
-                quality=quality_components(quality[row]),
-                image=cut_crop(frame.pixels, box, height=self._config.height, width=self._config.width),
-            )
-            reservoir.offer(sample)
+            if reservoir.wants(frame_index, best_scores[row]):
+                candidates.append((row, reservoir))
+        return candidates
 
     def pop(self, tracker_id: int) -> tuple[list[CropSample], list[int]]:
         """Hand over the crops of an ended tracklet and forget it (frees its memory).

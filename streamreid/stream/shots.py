@@ -1,26 +1,25 @@
 """Hard cuts between shots, found in the single pass, one frame at a time.
 
-An edited video (news, films, exported clips) jumps from one shot to another between two
-frames. A tracker that is not told hands a track from the last frame of one shot to whoever
-stands in the same place in the next one, and space-time grouping then joins people of two
-scenes. :class:`ShotCutDetector` finds those jumps so that the pipeline can end every track
-at them.
+An edited video (news, films, exported clips) jumps from one shot to another between two frames. A
+tracker that is not told hands a track from the last frame of one shot to whoever stands in the same
+place in the next one, and space-time grouping then joins people of two scenes.
+:class:`ShotCutDetector` finds those jumps so that the pipeline can end every track at them.
 
 The measure is the structural change between consecutive frames: one minus the normalised
-cross-correlation (:func:`frame_change`) of two tiny grey thumbnails (:func:`thumbnail`,
-64 pixels wide, made from a strided copy of the frame, so a 1080p frame costs well under a
-millisecond). Being normalised, it ignores a change of brightness or contrast (a cloud, the
-camera's exposure); being computed on a thumbnail, it barely moves when people walk or the
-camera pans slowly. On the development footage consecutive frames change by 0.00-0.15 (a busy
-1080p street at 30 fps reaches 0.15), while a cut between two different scenes changes by
-0.8-1.2. A frame is a cut (:func:`is_cut`) when its change reaches ``threshold`` *and*
-``ratio`` times the mean change of the second before it, so footage that changes a lot all the
-time (a shaking hand-held camera) must change far more than usual to count.
+cross-correlation (:func:`frame_change`) of two tiny grey thumbnails (:func:`thumbnail`, 64 pixels wide,
+made from a strided copy of the frame, or of its luma plane where the frame is kept in planes:
+:func:`frame_thumbnail`; a 1080p frame costs well under a millisecond). Being normalised, it ignores
+a change of brightness or contrast (a cloud, the camera's exposure); being computed on a thumbnail,
+it barely moves when people walk or the camera pans slowly. On the development footage consecutive
+frames change by 0.00-0.15 (a busy 1080p street at 30 fps reaches 0.15), while a cut between two
+different scenes changes by 0.8-1.2. A frame is a cut (:func:`is_cut`) when its change reaches
+``threshold`` *and* ``ratio`` times the mean change of the second before it, so footage that changes
+a lot all the time (a shaking hand-held camera) must change far more than usual to count.
 
 Near-uniform frames (black between shots, a fade) carry no structure: they are skipped, and the
-first frame with structure again is compared with the last one before them, so a fade through
-black into another scene is a cut and a short dark flicker is not. A dissolve (one shot blended
-into the next over many frames) changes little from frame to frame and is not found.
+first frame with structure again is compared with the last one before them, so a fade through black
+into another scene is a cut and a short dark flicker is not. A dissolve (one shot blended into the
+next over many frames) changes little from frame to frame and is not found.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ import cv2
 import numpy as np
 
 from streamreid.config import TrackerConfig
+from streamreid.stream.picture import YuvPicture
 from streamreid.types import Frame
 
 #: Width of the grey thumbnail the change is measured on.
@@ -77,6 +77,19 @@ def thumbnail(image: np.ndarray, *, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
     if small.ndim == 3:
         small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     return small.astype(np.float32)
+
+
+def frame_thumbnail(frame: Frame, *, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
+    """:func:`thumbnail` of a frame; from the decoder's luma plane where the frame is kept in planes.
+
+    The luma plane is the grey picture already (no colour conversion, no scaled BGR needed): its levels are
+    mapped to OpenCV's grey of the BGR frame (limited range stretched; exact for BT.601, other matrices only
+    weigh colours a little differently), so the change and the flatness read alike either way.
+    """
+    if isinstance(frame.full, YuvPicture):
+        gain, offset = frame.full.luma_to_grey
+        return thumbnail(frame.full.y, width=width) * gain + offset
+    return thumbnail(frame.image, width=width)
 
 
 def is_flat(thumb: np.ndarray) -> bool:
@@ -124,7 +137,7 @@ class ShotCutDetector:
 
     def update(self, frame: Frame) -> ShotCut | None:
         """Look at the next frame; returns the cut when ``frame`` starts a new shot."""
-        thumb = thumbnail(frame.image)
+        thumb = frame_thumbnail(frame)
         if is_flat(thumb):
             return None  # compared with the last frame with structure, once one comes
         previous, self._reference = self._reference, thumb

@@ -41,7 +41,7 @@ from streamreid.config import SourceConfig
 from streamreid.errors import SourceError
 from streamreid.stream.connect import moov_at_end_error, open_container, open_with_retries, reason
 from streamreid.stream.media_clock import DecodePosition, MediaClock, frames_lost
-from streamreid.stream.picture import YuvPicture
+from streamreid.stream.picture import ScaledFrame, YuvPicture
 from streamreid.stream.target import Target, check_local, looks_like_mp4, resolve, stdin_head
 from streamreid.types import Frame, VideoInfo
 
@@ -94,6 +94,8 @@ class VideoStream:
         self.resized_frames = 0
         self._size_change: tuple[int, int, int] | None = None  # first frame of another size: index, width, height
         self._detector_size: tuple[int, int] | None = None  # (width, height) of Frame.image, when scaled down
+        self._detect_every: int | None = 1  # frames whose scaled image is made while decoding (scale_for_detector)
+        self._delivered = 0  # frames yielded so far
         # the first frame is decoded now: its display rotation and upright size are the stream's
         self._ahead = self._look_ahead(container)
         self.info = _video_info(target, container, first=self._ahead[0][0] if self._ahead[0] else None)
@@ -114,15 +116,21 @@ class VideoStream:
             if self.skipped_frames:
                 logger.warning("%s: skipped %d corrupt frame(s)", self.info.source, self.skipped_frames)
 
-    def scale_for_detector(self, size: tuple[int, int] | None) -> None:
+    def scale_for_detector(self, size: tuple[int, int] | None, *, detect_every: int | None = 1) -> None:
         """Decode the frames' ``image`` at ``size`` (``(width, height)``, smaller than the stream's), before iterating.
 
         Each frame is then scaled and turned into BGR once, at the detector's size; ``Frame.full`` keeps the
         decoded planes, from which crops are cut at the stream's size (:mod:`streamreid.stream.picture`). Frames
         this cannot apply to (not 4:2:0 8-bit, turned, of another size than the stream's) are decoded whole,
         as without it. ``None``: every frame whole.
+
+        ``detect_every``: the frames the detector takes (every n-th one delivered, as its ``detect_stride``) get
+        their ``image`` made here, while decoding; the others only if something asks for it
+        (:class:`~streamreid.stream.picture.ScaledFrame`). ``None``: none ahead (a live source, whose detector
+        takes what it keeps up with).
         """
         self._detector_size = None if size is None else (int(size[0]), int(size[1]))
+        self._detect_every = detect_every
 
     def __iter__(self) -> Iterator[Frame]:
         if self._iterated:
@@ -226,9 +234,13 @@ class VideoStream:
             self._skip_corrupt(f"corrupt frame {index}")
             return None
         if index % self._config.stride == 0:
+            delivered, self._delivered = self._delivered, self._delivered + 1
             full = self._planes(av_frame)
             if full is not None:
-                return Frame(index=index, time=frame_time, image=full.scaled(*self._detector_size), full=full)
+                every, size = self._detect_every, self._detector_size
+                ahead = every is not None and delivered % every == 0  # a frame the detector takes
+                return ScaledFrame(index=index, time=frame_time, full=full, size=size,
+                                   image=full.scaled(*size) if ahead else None)  # fmt: skip
             return Frame(index=index, time=frame_time, image=self._picture(av_frame, index))
         return None
 

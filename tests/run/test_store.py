@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -334,3 +335,20 @@ def test_detections_since_reads_only_the_window(tmp_path):
     assert recent["time"].min() <= 300.0 < recent["time"].max()
     assert len(recent["time"]) < len(everything["time"]) / 2
     assert np.array_equal(recent["time"], everything["time"][-len(recent["time"]) :])
+
+
+def test_crops_are_compressed_with_plain_zstd_and_old_blosc_stores_still_read(tmp_path, written_store):
+    from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
+
+    assert zarr.open_group(str(written_store), mode="r")["crops/images"].compressors == (ZstdCodec(level=2),)
+    old = tmp_path / STORE_NAME  # the same store as written before issue 23: crops in Blosc zstd level 3
+    shutil.copytree(written_store, old)
+    crops = zarr.open_group(str(old), mode="r+")["crops"]
+    images = crops["images"][:]
+    del crops["images"]
+    blosc = (BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.noshuffle),)
+    crops.create_array("images", shape=images.shape, dtype="uint8", chunks=(8, HEIGHT, WIDTH, 3),
+                       shards=(64, HEIGHT, WIDTH, 3), compressors=blosc, fill_value=0)[:] = images  # fmt: skip
+    before, _ = open_store(old).crops_for(list(TRACKLETS))
+    now, _ = open_store(written_store).crops_for(list(TRACKLETS))
+    assert len(now) > 0 and np.array_equal(before, now)

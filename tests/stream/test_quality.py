@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from streamreid.config import QualityConfig
-from streamreid.stream.quality import COLUMNS, COMPONENTS, compute_quality, quality_components
+from streamreid.stream.quality import COLUMNS, COMPONENTS, compute_quality, measure_sharpness, quality_components
 from streamreid.types import QualityComponents
 
 FRAME_HEIGHT, FRAME_WIDTH = 480, 640
@@ -153,3 +153,37 @@ def test_quality_components_record():
     assert record.confidence == 0.0
     assert record.sharpness == pytest.approx(0.5)
     assert record.score == pytest.approx(0.6)
+
+
+def _old_sharpness(image: np.ndarray, box: list[float], *, reference: float) -> float:
+    """The definition before issue 23's planes: the BGR region, area-resized, OpenCV's grey, uint8 all along."""
+    x1, y1, x2, y2 = (int(math.floor(box[0])), int(math.floor(box[1])), int(math.ceil(box[2])), int(math.ceil(box[3])))
+    patch = cv2.resize(np.asarray(image[y1:y2, x1:x2]), (64, 128), interpolation=cv2.INTER_AREA)
+    laplacian = cv2.Laplacian(cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY), cv2.CV_32F, ksize=1)
+    return 1.0 - math.exp(-(float(laplacian.std()) ** 2) / reference)
+
+
+def test_sharpness_from_planes_is_the_old_definition_within_rounding(textured_image):
+    import av
+
+    from streamreid.stream.picture import YuvPicture
+
+    yuv = av.VideoFrame.from_ndarray(textured_image, format="bgr24").reformat(format="yuv420p")
+    picture = YuvPicture.of(yuv)
+    boxes = [CLEAN, [33.4, 17.9, 301.2, 470.5], [401.0, 60.0, 431.0, 121.0], [0.0, 0.0, 640.0, 480.0]]
+    blurred = cv2.GaussianBlur(textured_image, (0, 0), 1.5)
+    blurred_picture = YuvPicture.of(av.VideoFrame.from_ndarray(blurred, format="bgr24").reformat(format="yuv420p"))
+    for image, bgr in [(picture, np.asarray(picture)), (blurred_picture, np.asarray(blurred_picture))]:
+        new = score(image, boxes)[:, COLUMNS.index("sharpness")]
+        old = [_old_sharpness(bgr, box, reference=CONFIG.sharpness_reference) for box in boxes]
+        assert np.abs(new - old).max() < 0.01  # ADL-Rundle-6, 608 boxes: mean 0.001, max 0.008
+
+
+def test_unmeasured_boxes_score_as_perfectly_sharp(textured_image):
+    boxes = np.asarray([CLEAN, [300.0, 100.0, 380.0, 260.0]], dtype=np.float32)
+    full = compute_quality(textured_image, boxes, np.full(2, 0.9), config=CONFIG)
+    partial = compute_quality(textured_image, boxes, np.full(2, 0.9), config=CONFIG, measure=np.array([True, False]))
+    assert np.array_equal(partial[0], full[0])
+    assert partial[1, 5] == 1.0 and partial[1, 6] >= full[1, 6]  # the most it could score
+    measure_sharpness(partial, textured_image, boxes, np.array([1]), config=CONFIG)
+    assert np.array_equal(partial, full)

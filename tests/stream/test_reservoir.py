@@ -195,3 +195,46 @@ def test_collector_ignores_untracked_detections():
     assert collector.last_quality.shape == (1, 7)
     collector.update(make_frame(1, rng), sv.Detections.empty())
     assert collector.last_quality.shape == (0, 7)
+
+
+def _reference_keep(frames: list[Frame], detections: list[sv.Detections], config: CropConfig) -> dict:
+    """What the collector kept before issue 23: every box's sharpness measured, then the reservoirs asked."""
+    from streamreid.stream.quality import compute_quality, quality_components
+
+    reservoirs: dict[int, TrackletReservoir] = {}
+    for frame, found in zip(frames, detections, strict=True):
+        quality = compute_quality(frame.pixels, found.xyxy, found.confidence, config=config.quality)
+        for row, tracker_id in enumerate(found.tracker_id.tolist()):
+            reservoir = reservoirs.setdefault(tracker_id, TrackletReservoir(
+                tracker_id, best_k=config.best_k, animation_frames=config.animation_frames,
+                min_spacing_frames=config.min_spacing_frames))  # fmt: skip
+            if reservoir.wants(frame.index, float(quality[row, -1])):
+                reservoir.offer(CropSample(tracker_id, frame.index, frame.time, tuple(found.xyxy[row].tolist()),
+                                           quality_components(quality[row]), TINY))  # fmt: skip
+    return {tracker_id: [(s.frame_index, s.quality) for s in r.samples()[0]] for tracker_id, r in reservoirs.items()}
+
+
+def test_collector_measures_only_boxes_a_reservoir_could_take(monkeypatch):
+    import streamreid.stream.quality as quality_module
+
+    measured = []
+    grey_region = quality_module.grey_region
+    monkeypatch.setattr(quality_module, "grey_region", lambda *a, **k: measured.append(1) or grey_region(*a, **k))
+    config = CropConfig(height=32, width=16, best_k=3, animation_frames=4, min_spacing_frames=2)
+    rng = np.random.default_rng(11)
+    frames, detections = [], []
+    for index in range(60):
+        frames.append(make_frame(index, rng))
+        shift = rng.uniform(-3, 3, size=(3, 1))
+        detections.append(sv.Detections(
+            xyxy=np.array([[20.0, 30.0, 70.0, 130.0], [120.0, 20.0, 160.0, 110.0], [200.0, 40.0, 300.0, 90.0]]) + shift,
+            confidence=rng.uniform(0.3, 1.0, size=3), class_id=np.zeros(3, dtype=int),
+            tracker_id=np.array([1, 2, 3])))  # fmt: skip
+    collector = CropCollector(config=config)
+    skipped = 0
+    for frame, found in zip(frames, detections, strict=True):
+        collector.update(frame, found)
+        skipped += int(np.isnan(collector.last_quality[:, 5]).sum())
+    assert 0 < len(measured) < 3 * len(frames) and skipped == 3 * len(frames) - len(measured)
+    kept = {tracker_id: [(s.frame_index, s.quality) for s in collector.pop(tracker_id)[0]] for tracker_id in (1, 2, 3)}
+    assert kept == _reference_keep(frames, detections, config)  # the same crops as measuring every box

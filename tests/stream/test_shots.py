@@ -12,9 +12,18 @@ import av
 import cv2
 import numpy as np
 import pytest
-from synthetic import scenario_reentry_crossing, scenario_two_scenes_edited
+from synthetic import scenario_reentry_crossing, scenario_two_scenes_edited, write_video
 
-from streamreid.stream.shots import ShotCut, ShotCutDetector, frame_change, is_cut, is_flat, thumbnail
+from streamreid.stream.shots import (
+    ShotCut,
+    ShotCutDetector,
+    frame_change,
+    frame_thumbnail,
+    is_cut,
+    is_flat,
+    thumbnail,
+)
+from streamreid.stream.sources import open_source
 from streamreid.types import Frame
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +119,33 @@ def test_real_footage_edited_together_has_exactly_its_cuts():
     pets, adl = list(_decoded(PETS, limit=60, size=size)), list(_decoded(ADL, limit=60, size=size))
     pieces = [pets[:30], adl[:30], pets[30:60], adl[30:60]]
     assert _cuts(_as_frames([image for piece in pieces for image in piece], 10.0), fps=10.0) == [30, 60, 90]
+
+
+def _luma_and_bgr_thumbnails(path, *, limit=None):
+    """Thumbnails of frames kept in planes (from their luma) and of the same frames decoded whole, in BGR."""
+    with open_source(path, max_frames=limit) as whole:
+        reference = [thumbnail(frame.image) for frame in whole]
+    with open_source(path, max_frames=limit) as stream:
+        stream.scale_for_detector((stream.info.width // 2 // 2 * 2, stream.info.height // 2 // 2 * 2))
+        frames = list(stream)
+    assert all(frame.full is not None for frame in frames)
+    return [frame_thumbnail(frame) for frame in frames], reference, frames
+
+
+def test_frames_kept_in_planes_are_measured_on_their_luma_alike(tmp_path):
+    edited = scenario_two_scenes_edited()
+    luma, reference, frames = _luma_and_bgr_thumbnails(write_video(edited, tmp_path / "edited.mp4"))
+    for a, b in zip(luma, reference, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).mean() < 2.0  # grey levels, not the limited range's
+    changes = [frame_change(a, b) for a, b in zip(luma, luma[1:], strict=False)]
+    old = [frame_change(a, b) for a, b in zip(reference, reference[1:], strict=False)]
+    assert np.abs(np.subtract(changes, old)).max() < 0.02
+    assert _cuts(frames) == list(edited.cuts) == [40, 80]
+
+
+@needs_footage
+def test_a_1080p_street_reads_alike_from_its_luma():
+    luma, reference, frames = _luma_and_bgr_thumbnails(ADL, limit=90)
+    changes = [frame_change(a, b) for a, b in zip(luma, luma[1:], strict=False)]
+    old = [frame_change(a, b) for a, b in zip(reference, reference[1:], strict=False)]
+    assert np.abs(np.subtract(changes, old)).max() < 0.01 and _cuts(frames, fps=30.0) == []
