@@ -117,7 +117,7 @@ class EndlessStream:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def scale_for_detector(self, size: tuple[int, int] | None) -> None:
+    def scale_for_detector(self, size: tuple[int, int] | None, *, detect_every: int | None = 1) -> None:
         """Frames are rendered whole (the scripted detector takes them as they are): nothing to scale."""
 
     def __iter__(self) -> Any:
