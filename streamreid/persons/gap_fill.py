@@ -8,9 +8,12 @@ the earlier tracklet and the first box of the later one, on every processed fram
 with confidence :data:`~streamreid.stream.filling.FILLED_CONFIDENCE` (-1), like every filled row
 (never a detection: no statistics, crops or "seen together" evidence use it).
 
-Only links made by position and timing (:func:`space_time_links`) are filled, and only where the gap
-is at most the grouping's gap limit and no shot cut lies in it: a link made by appearance alone
-(ReID merges, the user's joins) is a person who left and came back, whose way in between nobody saw.
+Which links are filled is ``grouping.fill_person_gaps`` (:func:`space_time_links`): ``position``, those
+made by position and timing; ``near``, also those made by appearance (ReID merges, the user's joins)
+whose gap and distance pass the position checks — in a crowd the crowd check leaves the link to
+appearance exactly when someone hid the person. A link of appearance beyond those limits is a person
+who left and came back, whose way in between nobody saw: never filled. Nor is a gap longer than the
+grouping's gap limit, or one a shot cut lies in.
 Frame indices and times agree on how far apart two frames are (:class:`streamreid.types.Frame`), so
 the line in frame index is the line in time.
 """
