@@ -42,6 +42,25 @@ def mixed_persons(run_dir: Path, *, gt: np.ndarray, humans: dict[int, int]) -> i
     return mixed
 
 
+def npz_person_scores(run_dir: Path, *, gt: np.ndarray, humans: dict[int, int], filled: bool) -> dict[str, float]:
+    """Person IDF1/HOTA from ``canonical_persons.npz`` (the persons' own rows), with or without the filled boxes.
+
+    The ``person IDF1`` column scores ``tracks.mot.txt`` relabelled by person: it has the boxes filled inside a
+    tracklet but never those filled between two tracklets of a person (``grouping.fill_person_gaps``).
+    """
+    rows = []
+    with np.load(run_dir / rundir.CANONICAL_PERSONS_NPZ) as arrays:
+        for pid in arrays["person_ids"].tolist():
+            frames, boxes = arrays[f"frame_numbers_{pid}"], arrays[f"bboxes_{pid}"].astype(np.float64)
+            confidence = arrays[f"confidences_{pid}"].astype(np.float64)
+            keep = np.ones(len(frames), bool) if filled else confidence >= 0
+            rows.append(np.column_stack([frames[keep] + 1, np.full(keep.sum(), pid), boxes[keep, :2],
+                                         boxes[keep, 2:] - boxes[keep, :2], confidence[keep],
+                                         -np.ones((keep.sum(), 3))]))  # fmt: skip
+    tracks = np.concatenate(rows) if rows else np.zeros((0, 10))
+    return evaluation.mot_scores(evaluation.relabel(gt, humans), tracks)
+
+
 def run_one(sequence: devset.Sequence, data: dict[str, Any], *, embedder: str, out: Path, stride: int | str,
             overrides: dict[str, Any], reanalyse: bool) -> Path:  # fmt: skip
     """One streamreid run (or re-analysis) of a sequence; its run directory."""
@@ -55,6 +74,10 @@ def run_one(sequence: devset.Sequence, data: dict[str, Any], *, embedder: str, o
         analyse(run_dir, config=Config().with_overrides(options), embedder=identity.build_embedder(embedder))
         return run_dir
     return devset.streamreid_run(sequence, data, embedder=embedder, out=out, stride=stride, overrides=overrides)
+
+
+def _idf1_hota(scores: dict[str, float]) -> dict[str, float]:
+    return {"IDF1": scores["IDF1"], "HOTA": scores["HOTA"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 "persons": f"{scores['persons']}/{sequence.human_count}",
                 "person IDF1": scores["person"]["IDF1"], "person HOTA": scores["person"]["HOTA"],
                 "mixed": mixed_persons(run_dir, gt=sequence.gt, humans=sequence.humans),
+                **{f"npz {name} {metric}": value for name, filled in (("all", True), ("detected", False))
+                   for metric, value in _idf1_hota(npz_person_scores(run_dir, gt=sequence.gt, humans=sequence.humans,
+                                                                     filled=filled)).items()},
                 "seconds": round(time.perf_counter() - start),
             }  # fmt: skip
             rows.append(row)

@@ -132,6 +132,7 @@ class GroupingConfig:
     crowd_radius: float = 1.0
     min_person_seconds: float = 0.5
     join_duplicates: bool = False
+    fill_person_gaps: str = "near"
 
 
 @dataclass(frozen=True)
@@ -351,6 +352,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "detector.precision": ("auto", "f32", "int8"),
     "grouping.spatial_mode": ("fixed", "allowance", "predicted"),
     "grouping.jitter_measure": ("spread", "detrended"),
+    "grouping.fill_person_gaps": ("off", "position", "near"),
     "ranking.jitter_measure": ("spread", "detrended"),
     "reid.embedder": ("auto", "osnet", "fallback", "omz-0287", "omz-0288"),
     "reid.runtime": ("auto", "torch", "openvino"),

@@ -32,7 +32,10 @@ from streamreid.decide.reid_stage import (
     write_reid,
 )
 from streamreid.errors import StreamReidError
-from streamreid.persons.person_tracks import person_tracks
+from streamreid.persons.gap_fill import fill_person_gaps, space_time_links
+from streamreid.persons.grouping import GroupingResult
+from streamreid.persons.pair_checks import scaled_grouping_config
+from streamreid.persons.person_tracks import PersonTrack, person_tracks
 from streamreid.persons.working_set import (
     Analysis,
     PersonsFound,
@@ -179,7 +182,20 @@ def _find_persons(
             grouping, persons = None, fixed_persons(work, groups)
     with clock.stage("ranking"):
         scores = rank(work, persons, config=config.ranking)
-    return PersonsFound(tuple(persons), grouping, tuple(scores), tuple(person_tracks(persons, work.detections)))
+    tracks = person_tracks(persons, work.detections)
+    if grouping is not None and config.grouping.fill_person_gaps != "off":
+        tracks = _gaps_filled(work, grouping, tracks, config=config)
+    return PersonsFound(tuple(persons), grouping, tuple(scores), tuple(tracks))
+
+
+def _gaps_filled(work: WorkingSet, grouping: GroupingResult, tracks: list[PersonTrack], *,
+                 config: Config) -> list[PersonTrack]:  # fmt: skip
+    """The persons' tracks with the frames between two of their tracklets filled (``grouping.fill_person_gaps``)."""
+    info = work.info
+    scaled = scaled_grouping_config(config.grouping, fps=info.fps, frame_size=(info.width, info.height))
+    links = space_time_links(grouping, mode=config.grouping.fill_person_gaps)
+    return fill_person_gaps(tracks, links, max_gap=scaled.max_temporal_gap, shot_cuts=work.shot_cuts,
+                            frame_step=config.source.stride)  # fmt: skip
 
 
 def _reid(

@@ -104,13 +104,14 @@ def test_every_rule_names_a_key_of_the_config_and_choices_match_their_modules():
     from streamreid.config import CHOICES, RANGES, _lookup
     from streamreid.decide import merging, reid_stage, similarity
     from streamreid.detect import detector as detect
-    from streamreid.persons import pair_checks
+    from streamreid.persons import gap_fill, pair_checks
 
     stale = [key for key in [*CHOICES, *RANGES] if not _lookup(Config(), key)[0]]
     assert stale == [], "rules for keys the config no longer has: update CHOICES/RANGES in config.py"
     assert CHOICES["detector.runtime"] == ("auto", *detect.RUNTIMES)  # auto: streamreid.detect.runtimes picks one
     assert CHOICES["detector.precision"] == detect.PRECISIONS
     assert CHOICES["grouping.spatial_mode"] == pair_checks.SPATIAL_MODES
+    assert CHOICES["grouping.fill_person_gaps"] == gap_fill.FILL_MODES
     assert CHOICES["reid.method"] == similarity.SIMILARITY_METHODS
     assert CHOICES["reid.merge_linkage"] == merging.LINKAGES
     assert CHOICES["reid.decision"] == reid_stage.DECISION_RULES

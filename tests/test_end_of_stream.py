@@ -67,3 +67,27 @@ def test_the_auto_merge_note_counts_the_persons_after_the_merges_before_brief_on
     notes = rundir.read_json(result.run_dir / rundir.RUN_JSON)["notes"]
     assert result.persons == 4 and result.brief_tracklets == 1
     assert "auto-merge joined 6 persons into 5 by appearance" in notes
+
+
+@pytest.mark.parametrize(("mode", "gap"), [("near", [41, 42, 43, 44, 45]), ("off", [])])
+def test_the_persons_rows_fill_the_gap_between_two_tracklets_linked_by_position(mode, gap):
+    """Issue 19: one walker lost for 5 frames behind someone; the person's rows (canonical_persons.npz) fill them."""
+    import numpy as np
+    from tracklet_records import box, walk
+
+    from streamreid.end_of_stream import _find_persons
+    from streamreid.persons.working_set import WorkingSet
+    from streamreid.types import VideoInfo
+
+    frames = np.r_[0:41, 46:91]
+    boxes = np.array([box(200.0 + 2 * f, 400.0, width=100.8) for f in frames], np.float32)
+    detections = {"frame_index": frames, "time": frames / 30.0, "tracker_id": np.where(frames < 41, 1, 2),
+                  "xyxy": boxes, "confidence": np.full(len(frames), 0.9, np.float32)}  # fmt: skip
+    walks = (walk(1, 0, 40, (200.0, 400.0), (2.0, 0.0)), walk(2, 46, 90, (292.0, 400.0), (2.0, 0.0)))
+    work = WorkingSet(tracklets=walks, detections=detections, info=VideoInfo("v.mp4", 1920, 1080, fps=30.0),
+                      frames_detected=86)  # fmt: skip
+    config = Config().with_overrides({"grouping.fill_person_gaps": mode})
+    (track,) = _find_persons(work, config=config, clock=StageClock()).tracks
+    filled = track.confidences == -1
+    assert track.frame_numbers[filled].tolist() == gap
+    assert len(track) == 86 + len(gap) and (np.diff(track.frame_numbers) > 0).all()
