@@ -46,6 +46,7 @@ RECIPES = {
     "stem": Int8Recipe(float_attention=False),
     "attn": Int8Recipe(float_stem=False),
     "stem+attn": Int8Recipe(),
+    "bias+stem+attn": Int8Recipe(fast_bias_correction=False),
     "colour+stem+attn": Int8Recipe(frames=240, colour_views=60),
     "colour+bias": Int8Recipe(frames=240, colour_views=60, fast_bias_correction=False, **_PLAIN),
 }
