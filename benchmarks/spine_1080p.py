@@ -133,7 +133,9 @@ def main() -> int:
           f"stride {stride}: {len(images)} detected")  # fmt: skip
     detector.detect(images[:4])  # warm
     peer = None
-    if not args.no_peer and importlib.util.find_spec("lap") is not None:
+    if not args.no_peer and importlib.util.find_spec("lap") is None:
+        print("ultralytics track skipped: its ByteTrack needs `lap` (pip install -r benchmarks/requirements.txt)")
+    elif not args.no_peer:
         peer = Peer(detector, video, its_defaults=True)
 
     jobs = {
