@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 from benchmark_modules import load_benchmark
+from tracklet_records import record
 
 from streamreid.config import ConfigError, GroupingConfig, RankingConfig
 from streamreid.persons.grouping import group_tracklets
 from streamreid.persons.grouping_results import build_persons
 from streamreid.persons.ranking import COMPONENTS, rank_persons, ranking_results
-from streamreid.types import TrackletStats
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAME = (1280, 720)
@@ -22,24 +22,8 @@ def _load_ground_truth():
 
 
 def tracklet(tid, start, end, *, center=(640.0, 360.0), jitter=2.0, area=20000.0, velocity=(0.0, 0.0), count=None):
-    return TrackletStats(
-        tracker_id=tid,
-        start_frame=start,
-        end_frame=end,
-        start_time=start / 30.0,
-        end_time=end / 30.0,
-        duration=end - start + 1,
-        detection_count=end - start + 1 if count is None else count,
-        mean_center=center,
-        center_jitter=jitter,
-        mean_area=area,
-        area_variance=0.0,
-        mean_velocity=velocity,
-        velocity_magnitude=math.hypot(*velocity),
-        first_bbox=(0.0, 0.0, 1.0, 1.0),
-        last_bbox=(0.0, 0.0, 1.0, 1.0),
-        mean_confidence=0.9,
-    )
+    """A tracklet for ranking: where it stands on average and how steadily (``tracklet_records.record``)."""
+    return record(tid, start, end, mean_center=center, jitter=jitter, area=area, velocity=velocity, count=count)
 
 
 def person_of(person_id, stats):
