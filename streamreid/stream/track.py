@@ -36,6 +36,7 @@ from trackers import ByteTrackTracker
 from trackers.core.bytetrack.tracklet import ByteTrackTracklet
 from trackers.utils.detections import default_confidences
 from trackers.utils.predict_timing import FIXED_RATE_TIMING, PredictTiming
+from trackers.utils.state_representations import BaseStateEstimator, XYXYStateEstimator
 
 from streamreid.config import TrackerConfig
 from streamreid.stream.motion import direction_agreement, motion_direction, virtual_trajectory
@@ -53,8 +54,9 @@ class _Tracklet(ByteTrackTracklet):
         lookback: Observations back that the direction of motion is measured over.
     """
 
-    def __init__(self, bbox: np.ndarray, *, reupdate: bool, lookback: int) -> None:
-        super().__init__(bbox)
+    def __init__(self, bbox: np.ndarray, *, reupdate: bool, lookback: int,
+                 state_estimator_class: type[BaseStateEstimator] = XYXYStateEstimator) -> None:  # fmt: skip
+        super().__init__(bbox, state_estimator_class)
         self.reupdate = reupdate
         self.observations: deque[np.ndarray] = deque([np.asarray(bbox, dtype=np.float64)], maxlen=lookback + 1)
         self._observed_state = self.state_estimator.get_state()
@@ -154,17 +156,15 @@ class _ByteTrack(ByteTrackTracker):
             return assign(score, similarity_matrix, min_similarity_thresh)
         return super()._get_associated_indices(similarity_matrix, min_similarity_thresh)
 
-    def _spawn_new_tracks(self, detection_boxes: np.ndarray, confidences: np.ndarray, unmatched_high_local: list[int],
-                          high_indices: np.ndarray, out_det_indices: list[int],
-                          out_tracker_ids: list[int]) -> None:  # fmt: skip
-        """The library's: every unmatched firm box is returned untracked; a sure one starts a :class:`_Tracklet`."""
-        for local in unmatched_high_local:
-            index = int(high_indices[local])
-            out_det_indices.append(index)
-            out_tracker_ids.append(-1)
-            if float(confidences[index]) >= self.track_activation_threshold:
-                tracklet = _Tracklet(detection_boxes[index], reupdate=self.reupdate, lookback=self.direction_lookback)
-                self.tracks.append(tracklet)
+    def _spawn_new_tracks(self, detection_boxes: np.ndarray, *args: object) -> None:
+        """The library's, each new track then made a :class:`_Tracklet` (one that remembers its observations)."""
+        known = len(self.tracks)
+        super()._spawn_new_tracks(detection_boxes, *args)
+        self.tracks[known:] = [
+            _Tracklet(track.get_state_bbox(), reupdate=self.reupdate, lookback=self.direction_lookback,
+                      state_estimator_class=self.state_estimator_class)
+            for track in self.tracks[known:]
+        ]  # fmt: skip
 
 
 class PersonTracker:
