@@ -15,13 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-
-def _one_place(first: np.ndarray, second: np.ndarray, *, same_place: float) -> bool:
-    """Whether every box ``first[k]`` overlaps ``second[k]`` by ``same_place`` of the smaller of the two."""
-    corners = np.minimum(first[:, 2:], second[:, 2:]) - np.maximum(first[:, :2], second[:, :2])
-    inter = np.prod(np.clip(corners, 0, None), axis=1)
-    smaller = np.minimum(np.prod(first[:, 2:] - first[:, :2], axis=1), np.prod(second[:, 2:] - second[:, :2], axis=1))
-    return bool(np.all(inter >= same_place * np.maximum(smaller, 1e-9)))
+from streamreid.persons.person_tracks import share_a_place
 
 
 def duplicate_tracks(frames: np.ndarray, owners: np.ndarray, boxes: np.ndarray, confidences: np.ndarray, *,
@@ -51,7 +45,8 @@ def duplicate_tracks(frames: np.ndarray, owners: np.ndarray, boxes: np.ndarray, 
         for earlier, last in zip(ids[near].tolist(), lasts[near].tolist(), strict=True):
             shared = [_rows(frames, owners, detected, tid, start, last) for tid in (earlier, later)]
             common, left, right = np.intersect1d(frames[shared[0]], frames[shared[1]], return_indices=True)
-            if len(common) and _one_place(boxes[shared[0]][left], boxes[shared[1]][right], same_place=same_place):
+            if len(common) and share_a_place(boxes[shared[0]][left], boxes[shared[1]][right],
+                                              same_place=same_place).all():  # fmt: skip
                 pairs.append((earlier, later))
     return sorted(pairs)
 

@@ -113,7 +113,7 @@ def seen_together(
     low, high = np.minimum(owners[first], owners[second]), np.maximum(owners[first], owners[second])
     two = low != high
     first, second, low, high = first[two], second[two], low[two], high[two]
-    shared = _share_a_place(boxes[first], boxes[second], same_place=same_place)
+    shared = share_a_place(boxes[first], boxes[second], same_place=same_place)
     # per (frame, pair): apart when none of its boxes there share a place; firm when two firm boxes are apart
     keys, which = np.unique(np.stack([frames[first], low, high], axis=1), axis=0, return_inverse=True)
     which = which.reshape(-1)
@@ -139,7 +139,7 @@ def _rows_in_one_frame(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(firsts), np.concatenate(seconds)
 
 
-def _share_a_place(first: np.ndarray, second: np.ndarray, *, same_place: float) -> np.ndarray:
+def share_a_place(first: np.ndarray, second: np.ndarray, *, same_place: float) -> np.ndarray:
     """Whether boxes ``first[k]`` and ``second[k]`` overlap by ``same_place`` of the smaller (NaN boxes: no)."""
     inter = np.prod(np.clip(np.minimum(first[:, 2:], second[:, 2:]) - np.maximum(first[:, :2], second[:, :2]), 0, None),
                     axis=1)  # fmt: skip
