@@ -326,8 +326,8 @@ def test_a_forked_child_does_not_keep_the_lock_after_its_parent_dies(tmp_path):
     code = (
         "import os, sys, time\nfrom streamreid import rundir\n"
         f"with rundir.locked({str(tmp_path)!r}, command='process'):\n"
-        "    if os.fork() == 0:\n        print('child', flush=True)\n        time.sleep(60)\n        os._exit(0)\n"
-        "    print('held', flush=True); time.sleep(60)\n"
+        "    if os.fork() == 0:\n        os.write(1, b'child\\n')\n        time.sleep(60)\n        os._exit(0)\n"
+        "    os.write(1, b'held\\n'); time.sleep(60)\n"  # one write each: the two lines never interleave
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
