@@ -8,8 +8,12 @@ people are as tall in pixels as those it finds at 640 on the sample street film)
 it is measured, not guessed. While the stream runs, the largest candidate size
 detects every frame; a few probe frames, spread over time, are also detected at
 each smaller size. Once the largest size has seen enough people, the smallest size
-that finds nearly as many (``keep_fraction``) is kept for the rest of the stream.
-Nothing is decoded or detected twice except the probe frames at the smaller sizes.
+that finds nearly as many (``keep_fraction``) is kept. A smaller size stays watched: every
+``RECHECK_PROBES`` probe spacings one of its frames is also detected at the largest size, and
+where, over the last ``SIZE_WINDOW`` such frames, it finds fewer than ``keep_fraction`` of the
+people the largest finds (people further away than in the first seconds; half the evidence the
+first choice needs is enough to go back to the safe side), the largest is used from then on.
+Nothing is decoded or detected twice except the probe frames.
 
 When the largest size is kept because the smallest misses people, ``detector.region`` may
 run the largest only on the part of the frame where they were missed
@@ -19,6 +23,7 @@ run the largest only on the part of the frame where they were missed
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,6 +42,8 @@ at both sizes every 30 detected frames at 15 a second, ~3 % more work, so people
 found again within seconds)."""
 REGION_WINDOW = 40
 """Probe frames the region is chosen on: the latest ones (the first seconds' probes, then one per re-check)."""
+SIZE_WINDOW = 10
+"""Re-check frames (the latest) on which a smaller size, once chosen, must keep finding ``keep_fraction`` of people."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,32 @@ def choose_input_size(
     raise AssertionError("the largest size always finds all its own people")
 
 
+def enlarge_choice(
+    window: SizeProbe, *, chosen: InputSizeChoice, frame: int, min_people: int = 30, keep_fraction: float = 0.9
+) -> InputSizeChoice | None:
+    """The largest size, where the smaller ``chosen`` one now misses people on the re-check frames of ``window``.
+
+    Args:
+        window: People found at the chosen size and at the largest on the latest re-check frames.
+        chosen: The size in use.
+        frame: Detected frames so far (for the reason).
+        min_people: People the largest size must have found in the window before anything changes.
+        keep_fraction: Share of the largest size's people the chosen size must keep finding.
+
+    Returns:
+        The choice of the largest size, or ``None`` to keep the chosen one.
+    """
+    largest, found = window.sizes[-1], window.people[-1]
+    if found < min_people or window.people[0] >= keep_fraction * found:
+        return None
+    reason = (
+        f"{chosen.imgsz} was chosen first ({chosen.reason}) but then found {window.people[0] / found:.0%} of the "
+        f"people {largest} finds ({window.people[0]} of {found} on the last {window.frames} re-check frames); "
+        f"{largest} from detected frame {frame} on"
+    )
+    return InputSizeChoice(imgsz=largest, reason=reason, probe=window)
+
+
 def _shares(probe: SizeProbe) -> str:
     found = probe.people[-1]
     return ", ".join(
@@ -152,6 +185,7 @@ class AdaptiveSizeDetector:
 
     Attributes:
         size_choice: The size kept, once chosen (``None`` while probing).
+        first_choice: The smaller size chosen first, where the largest replaced it later (else ``None``).
         probe: The evidence so far.
     """
 
@@ -195,6 +229,8 @@ class AdaptiveSizeDetector:
         self._since_check = self._frames_seen = 0
         self.region_choice: RegionChoice | None = None
         self.region_changes: list[dict[str, Any]] = []  # when the region came, moved or went (the last 20)
+        self._watched: collections.deque[tuple[int, int]] | None = None  # a smaller size's re-check counts
+        self.first_choice: InputSizeChoice | None = None
         self.size_choice = choose_input_size(self.probe, **self._options)
         self._in_use = self._detectors[self.size_choice.imgsz if self.size_choice else self.probe.sizes[-1]]
 
@@ -212,6 +248,8 @@ class AdaptiveSizeDetector:
     def to_dict(self) -> dict[str, Any]:
         """The detector in use, with how its size was (or is being) chosen."""
         sizing = self.size_choice.to_dict() if self.size_choice is not None else {"probing": self.probe.to_dict()}
+        if self.first_choice is not None:
+            sizing["first"] = self.first_choice.to_dict()
         if self.region_choice is not None:
             sizing["region"] = {**self.region_choice.to_dict(), "changes": list(self.region_changes)}
         return {**self._in_use.to_dict(), "imgsz": self.imgsz, "input_size": {"candidates": list(self.probe.sizes),
@@ -229,6 +267,8 @@ class AdaptiveSizeDetector:
             self._learn(images, found)
         elif self._evidence is not None:
             self._recheck(images, found)
+        elif self._watched is not None:
+            self._watch(images, found)
         return found
 
     def iter_detections(
@@ -261,9 +301,32 @@ class AdaptiveSizeDetector:
         if self._region_on and self.size_choice.imgsz == self.probe.sizes[-1]:
             self._detectors = {size: self._detectors[size] for size in (self.probe.sizes[0], self.probe.sizes[-1])}
             self._choose_region()
-        else:
-            self._detectors = {self.size_choice.imgsz: self._in_use}  # the others are no longer needed
+        else:  # the others are no longer needed, but for the largest while a smaller size is watched
+            largest = self.probe.sizes[-1]
+            self._detectors = {self.size_choice.imgsz: self._in_use, largest: self._detectors[largest]}
             self._evidence = None
+            if self.size_choice.imgsz != largest:
+                self._watched = collections.deque(maxlen=SIZE_WINDOW)
+
+    def _watch(self, images: list[np.ndarray], found: list[sv.Detections]) -> None:
+        """Every ``RECHECK_PROBES`` probe spacings, a frame also at the largest size: switch where the chosen misses."""
+        self._since_check += len(images)
+        if self._since_check < RECHECK_PROBES * self._probe_every or not images or self.size_choice is None:
+            return
+        self._since_check = 0
+        chosen, largest = self.size_choice.imgsz, self.probe.sizes[-1]
+        at_largest = self._detectors[largest].detect(images[:1])[0]
+        self._watched.append((count_people(found[0], confidence=self._confidence),
+                              count_people(at_largest, confidence=self._confidence)))  # fmt: skip
+        people = (sum(counts[0] for counts in self._watched), sum(counts[1] for counts in self._watched))
+        window = SizeProbe(sizes=(chosen, largest), people=people, frames=len(self._watched))
+        evidence = {**self._options, "min_people": max(1, self._options["min_people"] // 2)}  # the safe side: less
+        choice = enlarge_choice(window, chosen=self.size_choice, frame=self._frames_seen, **evidence)
+        if choice is None:
+            return
+        self.first_choice, self.size_choice = self.size_choice, choice
+        self._in_use = self._detectors[largest]
+        self._detectors, self._watched = {largest: self._in_use}, None
 
     def _add_evidence(self, image: np.ndarray, small: sv.Detections, large: sv.Detections) -> None:
         if self._evidence is None:

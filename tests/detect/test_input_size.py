@@ -19,7 +19,14 @@ import pytest
 import supervision as sv
 import ultralytics
 
-from streamreid.detect.input_size import AdaptiveSizeDetector, SizeProbe, choose_input_size, probe_every_for
+from streamreid.detect.input_size import (
+    AdaptiveSizeDetector,
+    InputSizeChoice,
+    SizeProbe,
+    choose_input_size,
+    enlarge_choice,
+    probe_every_for,
+)
 from streamreid.types import Frame
 
 PETS = Path(__file__).parents[2] / ".." / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
@@ -61,6 +68,24 @@ def test_probe_adds_up_per_size():
     assert probe.to_dict() == {"frames": 2, "people": {"640": 1, "1280": 5}}
 
 
+@pytest.mark.parametrize(
+    ("people", "expected"),
+    [
+        ({640: 40, 1280: 42}, None),  # still 95 %: the chosen size stays
+        ({640: 20, 1280: 42}, 1280),  # people now further away: 640 finds half of them
+        ({640: 5, 1280: 12}, None),  # too few people in the window to tell
+    ],
+)
+def test_a_chosen_smaller_size_gives_way_when_it_misses_people_later(people, expected):
+    first = _probe({640: 40, 1280: 42}, 8)
+    chosen = InputSizeChoice(imgsz=640, reason="finds 95% of the people 1280 finds", probe=first)
+    choice = enlarge_choice(_probe(people, 10), chosen=chosen, frame=123, min_people=30, keep_fraction=0.9)
+    assert (choice.imgsz if choice else None) == expected
+    if choice is not None:
+        assert "640 was chosen first" in choice.reason and "found 48% of the people 1280 finds" in choice.reason
+        assert "1280 from detected frame 123 on" in choice.reason
+
+
 class _SizedDetector:
     """Finds ``people`` confident boxes (and one faint one) per image; records the images it saw."""
 
@@ -99,6 +124,42 @@ def test_adaptive_detector_probes_then_keeps_the_smaller_size():
     assert record["imgsz"] == 640 and record["input_size"]["candidates"] == [640, 1280]
     assert record["input_size"]["probe"] == {"frames": 4, "people": {"640": 12, "1280": 12}}
     assert adaptive.weights == "weights@640"  # everything else answers as the detector in use
+
+
+class _FadingDetector(_SizedDetector):
+    """Finds ``people`` confident boxes per image until frame ``fades_at``, then one."""
+
+    def __init__(self, size: int, people: int, *, fades_at: int) -> None:
+        super().__init__(size, people)
+        self.fades_at = fades_at
+
+    def detect(self, images):
+        found = super().detect(images)
+        faded = [int(image[0, 0, 0]) >= self.fades_at for image in images]
+        return [f[[0, -1]] if fade else f for fade, f in zip(faded, found, strict=True)]
+
+
+def test_adaptive_detector_switches_to_the_largest_when_the_people_get_smaller():
+    small, large = _FadingDetector(640, 3, fades_at=60), _SizedDetector(1280, 3)
+    adaptive = AdaptiveSizeDetector({640: small, 1280: large}, probe_every=1, confidence=0.25, min_people=12)
+    out = list(adaptive.iter_detections(_frames(120)))
+    assert adaptive.first_choice.imgsz == 640 and adaptive.size_choice.imgsz == 1280 and adaptive.imgsz == 1280
+    switched = max(small.seen) + 1
+    assert 60 < switched <= 72  # two re-checks (every 4 frames) after the people got smaller are enough
+    assert [index for index in large.seen if index >= switched] == list(range(switched, 120))
+    rechecks = [index for index in large.seen if 4 <= index < switched]
+    assert len(rechecks) > 10 and set(np.diff(rechecks)) == {4}  # one frame in four at the largest meanwhile
+    assert len(out[-1][1]) == 4  # the largest's 3 people (and its faint box) on the last frame
+    record = adaptive.to_dict()["input_size"]
+    assert record["imgsz"] == 1280 and record["first"]["imgsz"] == 640 and "was chosen first" in record["reason"]
+
+
+def test_adaptive_detector_keeps_a_smaller_size_that_keeps_finding_the_people():
+    small, large = _SizedDetector(640, 3), _SizedDetector(1280, 3)
+    adaptive = AdaptiveSizeDetector({640: small, 1280: large}, probe_every=1, confidence=0.25, min_people=12)
+    list(adaptive.iter_detections(_frames(120)))
+    assert adaptive.size_choice.imgsz == 640 and adaptive.first_choice is None
+    assert len(small.seen) == 120 and len(large.seen) < 4 + 120 / 4 + 1  # the largest on the re-check frames only
 
 
 def test_adaptive_detector_keeps_the_largest_when_small_inputs_miss_people():
