@@ -110,12 +110,27 @@ def score_row(sequence: devset.Sequence, data: dict[str, Any], *, label: str, em
             "seconds": round(time.perf_counter() - start)}  # fmt: skip
 
 
+def peer_row(sequence: devset.Sequence, data: dict[str, Any], *, label: str, tracker: str, python: str) -> dict | None:
+    """A BoxMOT tracker over ``data`` (every frame, its defaults), scored as ``devset.py`` scores it."""
+    start = time.perf_counter()
+    tracks = devset.boxmot_tracks(sequence, data, tracker=tracker, python=python, label=label)
+    if tracks is None:
+        return None
+    scores = identity.peer_scores(tracks, gt=sequence.gt, humans=sequence.humans)
+    return {"sequence": sequence.name, "detections": label.split("-", 1)[1], "embedder": f"BoxMOT {tracker}",
+            "tracklets": scores["tracklets"], "IDF1": scores["tracklet"]["IDF1"], "HOTA": scores["tracklet"]["HOTA"],
+            "persons": scores["persons"], "person IDF1": scores["person"]["IDF1"],
+            "person HOTA": scores["person"]["HOTA"], "seconds": round(time.perf_counter() - start)}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sequences", default="pets09-s2l1,pets09-s3mf1,adl-rundle-6")
     parser.add_argument("--embedders", default="osnet-msmt17,fallback")
     parser.add_argument("--seeds", type=int, default=5, help="noisy copies of the f32 detections per sequence")
     parser.add_argument("--scale", type=float, default=1.0, help="noise as a multiple of INT8's differences")
+    parser.add_argument("--peers", default="", help="BoxMOT trackers over the same copies, e.g. ocsort,bytetrack")
+    parser.add_argument("--boxmot-python", default=None, help="the Python of BoxMOT's own venv (for --peers)")
     parser.add_argument("--set", action="append", default=[], help="config override KEY=VALUE (YAML value)")
     parser.add_argument("--out", type=Path, required=True, help="run directories (kept)")
     parser.add_argument("--json", type=Path, default=None)
@@ -138,6 +153,13 @@ def main(argv: list[str] | None = None) -> int:
                                 overrides=overrides)  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row, default=float), file=sys.stderr, flush=True)
+        for tracker in [t for t in args.peers.split(",") if t and args.boxmot_python]:
+            for label, data in copies.items():
+                tag = f"noise{args.scale:g}-{label}" if label.startswith("f32+") else f"copy-{label}"
+                row = peer_row(sequence, data, label=tag, tracker=tracker, python=args.boxmot_python)
+                if row is not None:
+                    rows.append({**row, "detections": label})
+                    print(json.dumps(row, default=float), file=sys.stderr, flush=True)
     summary = summarise(rows)
     identity.print_table(summary, list(summary[0]))
     if args.against:
