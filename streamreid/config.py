@@ -77,6 +77,7 @@ class TrackerConfig:
     observation_reupdate: bool = True
     direction_weight: float = 0.0
     direction_lookback: int = 3
+    scaled_noise: bool = False
     minimum_consecutive_frames: int = 2
     min_tracklet_detections: int = 3
     trim_faint_tails: bool = True

@@ -8,6 +8,10 @@
   seen moving in (between two of its observations) against the direction from its older observation to each
   candidate box; a box ahead of the walker agrees (+0.5), one behind it disagrees (-0.5).
 
+* **Noise in proportion to the box** (:func:`box_scaled_noise`): how far a detected corner strays and how much a
+  walker's velocity changes from one frame to the next grow with the person's size in the picture, so the
+  Kalman filter's noise is set from the box (as SORT and ByteTrack's original filter do), not in fixed pixels.
+
 Pure functions over ``[x1, y1, x2, y2]`` boxes.
 """
 
@@ -40,6 +44,28 @@ def virtual_trajectory(last: np.ndarray, new: np.ndarray, steps: Sequence[float]
     fractions = times[:-1] / times[-1]
     last = np.asarray(last, dtype=np.float64)
     return last + fractions[:, None] * (np.asarray(new, dtype=np.float64) - last)
+
+
+def box_scaled_noise(box: np.ndarray, *, position: float = 1 / 20, velocity: float = 1 / 160) -> dict[str, np.ndarray]:
+    """Kalman covariances for a corner-state filter (``x1, y1, x2, y2`` and their velocities) sized by ``box``.
+
+    Args:
+        box: The track's current box.
+        position: Standard deviation of a corner's position, as a share of the box's width (x) or height (y).
+        velocity: Standard deviation of a corner's velocity change per frame, likewise.
+
+    Returns:
+        ``measurement_noise`` (4 x 4), ``process_noise`` (8 x 8) and ``state_covariance`` (8 x 8: a new track's
+        uncertainty, twice the position and ten times the velocity spread), diagonal.
+    """
+    x1, y1, x2, y2 = np.asarray(box, dtype=np.float64).reshape(4)
+    size = np.array([x2 - x1, y2 - y1] * 2).clip(min=1.0)
+    spread, drift = position * size, velocity * size
+    return {
+        "measurement_noise": np.diag(spread**2),
+        "process_noise": np.diag(np.concatenate([spread, drift]) ** 2),
+        "state_covariance": np.diag(np.concatenate([2 * spread, 10 * drift]) ** 2),
+    }
 
 
 def motion_direction(older: np.ndarray, newer: np.ndarray) -> np.ndarray | None:

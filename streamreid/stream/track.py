@@ -39,7 +39,7 @@ from trackers.utils.predict_timing import FIXED_RATE_TIMING, PredictTiming
 from trackers.utils.state_representations import BaseStateEstimator, XYXYStateEstimator
 
 from streamreid.config import TrackerConfig
-from streamreid.stream.motion import direction_agreement, motion_direction, virtual_trajectory
+from streamreid.stream.motion import box_scaled_noise, direction_agreement, motion_direction, virtual_trajectory
 
 #: ByteTrack counts its lost-track buffer in frames of a 30 fps video.
 _TRACKERS_REFERENCE_FPS = 30.0
@@ -52,11 +52,16 @@ class _Tracklet(ByteTrackTracklet):
         bbox: The first box.
         reupdate: Re-run the filter over the virtual trajectory when matched after missed steps.
         lookback: Observations back that the direction of motion is measured over.
+        scaled_noise: Kalman noise in proportion to the box (:func:`~streamreid.stream.motion.box_scaled_noise`),
+            refreshed before each prediction and update; else the library's fixed noise.
     """
 
-    def __init__(self, bbox: np.ndarray, *, reupdate: bool, lookback: int,
+    def __init__(self, bbox: np.ndarray, *, reupdate: bool, lookback: int, scaled_noise: bool = False,
                  state_estimator_class: type[BaseStateEstimator] = XYXYStateEstimator) -> None:  # fmt: skip
         super().__init__(bbox, state_estimator_class)
+        self.scaled_noise = scaled_noise and state_estimator_class is XYXYStateEstimator
+        if self.scaled_noise:
+            self.state_estimator.set_kf_covariances(**box_scaled_noise(bbox))
         self.reupdate = reupdate
         self.observations: deque[np.ndarray] = deque([np.asarray(bbox, dtype=np.float64)], maxlen=lookback + 1)
         self._observed_state = self.state_estimator.get_state()
@@ -65,16 +70,24 @@ class _Tracklet(ByteTrackTracklet):
     def predict(self, timing: PredictTiming = FIXED_RATE_TIMING) -> np.ndarray:
         """The library's prediction, remembered for a later re-update."""
         self._steps.append(timing)
+        self._scale_noise()
         return super().predict(timing)
 
     def update(self, bbox: np.ndarray) -> None:
         """The library's update, after rewinding over the virtual trajectory where steps were missed."""
         if self.reupdate and len(self._steps) > 1:
             self._replay(bbox)
+        self._scale_noise()
         super().update(bbox)
         self._observed_state = self.state_estimator.get_state()
         self._steps = []
         self.observations.append(np.asarray(bbox, dtype=np.float64))
+
+    def _scale_noise(self) -> None:
+        if self.scaled_noise:
+            noise = box_scaled_noise(self.state_estimator.state_to_bbox())
+            self.state_estimator.set_kf_covariances(measurement_noise=noise["measurement_noise"],
+                                                    process_noise=noise["process_noise"])  # fmt: skip
 
     def _replay(self, bbox: np.ndarray) -> None:
         """Back to the last observation, then predict each missed step, updating with the virtual boxes."""
@@ -123,8 +136,9 @@ class _ByteTrack(ByteTrackTracker):
     search_space: ClassVar[dict[str, dict]] = {}
 
     def __init__(self, *, second_iou_threshold: float, reupdate: bool = False, direction_weight: float = 0.0,
-                 direction_lookback: int = 3, **options: float) -> None:  # fmt: skip
+                 direction_lookback: int = 3, scaled_noise: bool = False, **options: float) -> None:  # fmt: skip
         super().__init__(**options)
+        self.scaled_noise = bool(scaled_noise)
         self.second_iou_threshold = float(second_iou_threshold)
         self.reupdate = bool(reupdate)
         self.direction_weight = float(direction_weight)
@@ -162,7 +176,7 @@ class _ByteTrack(ByteTrackTracker):
         super()._spawn_new_tracks(detection_boxes, *args)
         self.tracks[known:] = [
             _Tracklet(track.get_state_bbox(), reupdate=self.reupdate, lookback=self.direction_lookback,
-                      state_estimator_class=self.state_estimator_class)
+                      scaled_noise=self.scaled_noise, state_estimator_class=self.state_estimator_class)
             for track in self.tracks[known:]
         ]  # fmt: skip
 
@@ -191,6 +205,7 @@ class PersonTracker:
             reupdate=config.observation_reupdate,
             direction_weight=config.direction_weight,
             direction_lookback=config.direction_lookback,
+            scaled_noise=config.scaled_noise,
             lost_track_buffer=max(1, round(config.lost_track_seconds * _TRACKERS_REFERENCE_FPS)),
             frame_rate=self.fps,
             track_activation_threshold=config.track_activation_threshold,

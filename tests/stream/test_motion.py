@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamreid.stream.motion import direction_agreement, motion_direction, virtual_trajectory
+from streamreid.stream.motion import box_scaled_noise, direction_agreement, motion_direction, virtual_trajectory
 
 
 def test_the_virtual_trajectory_puts_a_box_at_the_end_of_each_missed_step_by_its_time():
@@ -32,3 +32,14 @@ def test_a_box_ahead_agrees_one_behind_disagrees_and_an_unknown_direction_is_neu
     boxes = np.array([ahead, aside, behind])
     agreement = direction_agreement([np.array([1.0, 0.0]), None], np.concatenate([origin, origin]), boxes)
     np.testing.assert_allclose(agreement, [[0.5, 0.0, -0.5], [0.0, 0.0, 0.0]], atol=1e-9)
+
+
+def test_the_kalman_noise_follows_the_size_of_the_box():
+    """A 40 x 200 box: corners stray by 2 px in x and 10 px in y; velocities change by 1/160 of the size a frame."""
+    noise = box_scaled_noise(np.array([10.0, 20.0, 50.0, 220.0]))
+    np.testing.assert_allclose(np.diag(noise["measurement_noise"]), [4.0, 100.0, 4.0, 100.0])
+    np.testing.assert_allclose(np.sqrt(np.diag(noise["process_noise"]))[4:], [0.25, 1.25, 0.25, 1.25])
+    np.testing.assert_allclose(np.sqrt(np.diag(noise["state_covariance"]))[:2], [4.0, 20.0])
+    twice = box_scaled_noise(np.array([10.0, 20.0, 90.0, 420.0]))
+    np.testing.assert_allclose(twice["process_noise"], 4 * noise["process_noise"])  # twice the size, 4x the variance
+    assert np.all(np.diag(box_scaled_noise(np.array([5.0, 5.0, 5.0, 5.0]))["measurement_noise"]) > 0)

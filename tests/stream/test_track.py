@@ -98,6 +98,27 @@ def test_a_track_found_again_takes_the_velocity_its_observations_imply():
     assert errors[True] < errors[False] - 0.05
 
 
+def test_noise_in_proportion_to_the_box_steadies_the_velocity_of_a_jittery_walker():
+    """4 px a frame to the right, the box's corners jittering by ±3 px (a detector's frame-to-frame scatter).
+
+    With the library's fixed noise (a fraction of a pixel) the filter takes every jitter as motion; with noise in
+    proportion to a 100 px tall box (``scaled_noise``) its velocity stays near the walker's.
+    """
+    rng = np.random.default_rng(0)
+    jitter = rng.choice([-3.0, 3.0], size=(30, 4))
+    spread = {}
+    for scaled in (False, True):
+        tracker = PersonTracker(fps=25.0, config=dataclasses.replace(TrackerConfig(), scaled_noise=scaled))
+        velocities = []
+        for i in range(30):
+            box = np.array(_person(100.0 + 4 * i)) + jitter[i]
+            tracker.update(_frame((tuple(box), 0.9)), time=i / 25.0)
+            if i >= 10:
+                velocities.append(_velocity(tracker)[0])
+        spread[scaled] = float(np.std(np.array(velocities) - 4.0) + abs(np.mean(velocities) - 4.0))
+    assert spread[True] < 0.5 * spread[False]
+
+
 @pytest.mark.parametrize(("weight", "follows_ahead"), [(0.0, False), (0.2, True)])
 def test_the_direction_term_sends_a_slow_walker_to_the_box_ahead_of_them(weight, follows_ahead):
     """A walker drifts right 1 px a frame; two firm boxes appear, 6 px ahead and 5 px behind the prediction.
