@@ -31,6 +31,7 @@ import devset  # noqa: E402
 import identity  # noqa: E402
 import int8_recipes  # noqa: E402
 import numpy as np  # noqa: E402
+import supervision as sv  # noqa: E402
 import yaml  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
@@ -52,21 +53,12 @@ class DetectionNoise:
     matched: int
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of two sets of ``xyxy`` boxes."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area_a, area_b = (np.prod(x[:, 2:] - x[:, :2], axis=1) for x in (a, b))
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-
 def measure_noise(reference: dict[str, Any], other: dict[str, Any], *, min_iou: float = 0.5) -> DetectionNoise:
     """The noise that turns ``reference``'s boxes into ``other``'s, from their one-to-one matches per frame."""
     confidence, corners = [], []
     for frame in np.intersect1d(reference["frame_index"], other["frame_index"]):
         mine, theirs = (d["frame_index"] == frame for d in (reference, other))
-        ious = box_iou(reference["xyxy"][mine], other["xyxy"][theirs])
+        ious = sv.box_iou_batch(reference["xyxy"][mine], other["xyxy"][theirs])
         rows, cols = linear_sum_assignment(-ious)
         keep = ious[rows, cols] >= min_iou
         rows, cols = rows[keep], cols[keep]

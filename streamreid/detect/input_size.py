@@ -308,12 +308,18 @@ class AdaptiveSizeDetector:
             if self.size_choice.imgsz != largest:
                 self._watched = collections.deque(maxlen=SIZE_WINDOW)
 
+    def _recheck_due(self, images: list[np.ndarray]) -> bool:
+        """Whether ``RECHECK_PROBES`` probe spacings have passed since the last re-check (counting ``images``)."""
+        self._since_check += len(images)
+        if self._since_check < RECHECK_PROBES * self._probe_every or not images:
+            return False
+        self._since_check = 0
+        return True
+
     def _watch(self, images: list[np.ndarray], found: list[sv.Detections]) -> None:
         """Every ``RECHECK_PROBES`` probe spacings, a frame also at the largest size: switch where the chosen misses."""
-        self._since_check += len(images)
-        if self._since_check < RECHECK_PROBES * self._probe_every or not images or self.size_choice is None:
+        if not self._recheck_due(images):
             return
-        self._since_check = 0
         chosen, largest = self.size_choice.imgsz, self.probe.sizes[-1]
         at_largest = self._detectors[largest].detect(images[:1])[0]
         self._watched.append((count_people(found[0], confidence=self._confidence),
@@ -355,10 +361,8 @@ class AdaptiveSizeDetector:
 
     def _recheck(self, images: list[np.ndarray], found: list[sv.Detections]) -> None:
         """Every ``RECHECK_PROBES`` probe spacings, one frame at both sizes on the whole frame: the region follows."""
-        self._since_check += len(images)
-        if self._since_check < RECHECK_PROBES * self._probe_every or not images:
+        if not self._recheck_due(images):
             return
-        self._since_check = 0
         small, large = (self._detectors[size] for size in (self.probe.sizes[0], self.probe.sizes[-1]))
         found_large = large.detect(images[:1])[0] if self._regional is not None else found[0]
         self._add_evidence(images[0], small.detect(images[:1])[0], found_large)
